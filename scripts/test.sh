@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test suite: unit and property tests of core/, then the claims on the small tier with the `ci`
+# profile (verdicts gated by claims/recorded_verdicts.json). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/pytest -m "not gpu" --profile ci -p no:cacheprovider "$@"
