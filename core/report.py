@@ -1,0 +1,484 @@
+"""The Markdown report of a run, built only from the files in the run folder.
+
+:func:`render_markdown` reads ``run.json`` (optional run metadata), the result records
+(:func:`core.results.read_results`) and the curve files (:func:`core.results.scan_curves`) and
+writes ``report.md`` and ``figures/*.png``, all atomically. It shows:
+
+1. the run metadata; 2. counts per verdict; 3. the verdict table (the *measured* verdict always;
+an expected non-replication recorded for CI is marked "xfail" beside it, never in its place; paper
+values only for the full tier, claims.md "Reference values for the full tier"); 4. per claim, the
+sub-statistics, sample sizes, seeds, data and rule; 5. unreadable files, skipped and errored
+results; 6. figures: the ABL figure (the peak-ablation paper's Fig. 2), one column per model, top1 (%)
+and CE (nats) against the fraction of attention pre-out neurons pruned, one line per ablation method.
+
+ABL curve payload (``curves/<name>.json``)::
+
+    {"experiment": "abl", "model": "smollm2-135m", "kind": "causal" | "masked" | "image",
+     "fractions": [0.0, 0.1, ..., 0.9],                       # fraction pruned, in [0, 1]
+     "methods": {"zero": {"top1": [[...] per seed], "ce": [[...] per seed]}, "mean": ..., ...},
+     "units": {"top1": "percent", "ce": "nats"}, "seeds": [0, 1, 2]}
+
+Command line: ``python -m core.report RUN_DIR`` re-renders and prints the report path.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.cache import atomic_path, atomic_write_text
+from core.results import (
+    VERDICTS,
+    ClaimResult,
+    claim_sort_key,
+    read_results,
+    scan_curves,
+)
+
+REPORT_NAME = "report.md"
+FIGURES_DIR = "figures"
+ABL_FIGURE = "abl.png"
+DASH = "\u2014"  # shown for a missing value
+
+#: Fixed colour and line style per ablation method, so that every panel and report agree.
+METHOD_STYLES: dict[str, dict[str, Any]] = {
+    "zero": {"color": "#1f77b4", "linestyle": "-"},
+    "mean": {"color": "#ff7f0e", "linestyle": "-"},
+    "peak": {"color": "#2ca02c", "linestyle": "-", "linewidth": 2.2},
+    "resample-chars": {"color": "#d62728", "linestyle": "--"},
+    "resample-ids": {"color": "#9467bd", "linestyle": "--"},
+    "resample-generated": {"color": "#8c564b", "linestyle": "--"},
+    "resample-pixels": {"color": "#e377c2", "linestyle": "--"},
+}
+_EXTRA_COLOURS = ("#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#843c39")
+
+_SMALL_FOOTNOTE = (
+    "[^small]: Small-tier results come from stand-in models and data and are never compared with "
+    "the papers' numbers (claims.md, \"Reference values for the full tier\"); paper values are shown "
+    "for the full tier only."
+)
+_RUN_KEYS_FIRST = ("profile", "tier", "device", "git_commit", "commit", "started_at", "started",
+                   "finished_at", "finished", "duration_s", "versions", "package_versions")
+
+
+# ---------------------------------------------------------------------- formatting
+def fmt_num(x: Any) -> str:
+    """A number with 3 significant digits (all integer digits kept); ``—`` for None.
+
+    Examples: ``44.54 -> "44.5"``, ``2.93 -> "2.93"``, ``0.01234 -> "0.0123"``, ``1234.5 -> "1234"``
+    (rounded half to even), ``1e-5 -> "1.00e-05"``, ``nan -> "nan"``. Non-numbers are returned as
+    ``str``.
+    """
+    if x is None:
+        return DASH
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        return str(x)
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if magnitude < -3 or magnitude >= 7:
+        return f"{x:.2e}"
+    decimals = max(0, 2 - magnitude)
+    return f"{x:.{decimals}f}"
+
+
+def fmt_interval(interval: Any) -> str:
+    """``[low, high]`` with :func:`fmt_num`; ``—`` for None."""
+    if interval is None:
+        return DASH
+    if isinstance(interval, (list, tuple)) and len(interval) == 2:
+        return f"[{fmt_num(interval[0])}, {fmt_num(interval[1])}]"
+    return str(interval)
+
+
+def _cell(text: Any) -> str:
+    """Text made safe for one Markdown table cell (no pipes, no line breaks)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _inline(value: Any) -> str:
+    """A short one-line rendering of a JSON value."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_inline(v)}" for k, v in value.items()) or DASH
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fmt_num(value)
+    if value is None:
+        return DASH
+    return str(value)
+
+
+def verdict_text(result: ClaimResult) -> str:
+    """The measured verdict as the report shows it.
+
+    ``replicated``, ``contradicted``, ``inconclusive``, ``skipped: <reason>``, ``error: <reason>``;
+    when the recorded (CI) verdict is not ``replicated``, `` (xfail: recorded <recorded>)`` is
+    appended, plus ``, measured differs`` when the measurement no longer matches the record. The
+    recorded verdict never replaces the measured one.
+    """
+    text = result.verdict
+    if result.verdict in ("skipped", "error") and result.reason:
+        text = f"{result.verdict}: {result.reason}"
+    if result.is_xfail:
+        note = f"xfail: recorded {result.recorded}"
+        if result.recorded != result.verdict:
+            note += ", measured differs"
+        text = f"{text} ({note})"
+    return text
+
+
+def _statistic_text(result: ClaimResult) -> str:
+    if result.statistic is None:
+        return DASH
+    return f"{fmt_num(result.statistic)} ({result.statistic_name})"
+
+
+def _paper_text(result: ClaimResult) -> str:
+    if result.tier != "full":
+        return f"{DASH}[^small]"
+    return result.paper_value if result.paper_value else DASH
+
+
+# ---------------------------------------------------------------------- sections
+def _metadata_lines(run: dict[str, Any]) -> list[str]:
+    keys = [k for k in _RUN_KEYS_FIRST if k in run] + [k for k in run if k not in _RUN_KEYS_FIRST]
+    return [f"- **{k}**: {_inline(run[k])}" for k in keys]
+
+
+def _summary_line(results: list[ClaimResult], n_unreadable: int) -> str:
+    counts = Counter(r.verdict for r in results)
+    parts = [f"{counts[v]} {v}" for v in VERDICTS if counts[v]]
+    n_xfail = sum(r.is_xfail for r in results)
+    line = f"**{len(results)} result(s):** " + (", ".join(parts) if parts else "none")
+    if n_xfail:
+        line += f"; {n_xfail} recorded as expected non-replication (xfail)"
+    if n_unreadable:
+        line += f"; {n_unreadable} unreadable file(s)"
+    return line + "."
+
+
+def _table_lines(results: list[ClaimResult]) -> list[str]:
+    lines = [
+        "| claim | model | tier | statistic | 95% interval | verdict | paper value |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        cells = [r.claim, f"`{r.model}`", r.tier, _statistic_text(r), fmt_interval(r.interval),
+                 verdict_text(r), _paper_text(r)]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def _value_lines(value: Any, indent: int) -> list[str]:
+    """Nested bullet lines for a JSON value (dicts recurse; ``{"value", "interval"}`` on one line)."""
+    pad = "  " * indent
+    lines = []
+    for key, v in value.items():
+        if isinstance(v, dict) and "value" in v and set(v) <= {"value", "interval", "unit", "n"}:
+            text = fmt_num(v["value"])
+            if "interval" in v:
+                text += f" {fmt_interval(v['interval'])}"
+            if v.get("unit"):
+                text += f" {v['unit']}"
+            if "n" in v:
+                text += f" (n={fmt_num(v['n'])})"
+            lines.append(f"{pad}- {key}: {text}")
+        elif isinstance(v, dict) and v:
+            lines.append(f"{pad}- {key}:")
+            lines.extend(_value_lines(v, indent + 1))
+        else:
+            lines.append(f"{pad}- {key}: {_inline(v)}")
+    return lines
+
+
+def _details_lines(results: list[ClaimResult]) -> list[str]:
+    lines: list[str] = []
+    claims = sorted({r.claim for r in results}, key=claim_sort_key)
+    for claim in claims:
+        rows = [r for r in results if r.claim == claim]
+        lines += [f"### {claim}", ""]
+        rule = next((r.rule for r in rows if r.rule), None)
+        if rule:
+            lines += [f"Rule: {rule}", ""]
+        for r in rows:
+            stat = fmt_num(r.statistic)
+            if r.interval is not None:
+                stat += f" {fmt_interval(r.interval)}"
+            lines += [
+                "<details>",
+                f"<summary>{claim} · {r.model} ({r.tier}): {_html_escape(verdict_text(r))}</summary>",
+                "",
+                f"- statistic: {stat} ({r.statistic_name})",
+            ]
+            if r.details:
+                lines.append("- details:")
+                lines.extend(_value_lines(r.details, 1))
+            lines.append(f"- sample sizes: {_inline(r.sample_sizes)}")
+            lines.append(f"- seeds: {_inline(r.seeds)}")
+            lines.append(f"- data: {_inline(r.data)}")
+            lines.append(f"- profile: {r.profile}")
+            if r.rule and r.rule != rule:
+                lines.append(f"- rule: {r.rule}")
+            if r.tier == "full":
+                lines.append(f"- paper value: {r.paper_value or DASH}")
+            if r.reason:
+                lines.append(f"- reason: {r.reason}")
+            if r.recorded is not None:
+                lines.append(f"- recorded verdict (CI gating): {r.recorded}")
+            if r.duration_s is not None:
+                lines.append(f"- duration: {fmt_num(r.duration_s)} s")
+            lines.append(f"- created: {r.created_at}")
+            lines.append(f"- versions: {_inline(r.versions)}")
+            lines += ["", "</details>", ""]
+    return lines
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# ---------------------------------------------------------------------- ABL figure
+def check_abl_payload(payload: dict[str, Any]) -> None:
+    """Check an ABL curve payload (format in the module docstring).
+
+    Raises
+    ------
+    ValueError
+        A key is missing, or a method's ``top1``/``ce`` is not (n_seeds, n_fractions).
+    """
+    for key in ("model", "fractions", "methods"):
+        if key not in payload:
+            raise ValueError(f"missing key {key!r}")
+    n = len(payload["fractions"])
+    if n == 0:
+        raise ValueError("'fractions' is empty")
+    if not isinstance(payload["methods"], dict) or not payload["methods"]:
+        raise ValueError("'methods' must be a non-empty dict")
+    for method, metrics in payload["methods"].items():
+        for metric in ("top1", "ce"):
+            if metric not in metrics:
+                raise ValueError(f"method {method!r}: missing {metric!r}")
+            arr = np.asarray(metrics[metric], dtype=float)
+            if arr.ndim == 1:
+                arr = arr[None, :]
+            if arr.ndim != 2 or arr.shape[1] != n or arr.shape[0] == 0:
+                raise ValueError(f"method {method!r}, {metric!r}: expected shape (n_seeds, {n}), "
+                                 f"got {np.shape(metrics[metric])}")
+
+
+def _method_style(method: str, extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if method in METHOD_STYLES:
+        return METHOD_STYLES[method]
+    if method not in extra:
+        extra[method] = {"color": _EXTRA_COLOURS[len(extra) % len(_EXTRA_COLOURS)],
+                         "linestyle": ":"}
+    return extra[method]
+
+
+def _method_order(methods: list[str]) -> list[str]:
+    known = [m for m in METHOD_STYLES if m in methods]
+    return known + sorted(m for m in methods if m not in METHOD_STYLES)
+
+
+def plot_abl(payloads: list[dict[str, Any]], path: str | Path) -> Path:
+    """Draw the ABL figure (peak-ablation paper, Fig. 2) and save it atomically as PNG.
+
+    Parameters
+    ----------
+    payloads : list of dict
+        ABL curve payloads (checked with :func:`check_abl_payload`), one column each, in order.
+    path : str or path
+        The PNG file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. Each column has top1 (top row) and CE (bottom row) against the percentage of
+        neurons pruned; each method is drawn as the mean over seeds with a min-max band.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(payloads)
+    fig = Figure(figsize=(max(3.6 * n + 0.8, 6.4), 6.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, n, squeeze=False, sharex=True)
+    extra: dict[str, dict[str, Any]] = {}
+    handles: dict[str, Any] = {}
+    for col, payload in enumerate(payloads):
+        x = 100.0 * np.asarray(payload["fractions"], dtype=float)
+        units = payload.get("units") or {}
+        for row, metric in enumerate(("top1", "ce")):
+            ax = axes[row][col]
+            for method in _method_order(list(payload["methods"])):
+                arr = np.asarray(payload["methods"][method][metric], dtype=float)
+                if arr.ndim == 1:
+                    arr = arr[None, :]
+                if metric == "top1" and units.get("top1") == "fraction":
+                    arr = 100.0 * arr
+                style = _method_style(method, extra)
+                mean = np.nanmean(arr, axis=0)
+                (line,) = ax.plot(x, mean, label=method, marker="o", markersize=2.5, **style)
+                if arr.shape[0] > 1:
+                    ax.fill_between(x, np.nanmin(arr, axis=0), np.nanmax(arr, axis=0),
+                                    color=style["color"], alpha=0.18, linewidth=0)
+                handles.setdefault(method, line)
+            ax.grid(True, alpha=0.3)
+            if row == 0:
+                kind = payload.get("kind")
+                seeds = payload.get("seeds")
+                title = str(payload["model"]) + (f" ({kind})" if kind else "")
+                if seeds:
+                    title += f"\n{len(seeds)} seed(s)"
+                ax.set_title(title, fontsize=10)
+            else:
+                ax.set_xlabel("neurons pruned (%)")
+            if col == 0:
+                if metric == "top1":
+                    ax.set_ylabel("top-1 accuracy (%)")
+                else:
+                    ax.set_ylabel(f"cross-entropy ({units.get('ce', 'nats')})")
+    order = _method_order(list(handles))
+    fig.legend([handles[m] for m in order], order, loc="outside lower center",
+               ncol=min(len(order), 4 if n == 1 else 7), fontsize=9, frameon=False)
+    fig.suptitle("Ablating attention pre-out neurons (mean over seeds; band: min-max)",
+                 fontsize=11)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
+    return path
+
+
+# ---------------------------------------------------------------------- report
+def render_markdown(run_dir: str | Path) -> Path:
+    """Write ``<run_dir>/report.md`` and ``<run_dir>/figures/*.png`` from the run's files.
+
+    Parameters
+    ----------
+    run_dir : str or path
+        A run folder (layout in :mod:`core.results`). ``run.json`` is optional.
+
+    Returns
+    -------
+    pathlib.Path
+        The report file.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run_dir`` is not a folder. Unreadable result, curve or ``run.json`` files do not raise:
+        the report lists them.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run_dir}")
+    results, result_errors = read_results(run_dir)
+    curves, curve_errors = scan_curves(run_dir)
+    problems: list[tuple[Path, str]] = list(result_errors) + list(curve_errors)
+
+    run: dict[str, Any] | None = None
+    run_json = run_dir / "run.json"
+    if run_json.exists():
+        try:
+            obj = json.loads(run_json.read_text(encoding="utf-8"))
+            if not isinstance(obj, dict):
+                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+            run = obj
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            problems.append((run_json, f"{type(e).__name__}: {e}"))
+
+    abl_payloads = []
+    for name, payload in curves.items():
+        if payload.get("experiment") != "abl":
+            continue
+        try:
+            check_abl_payload(payload)
+        except (ValueError, TypeError) as e:
+            problems.append((run_dir / "curves" / f"{name}.json", f"ValueError: {e}"))
+            continue
+        abl_payloads.append(payload)
+    abl_payloads.sort(key=lambda p: (str(p["model"]), str(p.get("kind", ""))))
+
+    lines = [f"# Neuron-claims replication report: `{run_dir.name}`", ""]
+    if run:
+        lines += ["## Run", ""] + _metadata_lines(run) + [""]
+
+    lines += ["## Verdicts", "", _summary_line(results, len(problems)), ""]
+    if results:
+        lines += _table_lines(results) + [""]
+        lines += [
+            "Verdicts are the measured ones (claims.md). \"xfail\" marks a claim recorded as an "
+            "expected non-replication for CI gating; the record never replaces the measurement.",
+            "",
+        ]
+        if any(r.tier != "full" for r in results):
+            lines += [_SMALL_FOOTNOTE, ""]
+    else:
+        lines += ["No results.", ""]
+
+    if results:
+        lines += ["## Details", ""] + _details_lines(results)
+
+    skipped = [r for r in results if r.verdict in ("skipped", "error")]
+    if problems or skipped:
+        lines += ["## Problems", ""]
+        if problems:
+            lines += ["Unreadable files:", ""]
+            for path, msg in problems:
+                rel = path.relative_to(run_dir) if path.is_relative_to(run_dir) else path
+                lines.append(f"- `{rel}`: {' '.join(msg.split())}")
+            lines.append("")
+        if skipped:
+            lines += ["Skipped or errored:", ""]
+            for r in skipped:
+                lines.append(f"- {r.claim} · `{r.model}` ({r.tier}): {r.verdict}: {r.reason}")
+            lines.append("")
+
+    if abl_payloads:
+        fig_path = plot_abl(abl_payloads, run_dir / FIGURES_DIR / ABL_FIGURE)
+        rel = fig_path.relative_to(run_dir).as_posix()
+        models = ", ".join(f"`{p['model']}`" for p in abl_payloads)
+        lines += [
+            "## Figures",
+            "",
+            f"![ABL: top1 and CE against the fraction of attention pre-out neurons pruned]({rel})",
+            "",
+            f"ABL (peak-ablation paper, Fig. 2) on {models}: top-1 accuracy (%, top) and "
+            "cross-entropy (nats, bottom) against the percentage of attention pre-out neurons "
+            "ablated, one line per ablation method (mean over seeds; shaded: min-max over seeds).",
+            "",
+        ]
+
+    return atomic_write_text(run_dir / REPORT_NAME, "\n".join(lines).rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.report RUN_DIR``: re-render the report and print its path."""
+    parser = argparse.ArgumentParser(
+        prog="python -m core.report",
+        description="Render report.md and figures of a neuron-claims run folder.",
+    )
+    parser.add_argument("run_dir", type=Path, help="the run folder (holds results/, curves/)")
+    args = parser.parse_args(argv)
+    if not args.run_dir.is_dir():
+        parser.error(f"run folder not found: {args.run_dir}")
+    print(render_markdown(args.run_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
