@@ -1,0 +1,87 @@
+"""A claim as a small record, and what a claim test returns (after lm-evaluation-harness's tasks).
+
+``Claim`` holds the row of ``../shared/claims.md`` (id, statement, measurement, decision rule, paper
+value) and which models it applies to; ``Measurement`` is the structured result a claim test hands to
+the ``conclude`` fixture of ``conftest.py``, which writes it and gates on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from core.inference import Estimate
+from core.models import MODELS
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the claim catalogue.
+
+    Attributes
+    ----------
+    id : str
+        "ABL-1", ...
+    statement, measured, rule : str
+        The catalogue's words: the claim, how it is measured, the verdict rule.
+    paper_value : str or None
+    kinds : tuple of str
+        Model kinds it applies to: "causal" (decoders), "masked" (masked LMs), "image" (ViT).
+    paper : str
+        "ABL", "MOD" or "BCL": which full-tier models are the paper's own.
+    """
+
+    id: str
+    statement: str
+    measured: str
+    rule: str
+    paper_value: str | None
+    kinds: tuple[str, ...]
+    paper: str
+
+    def models(self) -> list:
+        """pytest params: every small-tier model of the claim's kinds, and the paper's own full-tier
+        models marked ``gpu`` (``pytest -m gpu`` selects the full tier, ``-m "not gpu"`` the small)."""
+        params = []
+        for spec in MODELS.values():
+            if spec.kind not in self.kinds:
+                continue
+            marks = [pytest.mark.claim(self.id)]
+            if spec.tier == "full":
+                if self.paper not in spec.papers:
+                    continue
+                marks.append(pytest.mark.gpu)
+            params.append(pytest.param(spec.name, id=spec.name, marks=marks))
+        return params
+
+
+@dataclass
+class Measurement:
+    """What a claim test measured: the verdict with its numbers.
+
+    Attributes
+    ----------
+    verdict : {"replicated", "contradicted", "inconclusive"}
+    statistic : Estimate
+        The headline statistic with its 95% interval.
+    statistic_name : str
+        What it is, with units ("top1(peak) - top1(zero), percentage points").
+    details : dict
+        Every other sub-statistic, as {"value", "interval", "unit"} dicts or plain values.
+    sample_sizes : dict
+    seeds : list of int
+    data : dict or str
+    """
+
+    verdict: str
+    statistic: Estimate
+    statistic_name: str
+    details: dict = field(default_factory=dict)
+    sample_sizes: dict = field(default_factory=dict)
+    seeds: list = field(default_factory=list)
+    data: dict | str = ""
+
+
+def detail(est: Estimate, unit: str) -> dict:
+    """A sub-statistic as the report shows it."""
+    return {"value": est.value, "interval": [est.low, est.high], "unit": unit}

@@ -1,0 +1,124 @@
+"""Streaming neuron statistics over a model's forward passes, cached on disk.
+
+:func:`collect_stats` runs the two streaming passes of :class:`core.stats.NeuronStats` (moments, then
+the per-neuron 100-bin histogram that gives the peak) over a collection split, with hooks from
+:mod:`core.sites`; it never holds the raw activations. :func:`record` keeps the activations of one
+small input (for resampling).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from . import sites
+from .cache import atomic_path, cache_dir
+from .errors import NonFiniteActivationError
+from .evaluate import EvalSet
+from .stats import NeuronStats
+
+
+def _forward_all(model, data: EvalSet, batch_size: int, progress: bool, desc: str) -> None:
+    device = next(model.parameters()).device
+    n = data.inputs.shape[0]
+    for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
+        model(**data.model_inputs(start, min(start + batch_size, n), device))
+
+
+@torch.inference_mode()
+def collect_stats(
+    model,
+    site: str,
+    data: EvalSet,
+    *,
+    batch_size: int = 8,
+    histogram: bool = True,
+    progress: bool = False,
+    model_name: str = "model",
+    key: str | None = None,
+) -> list[NeuronStats]:
+    """Per-layer :class:`NeuronStats` of a site over ``data`` (the collection split).
+
+    Parameters
+    ----------
+    model : transformers model
+    site : {"mlp", "attn", "resid"}
+    data : EvalSet
+        Collection inputs (labels are ignored). Every position of every window is a sample.
+    histogram : bool
+        Run the second pass too, which gives ``peak`` (ABL section 3.4).
+    key : str, optional
+        Cache key: if given, the statistics are saved under ``cache_dir("stats")/<key>.safetensors``
+        and reloaded on the next call with the same key. The key must encode everything that
+        determines the statistics (model and its weights, data, split, sizes, site).
+
+    Returns
+    -------
+    list of NeuronStats, one per layer of the site
+
+    Raises
+    ------
+    NonFiniteActivationError
+        On NaN or infinite activations, naming the model, the site and the layer.
+    """
+    path = cache_dir("stats") / f"{key}.safetensors" if key else None
+    n_layers, width = sites.n_layers(model, site), sites.site_width(model, site)
+    if path is not None and path.exists():
+        return _load(path, n_layers)
+    stats = [NeuronStats(width) for _ in range(n_layers)]
+
+    def moments(layer: int, x: torch.Tensor) -> None:
+        try:
+            stats[layer].update(x.reshape(-1, width))
+        except FloatingPointError:
+            bad = int((~torch.isfinite(x)).sum())
+            raise NonFiniteActivationError(model_name, site, layer, bad) from None
+
+    with sites.trace(model, site, moments):
+        _forward_all(model, data, batch_size, progress, f"{model_name}: {site} statistics")
+    if histogram:
+        def hist(layer: int, x: torch.Tensor) -> None:
+            stats[layer].update_histogram(x.reshape(-1, width))
+
+        with sites.trace(model, site, hist):
+            _forward_all(model, data, batch_size, progress, f"{model_name}: {site} peaks")
+    if path is not None:
+        tensors = {f"{i}.{k}": v.contiguous() for i, s in enumerate(stats)
+                   for k, v in s.state_dict().items()}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp))
+    return stats
+
+
+def _load(path, n_layers: int) -> list[NeuronStats]:
+    tensors = load_file(str(path))
+    out = []
+    for i in range(n_layers):
+        prefix = f"{i}."
+        out.append(NeuronStats.from_state_dict(
+            {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}))
+    return out
+
+
+@torch.inference_mode()
+def record(model, site: str, inputs: dict[str, torch.Tensor],
+           layers: Sequence[int] | None = None) -> torch.Tensor:
+    """Activations of a site on one input, stacked over layers.
+
+    Parameters
+    ----------
+    inputs : dict
+        Model keyword arguments for a batch of one (``input_ids`` of shape (1, seq) or
+        ``pixel_values`` of shape (1, C, H, W)).
+
+    Returns
+    -------
+    FloatTensor of shape (n_layers, seq, n_neurons), on the CPU
+    """
+    seen: dict[int, torch.Tensor] = {}
+    device = next(model.parameters()).device
+    with sites.trace(model, site, lambda l, a: seen.__setitem__(l, a[0].float().cpu()), layers=layers):
+        model(**{k: v.to(device) for k, v in inputs.items()})
+    return torch.stack([seen[i] for i in sorted(seen)])
