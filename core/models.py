@@ -175,12 +175,13 @@ def load_model(name: str, *, device: str | torch.device = "cpu") -> LoadedModel:
         When the package carrying a small-tier model is not installed, or a full-tier model is
         neither reachable nor in the local Hugging Face cache; the reason names what is missing.
     """
-    spec = get_spec(name)
+    get_spec(name)
     return _load(name, str(torch.device(device)))
 
 
 @functools.lru_cache(maxsize=4)
 def _load(name: str, device: str) -> LoadedModel:
+    transformers.utils.logging.disable_progress_bar()  # the harness shows its own progress
     spec = get_spec(name)
     random = name.endswith(RANDOM_SUFFIX)
     if spec.tier == "small":
