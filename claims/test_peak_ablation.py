@@ -107,7 +107,7 @@ def test_abl_3_peak_has_the_lowest_loss_along_the_curve(model, abl, conclude):
     ce = {m: np.stack([sweep.ce_at(m, f) for f in fractions]) for m in CONSTANT_METHODS}  # (F, S, U)
     lowest = inf.bootstrap_many(
         ce, lambda a: float(sum(a["peak"][i].mean() < min(a["mean"][i].mean(), a["zero"][i].mean())
-                                for i in range(len(fractions)))))
+                                for i in range(len(fractions)))), n_seeds=len(sweep.seeds))
     significant, details = 0, {}
     for i, f in enumerate(fractions):
         below = [diff(ce[m][i], ce["peak"][i]) for m in ("mean", "zero")]
@@ -243,8 +243,7 @@ def test_abl_9_most_attention_neurons_are_zero_centred(model, abl, conclude):
     centred = inf.paired_bootstrap(100.0 * (ratio <= 0.25))
     off = inf.paired_bootstrap(100.0 * (ratio > 1.0))
     verdicts = [inf.at_least(centred, 75.0), inf.at_least(off, 1.0)]
-    verdict = ("replicated" if all(v == "replicated" for v in verdicts)
-               else "contradicted" if "contradicted" in verdicts else "inconclusive")
+    verdict = inf.all_of(verdicts)
     m = measurement(sweep, verdict, centred, "neurons with |peak| <= 0.25 std, percent",
                     {"|peak| <= 0.25 std": detail(centred, "percent of neurons"),
                      "|peak| > 1 std": detail(off, "percent of neurons"),
@@ -271,7 +270,8 @@ def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
             values = sweep.top1 if metric == "top1" else sweep.ce
             arr = values[sweep.methods.index(m)].astype(np.float64)  # (seeds, fractions, units)
             est = inf.bootstrap_many(
-                {"x": arr}, lambda a: inf.spearman(fractions, a["x"].mean(-1).ravel()))
+                {"x": arr}, lambda a: inf.spearman(fractions, a["x"].mean(-1).ravel()),
+                n_seeds=len(sweep.seeds))
             ests[f"rho({metric}({m}), fraction)"] = est
             signed.append(inf.Estimate(sign * est.value, *sorted((sign * est.low, sign * est.high)),
                                        est.n_units, est.n_seeds))

@@ -100,11 +100,14 @@ class NeuronStats:
         self._phase = 0  # 0: moments (first pass), 1: histogram (second pass, ranges frozen)
         self._device: torch.device | None = None
         f64 = dict(dtype=torch.float64)
-        self._mean = torch.zeros(self.n_neurons, **f64)
-        self._m2 = torch.zeros(self.n_neurons, **f64)
-        self._mean_abs = torch.zeros(self.n_neurons, **f64)
-        self._min = torch.full((self.n_neurons,), float("inf"), **f64)
-        self._max = torch.full((self.n_neurons,), float("-inf"), **f64)
+        # Persistent buffers are always normal tensors, also when made under torch.inference_mode,
+        # so that they can be updated in place on either side of it.
+        with torch.inference_mode(False):
+            self._mean = torch.zeros(self.n_neurons, **f64)
+            self._m2 = torch.zeros(self.n_neurons, **f64)
+            self._mean_abs = torch.zeros(self.n_neurons, **f64)
+            self._min = torch.full((self.n_neurons,), float("inf"), **f64)
+            self._max = torch.full((self.n_neurons,), float("-inf"), **f64)
         self._hist: torch.Tensor | None = None  # (n_neurons, n_bins) int64, made by the second pass
         self._bad: torch.Tensor | None = None  # deferred non-finite flag (0-d bool on the device)
         self._broken: str | None = None  # set when a second-pass call failed half-way
@@ -198,8 +201,10 @@ class NeuronStats:
         RuntimeError
             If no sample has been seen by :meth:`update` yet.
         FloatingPointError
-            If ``x`` holds NaN or infinite values. The histogram may then hold part of the batch:
-            every later read raises ``RuntimeError``; discard the object.
+            If ``x`` holds NaN or infinite values (or values so far outside the frozen range that
+            their bin index overflows the input dtype). The histogram may then hold part of the
+            batch: every later read raises ``RuntimeError``; discard the object. With
+            ``defer_finite_check=True``: raised later instead.
         """
         x = self._check_batch(x, "update_histogram")
         if self._count == 0:
@@ -209,8 +214,9 @@ class NeuronStats:
             self._raise_if_bad()  # the ranges must be sound before they are frozen
             self._phase = 1
         if self._hist is None:
-            self._hist = torch.zeros(self.n_neurons, self.n_bins, dtype=torch.int64,
-                                     device=self._device)
+            with torch.inference_mode(False):
+                self._hist = torch.zeros(self.n_neurons, self.n_bins, dtype=torch.int64,
+                                         device=self._device)
         n = x.shape[0]
         if n == 0:
             return self
@@ -242,8 +248,10 @@ class NeuronStats:
         elif bool(bad):
             self._broken = "an update_histogram call received non-finite values"
             n_bad = int((~torch.isfinite(x)).sum())
+            what = (f"{n_bad} non-finite value(s)" if n_bad
+                    else "values so far outside the first pass's range that their bins overflow")
             raise FloatingPointError(f"NeuronStats.update_histogram: batch of shape "
-                                     f"{tuple(x.shape)} holds {n_bad} non-finite value(s)")
+                                     f"{tuple(x.shape)} holds {what}")
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -451,10 +459,11 @@ class NeuronStats:
         if out._phase not in (0, 1) or out._count < 0:
             raise ValueError(f"NeuronStats.from_state_dict: expected phase in (0, 1) and count >= 0, "
                              f"got phase={out._phase}, count={out._count}")
-        for k in ("mean", "m2", "mean_abs", "min", "max"):
-            setattr(out, f"_{k}", state[k].detach().to("cpu", torch.float64).clone())
-        if out._phase:
-            out._hist = hist.detach().to("cpu", torch.int64).clone()
+        with torch.inference_mode(False):
+            for k in ("mean", "m2", "mean_abs", "min", "max"):
+                setattr(out, f"_{k}", state[k].detach().to("cpu", torch.float64).clone())
+            if out._phase:
+                out._hist = hist.detach().to("cpu", torch.int64).clone()
         if out._count:
             out._device = torch.device("cpu")
         return out
@@ -499,6 +508,7 @@ class NeuronStats:
                              f"got {tuple(x.shape)}")
         if self._broken:
             raise RuntimeError(f"NeuronStats.{where}: {self._broken}; discard this object")
+        x = x.detach()
         if self._device is None:
             self._to(x.device)
         elif x.device != self._device:
@@ -507,10 +517,11 @@ class NeuronStats:
 
     def _to(self, device: torch.device) -> None:
         self._device = torch.device(device)
-        for k in ("_mean", "_m2", "_mean_abs", "_min", "_max", "_hist", "_bad"):
-            t = getattr(self, k)
-            if t is not None:
-                setattr(self, k, t.to(self._device))
+        with torch.inference_mode(False):
+            for k in ("_mean", "_m2", "_mean_abs", "_min", "_max", "_hist", "_bad"):
+                t = getattr(self, k)
+                if t is not None:
+                    setattr(self, k, t.to(self._device))
 
     def _chunk_rows(self, x: torch.Tensor) -> int:
         budget = _CPU_CHUNK_VALUES if x.device.type == "cpu" else _DEVICE_CHUNK_VALUES
