@@ -6,6 +6,7 @@ Options
 --device DEVICE              "cpu" (default) or "cuda"/"cuda:N" where there is one
 --results-dir DIR            where run folders go (default: runs/)
 --run-dir DIR                write this run into DIR instead of a new timestamped folder
+--models A,B                 run the claim tests only on these zoo models
 
 Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
@@ -35,6 +36,32 @@ def pytest_addoption(parser):
     g.addoption("--device", default="cpu", help="torch device for models: cpu, cuda, cuda:N")
     g.addoption("--results-dir", default=str(ROOT / "runs"), help="folder of run folders")
     g.addoption("--run-dir", default=None, help="write this run's results into this folder")
+    g.addoption("--models", default=None,
+                help="comma-separated zoo names: run claim tests only on these models")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``--models a,b``: deselect claim tests of every other model (unknown names are an error)."""
+    wanted = config.getoption("--models")
+    if not wanted:
+        return
+    from core.errors import UnknownNameError, check_name
+    from core.models import list_models
+
+    names = [n.strip() for n in wanted.split(",") if n.strip()]
+    try:
+        for n in names:
+            check_name("model", n, list_models())
+    except UnknownNameError as e:
+        raise pytest.UsageError(str(e)) from None
+    keep, drop = [], []
+    for item in items:
+        model = getattr(item, "callspec", None) and item.callspec.params.get("model")
+        is_claim = item.get_closest_marker("claim") is not None
+        (drop if is_claim and model not in names else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_configure(config):

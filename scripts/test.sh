@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/pytest -m "not gpu" --profile ci -p no:cacheprovider "$@"
+# CI gates the claims on the small-tier models whose ci-profile verdicts are measured and recorded in
+# claims/recorded_verdicts.json; minilm-l6 and tiny-vit-fmnist join once theirs are (see the issue).
+exec .venv/bin/pytest -m "not gpu" --profile ci -p no:cacheprovider --models smollm2-135m "$@"
