@@ -1,0 +1,777 @@
+"""The modularity experiment (MOD, Pochinkov, Jones, Rahman 2024): selective pruning, cross-pruning,
+overlaps, MoEfication and the Lorenz AUC of selected neurons over clusters.
+
+Pieces, each usable alone:
+
+- :func:`selection_scores`: selective-pruning scores of MLP neurons for an unlearned subset D_u against
+  the reference set D_r, from streaming mean absolute activations (MOD Eq. 1). ``orientation="code"``
+  (default; the paper's code and the selective-pruning paper) ranks by
+  ``mean_{D_u}|n_i| / (eps + mean_{D_r}|n_i|)``; ``orientation="printed"`` by Eq. 1 as printed,
+  ``mean_{D_r}|n_i| / (eps + mean_{D_u}|n_i|)`` (``claims.md``, MOD setup);
+- :func:`top_fraction`: the top fraction of neurons by score over all layers together, or the same
+  fraction in every layer (MOD section 4.2);
+- :func:`bisect_fraction`: the bisection over the fraction that prunes a subset until its top1,
+  relative to baseline, is within 2 percentage points of a target, with a bounded number of
+  evaluations (an unreachable target is reported, never searched forever);
+- :func:`cross_pruning_row` and :func:`run_mod`: the relative-accuracy matrix ``R[u, v]`` = top1 on v
+  after pruning for u / baseline top1 on v (MOD section 3, Figs. 1-2), overlaps (section 4.1),
+  MoEfication clusters (:mod:`core.clustering`) and Lorenz AUCs (:mod:`core.metrics`), for a model and
+  its random twin;
+- :func:`mod_experiment`: the whole experiment on a model of the zoo with the tier's subsets, cached.
+
+Selected neurons are mean-ablated (``claims.md``): the offset is the neuron's mean over the balanced
+reference set's collection sample.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import sites
+from .cache import atomic_path, cache_dir, cache_key
+from .errors import MissingAssetError, check_name
+from .evaluate import EvalSet, evaluate
+
+__all__ = [
+    "EPS", "ORIENTATIONS", "selection_scores", "top_fraction", "FractionSearch", "bisect_fraction",
+    "ModData", "ModResult", "run_mod", "mod_experiment", "MOD_SIZES", "subsets_for", "lottery_null",
+    "offdiag",
+]
+
+SITE = "mlp"
+#: eps of Eq. 1 (the paper code's values): MLP neurons 1e-3, attention neurons 1e-4.
+EPS = {"mlp": 1e-3, "attn": 1e-4}
+ORIENTATIONS = ("code", "printed")
+#: Tolerance of the bisection: 2 percentage points of relative top1 (claims.md).
+TOLERANCE = 0.02
+#: Evaluations one bisection may spend, the first one (at fraction 1) included.
+MAX_EVALS = 16
+#: Targets: top1 after pruning relative to baseline. ViT: 50% drop (and 80% drop for MOD-2); language
+#: models: 20% drop (claims.md, MOD setup).
+TARGETS = {"image": {"drop50": 0.5, "drop80": 0.2}, "causal": {"drop20": 0.8}}
+PRIMARY = {"image": "drop50", "causal": "drop20"}
+#: Per-layer selection for MOD-8..10 (MOD section 4.2): ViT 12.5%, language models 3.4%.
+PER_LAYER_FRACTION = {"image": 0.125, "causal": 0.034}
+#: Size-matched random selections behind the null Lorenz AUC and the MOD-6 null.
+NULL_DRAWS = 1000
+#: Bumped when a change alters what a cached experiment holds.
+MOD_VERSION = 1
+
+#: The text subsets of the ``ci`` profile: those that appear in the a-priori related pairs of MOD-4
+#: (offline-assets.md), fixed before any run so that every related pair is measured; the other six
+#: subsets still enter the reference set D_r. Other profiles use every text subset.
+CI_TEXT_SUBSETS = ("bbc-politics", "parliament", "mmlu-bio", "mmlu-med", "health-tweets", "bbc-tech",
+                   "mmlu-cs", "code", "mmlu-math", "mmlu-physics")
+
+#: MOD sample sizes per profile: per subset and per collection sample (two disjoint samples are
+#: collected, A and B, for MOD-3), and per subset for evaluation.
+MOD_SIZES: dict[str, dict] = {
+    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 1024, "eval_tokens": 256,
+           "collect_images": 100, "eval_images": 100},
+    "small": {"text_subsets": None, "collect_tokens": 4096, "eval_tokens": 1024,
+              "collect_images": 200, "eval_images": 200},
+    "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 2048,
+              "collect_images": 200, "eval_images": 400},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# selective pruning
+# ---------------------------------------------------------------------------------------------
+
+def selection_scores(mean_abs_u, mean_abs_r, *, eps: float = EPS["mlp"],
+                     orientation: str = "code") -> np.ndarray:
+    """Selective-pruning scores of neurons (MOD Eq. 1).
+
+    Parameters
+    ----------
+    mean_abs_u, mean_abs_r : array-like of the same shape, e.g. (n_layers, d_mlp), float
+        Mean absolute activation of every neuron on the unlearned subset D_u and on the reference set
+        D_r (collection split), in activation units.
+    eps : float, default 1e-3
+        The code's eps for MLP neurons (1e-4 for attention neurons).
+    orientation : {"code", "printed"}
+        ``"code"``: ``S = mean_u / (eps + mean_r)`` (ranks highest the neurons most active on D_u,
+        the paper's code); ``"printed"``: ``S = mean_r / (eps + mean_u)`` (Eq. 1 as printed).
+
+    Returns
+    -------
+    ndarray of the inputs' shape, float64
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, negative or non-finite mean absolute values, or eps <= 0.
+    UnknownNameError
+        For an unknown orientation (the message lists the valid ones).
+    """
+    check_name("score orientation", orientation, ORIENTATIONS)
+    u = np.asarray(mean_abs_u, dtype=np.float64)
+    r = np.asarray(mean_abs_r, dtype=np.float64)
+    if u.shape != r.shape:
+        raise ValueError(f"mean_abs_u and mean_abs_r must have the same shape, got {u.shape} and {r.shape}")
+    if not (np.isfinite(u).all() and np.isfinite(r).all()) or (u < 0).any() or (r < 0).any():
+        raise ValueError("mean absolute activations must be finite and non-negative")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return u / (eps + r) if orientation == "code" else r / (eps + u)
+
+
+def _count(fraction: float, n: int) -> int:
+    """Neurons selected at ``fraction`` of ``n``: ``round(fraction * n)``, at least 1 when fraction > 0."""
+    if not 0.0 <= fraction <= 1.0 or math.isnan(fraction):
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    m = int(round(fraction * n))
+    return max(m, 1) if fraction > 0 else 0
+
+
+def top_fraction(scores, fraction: float, *, per_layer: bool = False) -> np.ndarray:
+    """The top ``fraction`` of neurons by score (MOD section 2.3.1; section 4.2 for ``per_layer``).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_layers, n_neurons), float
+    fraction : float in [0, 1]
+    per_layer : bool, default False
+        False: ``round(fraction * n_layers * n_neurons)`` neurons with the highest scores over all
+        layers together. True: ``round(fraction * n_neurons)`` in every layer.
+        Ties break by position (stable order), so the result is deterministic.
+
+    Returns
+    -------
+    ndarray of shape (n_layers, n_neurons), bool
+        True for the selected neurons.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"scores: expected shape (n_layers, n_neurons), got {s.shape}")
+    if np.isnan(s).any():
+        raise ValueError("scores hold NaN")
+    out = np.zeros(s.shape, dtype=bool)
+    if per_layer:
+        m = _count(fraction, s.shape[1])
+        order = np.argsort(-s, axis=1, kind="stable")[:, :m]
+        np.put_along_axis(out, order, True, axis=1)
+    else:
+        m = _count(fraction, s.size)
+        order = np.argsort(-s.ravel(), kind="stable")[:m]
+        out.ravel()[order] = True
+    return out
+
+
+@dataclass
+class FractionSearch:
+    """Outcome of :func:`bisect_fraction`.
+
+    Attributes
+    ----------
+    target : float
+        Relative top1 sought (0.8 = a 20% drop).
+    fraction : float
+        The fraction found (NaN if the search failed).
+    relative : float
+        Relative top1 at that fraction (NaN if failed).
+    n_evals : int
+        Evaluations spent.
+    status : {"reached", "unreachable", "not converged"}
+        ``unreachable``: even pruning every candidate (fraction 1) leaves relative top1 above
+        ``target + tolerance``; ``not converged``: the evaluation budget or the one-neuron resolution
+        ran out before a fraction within tolerance was found.
+    history : list of (fraction, relative)
+    """
+
+    target: float
+    fraction: float
+    relative: float
+    n_evals: int
+    status: str
+    history: list = field(default_factory=list)
+
+    @property
+    def reached(self) -> bool:
+        return self.status == "reached"
+
+
+def bisect_fraction(relative_top1: Callable[[float], float], target: float, *, tolerance: float = TOLERANCE,
+                    max_evals: int = MAX_EVALS, n_neurons: int | None = None) -> FractionSearch:
+    """Bisection over the pruned fraction until relative top1 is within ``tolerance`` of ``target``.
+
+    Evaluates fraction 1 first: if relative top1 there is still above ``target + tolerance`` the
+    target is unreachable and the search stops (one evaluation). Otherwise it bisects [0, 1]
+    (fraction 0 is the unpruned model, relative top1 1 by definition): at the midpoint, a relative
+    top1 above the target moves the lower end up, one below moves the upper end down, until the
+    midpoint is within tolerance.
+
+    Parameters
+    ----------
+    relative_top1 : callable
+        ``relative_top1(fraction) -> float``: top1 of the subset after pruning ``fraction`` of the
+        neurons, divided by its baseline top1 (a ratio, 1 = unchanged).
+    target : float in (0, 1)
+        Relative top1 sought: 0.5 for a 50% drop, 0.8 for a 20% drop.
+    tolerance : float, default 0.02
+        2 percentage points of relative top1.
+    max_evals : int, default 16
+        Evaluations at most, the one at fraction 1 included.
+    n_neurons : int, optional
+        Candidate neurons: the search also stops (``not converged``) when the two ends select neuron
+        counts that differ by at most one.
+
+    Returns
+    -------
+    FractionSearch
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"target must be a relative top1 in (0, 1), got {target}")
+    if max_evals < 1:
+        raise ValueError(f"max_evals must be >= 1, got {max_evals}")
+    history: list[tuple[float, float]] = []
+
+    def ev(f: float) -> float:
+        r = float(relative_top1(f))
+        history.append((f, r))
+        return r
+
+    def done(status: str, f: float, r: float) -> FractionSearch:
+        return FractionSearch(target, f, r, len(history), status, history)
+
+    r_hi = ev(1.0)
+    if not r_hi <= target + tolerance:  # NaN (no baseline accuracy) counts as unreachable
+        return done("unreachable", float("nan"), float("nan"))
+    if abs(r_hi - target) <= tolerance:
+        return done("reached", 1.0, r_hi)
+    lo, hi = 0.0, 1.0
+    while len(history) < max_evals:
+        if n_neurons is not None and _count(hi, n_neurons) - _count(lo, n_neurons) <= 1:
+            break
+        mid = (lo + hi) / 2
+        r = ev(mid)
+        if abs(r - target) <= tolerance:
+            return done("reached", mid, r)
+        if r > target:
+            lo = mid
+        else:
+            hi = mid
+    return done("not converged", float("nan"), float("nan"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the experiment on one model and its random twin
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ModData:
+    """Inputs of the MOD experiment for one model.
+
+    Attributes
+    ----------
+    kind : {"causal", "image"}
+    subsets : list of str
+        The subsets pruned and evaluated (D_u), in order.
+    reference : list of str
+        Every subset of the family: D_r is their balanced union (equal collection size each).
+    collect : {sample: {subset: EvalSet}}
+        Two disjoint collection samples "A" and "B" of every reference subset.
+    evalset : EvalSet
+        The evaluation split of every subset of ``subsets``, concatenated in order.
+    unit_subset : ndarray of shape (evalset.n_units,), int
+        Index into ``subsets`` of every evaluation unit.
+    sizes : dict
+    """
+
+    kind: str
+    subsets: list
+    reference: list
+    collect: dict
+    evalset: EvalSet
+    unit_subset: np.ndarray
+    sizes: dict = field(default_factory=dict)
+    described: dict = field(default_factory=dict)
+
+
+def _sub_evalset(data: ModData, i: int) -> EvalSet:
+    """The evaluation items of subset ``i`` only (contiguous in the concatenation)."""
+    per_item = data.evalset.n_units // data.evalset.inputs.shape[0] if data.kind == "causal" else 1
+    items = np.flatnonzero(data.unit_subset[::per_item] == i)
+    sl = slice(int(items[0]), int(items[-1]) + 1)
+    labels = None if data.evalset.labels is None else data.evalset.labels[sl]
+    return EvalSet(data.kind, data.evalset.inputs[sl], labels)
+
+
+def _per_subset_top1(top1: np.ndarray, unit_subset: np.ndarray, n: int) -> np.ndarray:
+    counts = np.bincount(unit_subset, minlength=n)
+    return np.bincount(unit_subset, weights=top1.astype(np.float64), minlength=n) / counts
+
+
+@dataclass
+class ModelSide:
+    """Statistics and selections of one model (trained or random twin) in the experiment."""
+
+    mean_abs: dict  # {sample: {subset: (n_layers, d_mlp) float64}}
+    mean: dict  # {sample: {subset: (n_layers, d_mlp) float64}}
+
+    def reference(self, sample: str, what: str = "mean_abs") -> np.ndarray:
+        table = self.mean_abs if what == "mean_abs" else self.mean
+        return np.mean(np.stack(list(table[sample].values())), axis=0)
+
+    def scores(self, subset: str, sample: str = "A", orientation: str = "code") -> np.ndarray:
+        return selection_scores(self.mean_abs[sample][subset], self.reference(sample), orientation=orientation)
+
+
+def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_size: int, key: str,
+                progress: bool) -> ModelSide:
+    from .activations import collect_stats
+
+    mean_abs: dict = {}
+    mean: dict = {}
+    for sample in samples:
+        mean_abs[sample], mean[sample] = {}, {}
+        for subset in data.reference:
+            st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
+                               histogram=False, progress=progress, model_name=f"{name} {subset} {sample}",
+                               key=f"mod-{name.replace(':', '_')}-{subset.replace('/', '_')}-{sample}-{key}")
+            mean_abs[sample][subset] = torch.stack([s.mean_abs for s in st]).double().numpy()
+            mean[sample][subset] = torch.stack([s.mean for s in st]).double().numpy()
+    return ModelSide(mean_abs, mean)
+
+
+def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch.Tensor, base: np.ndarray,
+                      batch_size: int) -> np.ndarray:
+    """One row of R: relative top1 on every subset after pruning ``selected`` (mean ablation).
+
+    Parameters
+    ----------
+    selected : ndarray of shape (n_layers, d_mlp), bool
+        The neurons pruned.
+    offsets : FloatTensor of shape (n_layers, d_mlp)
+        Mean activation of every neuron on the reference set (collection split).
+    base : ndarray of shape (n_subsets,)
+        Baseline top1 (fraction) of every subset.
+
+    Returns
+    -------
+    ndarray of shape (n_subsets,), float64
+        ``top1_v(pruned) / top1_v(baseline)``; NaN where the baseline top1 is 0.
+    """
+    keep = torch.from_numpy(~selected).float()
+    with sites.ablate(model, SITE, keep, offsets):
+        scores = evaluate(model, data.evalset, batch_size=batch_size)
+    top1 = _per_subset_top1(scores.top1, data.unit_subset, len(data.subsets))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(base > 0, top1 / np.where(base > 0, base, 1.0), np.nan)
+
+
+@dataclass
+class ModResult:
+    """Everything the MOD claims and figures read, for one model and its random twin.
+
+    Attributes
+    ----------
+    model : str
+    kind : {"causal", "image"}
+    subsets : list of str
+    targets : {name: relative top1}
+        E.g. ``{"drop50": 0.5, "drop80": 0.2}`` (ViT) or ``{"drop20": 0.8}`` (language models).
+    primary : str
+        The target of MOD-1, 3-7 (ViT 50% drop, language models 20% drop).
+    arrays : dict of str to ndarray
+        ``base_top1`` and ``base_top1_random`` (n_subsets,) fractions; per target t:
+        ``fraction_<t>``, ``relative_<t>`` (n_subsets,) (NaN where the search failed), ``evals_<t>``
+        (n_subsets,) int, ``R_<t>`` (n_subsets, n_subsets); ``R_B`` (primary target, scores from the
+        disjoint collection sample B, same fractions); ``R_random`` (random twin, its own scores, the
+        trained fractions; NaN rows where not computed); ``selected`` and ``selected_random``
+        (n_subsets, n_layers * d_mlp) bool at the primary target; ``auc_trained``, ``auc_random``,
+        ``auc_null`` (n_layers, n_subsets) Lorenz AUCs of the per-layer selection;
+        ``lorenz_trained``, ``lorenz_random`` (k,) cluster counts of the example (layer 0, subset 0).
+    status : {target: [status per subset]}
+        Status of every bisection ("reached", "unreachable", "not converged").
+    info : dict
+        Sizes, k, data description, per-layer fraction, null draws.
+    """
+
+    model: str
+    kind: str
+    subsets: list
+    targets: dict
+    primary: str
+    arrays: dict
+    status: dict
+    info: dict = field(default_factory=dict)
+
+    def fraction(self, target: str | None = None) -> np.ndarray:
+        return self.arrays[f"fraction_{target or self.primary}"]
+
+    def R(self, target: str | None = None) -> np.ndarray:
+        return self.arrays[f"R_{target or self.primary}"]
+
+    def failed(self, target: str | None = None) -> list[str]:
+        """Subsets whose search did not reach the target, as ``"subset (status)"``."""
+        t = target or self.primary
+        return [f"{s} ({st})" for s, st in zip(self.subsets, self.status[t]) if st != "reached"]
+
+    def overlap(self, random: bool = False) -> np.ndarray:
+        """O[u, v] at the primary target, shape (n_subsets, n_subsets); NaN rows and columns for
+        subsets whose search failed."""
+        from .metrics import overlap_matrix
+
+        sel = self.arrays["selected_random" if random else "selected"]
+        ok = sel.any(1)
+        out = np.full((len(ok), len(ok)), np.nan)
+        if ok.any():
+            out[np.ix_(ok, ok)] = overlap_matrix(sel[ok])
+        return out
+
+    def save(self, path: Path) -> None:
+        meta = {"model": self.model, "kind": self.kind, "subsets": self.subsets, "targets": self.targets,
+                "primary": self.primary, "status": self.status, "info": self.info}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **self.arrays,
+                                    __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+
+    @classmethod
+    def load(cls, path: Path) -> ModResult:
+        with np.load(path) as z:
+            meta = json.loads(z["__meta__"].tobytes().decode())
+            arrays = {k: z[k] for k in z.files if k != "__meta__"}
+        return cls(meta["model"], meta["kind"], meta["subsets"], meta["targets"], meta["primary"], arrays,
+                   meta["status"], meta["info"])
+
+    def curves(self) -> dict:
+        """The figure payload (``"experiment": "mod"``) for :mod:`core.figures_mod`."""
+        from .metrics import lorenz_curve
+
+        def clean(a):
+            a = np.asarray(a, dtype=np.float64)
+            return [[None if not np.isfinite(x) else float(x) for x in row] for row in np.atleast_2d(a)]
+
+        o_t, o_r = self.overlap(False), self.overlap(True)
+        ex = {}
+        for side in ("trained", "random"):
+            counts = self.arrays[f"lorenz_{side}"]
+            if counts.sum() > 0:
+                x, y = lorenz_curve(counts)
+                ex[side] = {"x": x.tolist(), "y": y.tolist()}
+        return {
+            "experiment": "mod", "model": self.model, "kind": self.kind, "subsets": list(self.subsets),
+            "targets": self.targets, "primary": self.primary,
+            "R": {t: clean(self.R(t)) for t in self.targets},
+            "R_random": clean(self.arrays["R_random"]),
+            "fractions": {t: clean(self.fraction(t))[0] for t in self.targets},
+            "overlap": {"trained": clean(o_t), "random": clean(o_r)},
+            "auc": {k: clean(self.arrays[f"auc_{k}"]) for k in ("trained", "random", "null")},
+            "lorenz_example": {"layer": 0, "subset": self.subsets[0], **ex},
+            "info": self.info,
+        }
+
+
+def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats_key: str,
+            k: int, progress: bool = True, info: dict | None = None, w_in_which: str = "up",
+            null_draws: int = NULL_DRAWS, seed: int = 0) -> ModResult:
+    """The MOD experiment on a model and its random twin.
+
+    Parameters
+    ----------
+    trained, random : transformers models of the same config (causal LM or image classifier)
+    name : str
+        Zoo name of the trained model.
+    data : ModData
+    batch_size : int
+    stats_key : str
+        Cache key prefix of the collection statistics.
+    k : int
+        MoEfication clusters per layer (must divide d_mlp).
+    w_in_which : {"up", "gate", "concat"}
+        Which ``W_in`` of gated MLPs MoEfication clusters (``up``: the paper code's).
+    null_draws, seed : size-matched random selections of the null Lorenz AUC
+
+    Returns
+    -------
+    ModResult
+    """
+    from .clustering import moefication
+    from .metrics import cluster_counts, lorenz_auc, null_lorenz_auc
+
+    kind = data.kind
+    targets, primary = TARGETS[kind], PRIMARY[kind]
+    n_layers, width = sites.n_layers(trained, SITE), sites.site_width(trained, SITE)
+    n_sub = len(data.subsets)
+    arrays: dict[str, np.ndarray] = {}
+    status: dict[str, list] = {}
+
+    side_t = _side_stats(trained, name, data, ("A", "B"), batch_size, stats_key, progress)
+    side_r = _side_stats(random, f"{name}:random", data, ("A",), batch_size, stats_key, progress)
+    off_t = torch.from_numpy(side_t.reference("A", "mean")).float()
+    off_tb = torch.from_numpy(side_t.reference("B", "mean")).float()
+    off_r = torch.from_numpy(side_r.reference("A", "mean")).float()
+
+    def base_of(model):
+        s = evaluate(model, data.evalset, batch_size=batch_size)
+        return _per_subset_top1(s.top1, data.unit_subset, n_sub)
+
+    base = arrays["base_top1"] = base_of(trained)
+    base_r = arrays["base_top1_random"] = base_of(random)
+    scores_t = {s: side_t.scores(s, "A") for s in data.subsets}
+
+    bar = tqdm(total=n_sub * len(targets), desc=f"{name}: MOD fraction search", disable=not progress)
+    sub_sets = [_sub_evalset(data, i) for i in range(n_sub)]
+    for t, target in targets.items():
+        fr, rel, ev, st = (np.full(n_sub, np.nan), np.full(n_sub, np.nan), np.zeros(n_sub, np.int64), [])
+        for i, subset in enumerate(data.subsets):
+            bar.set_postfix_str(f"{t} {subset}")
+
+            def relative(f, i=i, subset=subset):
+                keep = torch.from_numpy(~top_fraction(scores_t[subset], f)).float()
+                with sites.ablate(trained, SITE, keep, off_t):
+                    s = evaluate(trained, sub_sets[i], batch_size=batch_size)
+                return float(s.top1.mean()) / base[i] if base[i] > 0 else float("nan")
+
+            search = bisect_fraction(relative, target, n_neurons=n_layers * width)
+            fr[i], rel[i], ev[i] = search.fraction, search.relative, search.n_evals
+            st.append(search.status)
+            bar.update()
+        arrays[f"fraction_{t}"], arrays[f"relative_{t}"], arrays[f"evals_{t}"] = fr, rel, ev
+        status[t] = st
+    bar.close()
+
+    def matrix(model, scores: dict, fractions: np.ndarray, offsets, base_row, desc: str):
+        R = np.full((n_sub, n_sub), np.nan)
+        sel = np.zeros((n_sub, n_layers * width), dtype=bool)
+        for i, subset in enumerate(tqdm(data.subsets, desc=desc, disable=not progress, leave=False)):
+            if not np.isfinite(fractions[i]):
+                continue
+            chosen = top_fraction(scores[subset], float(fractions[i]))
+            sel[i] = chosen.ravel()
+            if base_row is not None:
+                R[i] = cross_pruning_row(model, data, chosen, offsets, base_row, batch_size)
+        return R, sel
+
+    for t in targets:
+        arrays[f"R_{t}"], s = matrix(trained, scores_t, arrays[f"fraction_{t}"], off_t, base,
+                                     f"{name}: cross-pruning {t}")
+        if t == primary:
+            arrays["selected"] = s
+    scores_tb = {s: side_t.scores(s, "B") for s in data.subsets}
+    arrays["R_B"], _ = matrix(trained, scores_tb, arrays[f"fraction_{primary}"], off_tb, base,
+                              f"{name}: cross-pruning, sample B")
+    scores_r = {s: side_r.scores(s, "A") for s in data.subsets}
+    arrays["R_random"], arrays["selected_random"] = matrix(
+        random, scores_r, arrays[f"fraction_{primary}"], off_r, base_r, f"{name}:random: cross-pruning")
+
+    # MoEfication and Lorenz AUC of the per-layer selection (MOD section 4.2)
+    per_layer = PER_LAYER_FRACTION[kind]
+    auc = {s: np.zeros((n_layers, n_sub)) for s in ("trained", "random", "null")}
+    for layer in tqdm(range(n_layers), desc=f"{name}: MoEfication", disable=not progress, leave=False):
+        lab_t = moefication(sites.w_in(trained, layer, which=w_in_which), k, seed=seed)
+        lab_r = moefication(sites.w_in(random, layer, which=w_in_which), k, seed=seed)
+        m = _count(per_layer, width)
+        auc["null"][layer] = null_lorenz_auc(lab_t, m, n_draws=null_draws, seed=seed + layer)
+        for i, subset in enumerate(data.subsets):
+            sel_t = top_fraction(scores_t[subset][layer:layer + 1], per_layer, per_layer=True)[0]
+            sel_r = top_fraction(scores_r[subset][layer:layer + 1], per_layer, per_layer=True)[0]
+            ct, cr = cluster_counts(sel_t, lab_t, k), cluster_counts(sel_r, lab_r, k)
+            auc["trained"][layer, i], auc["random"][layer, i] = lorenz_auc(ct), lorenz_auc(cr)
+            if layer == 0 and i == 0:
+                arrays["lorenz_trained"], arrays["lorenz_random"] = ct, cr
+    for s, a in auc.items():
+        arrays[f"auc_{s}"] = a
+
+    # MOD-6 null: overlaps of size-matched random neuron sets against the trained overlaps
+    ok = arrays["selected"].any(1) & arrays["selected_random"].any(1)
+    arrays["lottery_null"] = np.full(null_draws, np.nan)
+    if ok.sum() >= 3:
+        from .metrics import overlap_matrix
+
+        arrays["lottery_null"] = lottery_null(overlap_matrix(arrays["selected"][ok]),
+                                              arrays["selected_random"][ok].sum(1), n_layers * width,
+                                              n_draws=null_draws, seed=seed)
+
+    info = dict(info or {})
+    info.update({"n_layers": n_layers, "d_mlp": width, "k": k, "cluster_size": width // k,
+                 "w_in": w_in_which, "per_layer_fraction": per_layer, "null_draws": null_draws,
+                 "tolerance_pp": 100 * TOLERANCE, "max_evals": MAX_EVALS, "orientation": "code",
+                 "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
+                 "reference": list(data.reference), "sizes": data.sizes, "data": data.described})
+    return ModResult(name, kind, list(data.subsets), dict(targets), primary, arrays, status, info)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics helpers of the claims
+# ---------------------------------------------------------------------------------------------
+
+def offdiag(m: np.ndarray) -> np.ndarray:
+    """Off-diagonal entries of a square matrix, row by row, shape (n * (n - 1),)."""
+    m = np.asarray(m)
+    return m[~np.eye(m.shape[0], dtype=bool)]
+
+
+def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *, n_draws: int = NULL_DRAWS,
+                 seed: int = 0) -> np.ndarray:
+    """Spearman rho of the trained model's off-diagonal overlaps with those of size-matched random
+    neuron sets (the MOD-6 null), one per draw.
+
+    Parameters
+    ----------
+    o_trained : ndarray of shape (n_subsets, n_subsets)
+    sizes : sequence of int
+        Set size of every subset (the random twin's selections, which match the trained ones).
+    n_neurons : int
+        Candidate neurons (all layers).
+    n_draws : int, default 1000
+    seed : int
+
+    Returns
+    -------
+    ndarray of shape (n_draws,), float64
+    """
+    from .inference import spearman
+    from .metrics import overlap_matrix
+
+    sizes = np.asarray(sizes, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    target = offdiag(o_trained)
+    rhos = np.empty(n_draws)
+    for d in range(n_draws):
+        keys = rng.random((len(sizes), n_neurons), dtype=np.float32)
+        sel = np.zeros((len(sizes), n_neurons), dtype=bool)
+        for i, m in enumerate(sizes):
+            sel[i, np.argpartition(keys[i], m - 1)[:m]] = True
+        rhos[d] = spearman(target, offdiag(overlap_matrix(sel)))
+    return rhos
+
+
+# ---------------------------------------------------------------------------------------------
+# the experiment on a model of the zoo, cached
+# ---------------------------------------------------------------------------------------------
+
+def subsets_for(kind: str, tier: str, profile_name: str) -> tuple[list[str], list[str]]:
+    """(subsets pruned and evaluated, reference subsets) of a model kind, tier and profile."""
+    from . import data as D
+
+    if tier == "full":
+        raise MissingAssetError("the full-tier MOD data (CIFAR-20, Pile subsets, MMLU from the Hub) are not "
+                                "available on this machine (no Hub access)")
+    if kind == "image":
+        classes = list(D.FASHION_MNIST_CLASSES)
+        return classes, classes
+    sizes = MOD_SIZES[profile_name]
+    reference = list(D.TEXT_SUBSETS)
+    chosen = list(sizes["text_subsets"] or reference)
+    for s in chosen:
+        check_name("text subset", s, reference)
+    return chosen, reference
+
+
+def check_subset(name: str, subset: str, valid: Sequence[str]) -> str:
+    """``subset`` if the model's data family has it, else ``UnknownNameError`` listing the valid ones."""
+    return check_name(f"subset of {name}'s data family", subset, valid)
+
+
+def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
+    from . import data as D
+
+    seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
+    n_c, n_e = sizes["collect_tokens"], sizes["eval_tokens"]
+    collect = {"A": {}, "B": {}}
+    for s in reference:
+        w = D.text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * n_c, seq_len=seq_len)
+        half = w.shape[0] // 2
+        collect["A"][s] = EvalSet("causal", w[:half])
+        collect["B"][s] = EvalSet("causal", w[half:])
+    evals = [D.text_windows(s, lm.tokenizer, split="eval", n_tokens=n_e, seq_len=seq_len) for s in subsets]
+    inputs = torch.cat(evals)
+    unit_subset = np.repeat(np.arange(len(subsets)), [e.shape[0] * (seq_len - 1) for e in evals])
+    half = collect["A"][reference[0]].inputs.shape[0]
+    return ModData("causal", list(subsets), list(reference), collect, EvalSet("causal", inputs), unit_subset,
+                   sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
+                          "eval_tokens_per_subset": evals[0].shape[0] * seq_len, "seq_len": seq_len,
+                          "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
+                   described={"subsets": "small-tier text subsets (offline-assets.md), collect split: two "
+                                         "disjoint samples A and B; eval split for every top1",
+                              "reference": "balanced union of every text subset"})
+
+
+def _image_data(profile, subsets, sizes) -> ModData:
+    from . import data as D
+
+    n_c, n_e = sizes["collect_images"], sizes["eval_images"]
+    collect = {"A": {}, "B": {}}
+    xs, ys, unit = [], [], []
+    for i, c in enumerate(subsets):
+        x, y = D.image_split("fashion-mnist", split="collect", n_images=2 * n_c, classes=[c])
+        collect["A"][c] = EvalSet("image", x[:n_c], y[:n_c])
+        collect["B"][c] = EvalSet("image", x[n_c:], y[n_c:])
+        x, y = D.image_split("fashion-mnist", split="eval", n_images=n_e, classes=[c])
+        xs.append(x)
+        ys.append(y)
+        unit.append(np.full(len(y), i))
+    return ModData("image", list(subsets), list(subsets), collect, EvalSet("image", torch.cat(xs), torch.cat(ys)),
+                   np.concatenate(unit),
+                   sizes={"collect_images_per_class_per_sample": n_c, "eval_images_per_class": n_e,
+                          "n_subsets": len(subsets)},
+                   described={"subsets": "Fashion-MNIST classes; collect split (first 5,000 test images): two "
+                                         "disjoint samples A and B; eval split (last 5,000) for every top1",
+                              "reference": "balanced union of the 10 classes"})
+
+
+def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = True) -> ModResult:
+    """The MOD experiment on a zoo model and its random twin, with the tier's subsets, cached on disk.
+
+    Parameters
+    ----------
+    name : str
+        A zoo name (a causal LM or an image classifier; not a ``:random`` twin).
+    profile : core.profiles.Profile
+        Sample sizes (:data:`MOD_SIZES` holds the MOD-specific ones per profile name).
+    device : str
+
+    Returns
+    -------
+    ModResult
+        Reloaded from ``cache_dir("mod")`` when an identical experiment already ran.
+
+    Raises
+    ------
+    MissingAssetError
+        When the model or its data is not available (tests skip with the reason).
+    ValueError
+        For a masked LM (the modularity paper studies decoders and ViT).
+    """
+    from .clustering import k_for
+    from .models import get_spec, load_model
+
+    spec = get_spec(name)
+    if spec.kind not in TARGETS:
+        raise ValueError(f"MOD runs on causal LMs and image classifiers; {name} is a {spec.kind} model")
+    sizes = MOD_SIZES[check_name("profile", profile.name, MOD_SIZES)]
+    lm = load_model(name, device=device)
+    subsets, reference = subsets_for(lm.kind, lm.tier, profile.name)
+    twin = load_model(name + ":random", device=device)
+    d_mlp = sites.site_width(lm.model, SITE)
+    k = k_for(name, d_mlp)
+    key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card,
+                    profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
+                    targets=TARGETS[lm.kind], tolerance=TOLERANCE, max_evals=MAX_EVALS,
+                    per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type)
+    path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
+    if path.exists():
+        return ModResult.load(path)
+    if lm.kind == "image":
+        data = _image_data(profile, subsets, sizes)
+    else:
+        data = _text_data(lm, profile, subsets, reference, sizes)
+    result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
+                     stats_key=key, k=k, progress=progress,
+                     info={"profile": profile.name,
+                           "subsets_note": ("ci profile: the 10 text subsets of the related pairs (fixed a "
+                                            "priori); all 16 form the reference set"
+                                            if lm.kind == "causal" and sizes["text_subsets"] else "all subsets")})
+    result.save(path)
+    return result
