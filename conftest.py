@@ -11,17 +11,21 @@ Options
 Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
 ``replicated`` passes; a verdict that the file records for this profile, claim and model is a strict
-xfail showing the numbers; any other verdict fails. At the end of the session the Markdown report is
-rendered into the run folder and its path printed.
+xfail showing the numbers; any other verdict fails. At the end of the session ``run.json`` (git
+commit, package versions, device, profile, duration: :func:`core.history.run_metadata`) and the
+Markdown and HTML reports are written into the run folder and their paths printed.
+
+With pytest-xdist (``-n 2``, ``-n auto``) the controller picks the run folder and hands it to every
+worker; workers write the result and curve files, and only the controller writes ``run.json`` and the
+one report, after every worker has finished. Without an explicit ``--dist``, ``-n`` distributes
+whole modules (``--dist loadscope``): the claims of one paper run on one worker, which computes each
+of that paper's experiments once; caches that several workers fill use :func:`core.cache.cache_lock`.
 """
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
+import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -80,7 +84,10 @@ def pytest_configure(config):
         if not torch.cuda.is_available():
             raise pytest.UsageError(f"--device {device}: CUDA is not available on this machine")
     config._neuron_claims = {"profile": profile, "device": device, "started": time.time(),
-                             "run_dir": None, "wrote": False}
+                             "run_dir": None, "wrote": False, "created": False}
+    if getattr(config.option, "dist", None) == "load" and not any(
+            a == "--dist" or a.startswith("--dist=") for a in config.invocation_params.args):
+        config.option.dist = "loadscope"  # -n without --dist: one claim module (paper) per worker
 
 
 def _state(config) -> dict:
@@ -88,17 +95,39 @@ def _state(config) -> dict:
 
 
 def _run_dir(config) -> Path:
+    """This run's folder, created on first use.
+
+    ``--run-dir`` if given; in an xdist worker, the folder the controller picked; else a new folder
+    ``<results-dir>/<UTC time>-<profile>`` (``-2``, ``-3``, ... appended when another run started in
+    the same second, so that two runs never share a folder by accident).
+    """
     st = _state(config)
     if st["run_dir"] is None:
         explicit = config.getoption("--run-dir")
-        if explicit:
-            path = Path(explicit)
+        worker = getattr(config, "workerinput", {}).get("neuron_claims_run_dir")
+        if worker or explicit:
+            path = Path(worker or explicit)
+            path.mkdir(parents=True, exist_ok=True)
         else:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            path = Path(config.getoption("--results-dir")) / f"{stamp}-{st['profile'].name}"
-        path.mkdir(parents=True, exist_ok=True)
+            from core.history import new_run_dir
+
+            path = new_run_dir(config.getoption("--results-dir"), st["profile"].name)
+            st["created"] = True
         st["run_dir"] = path
     return st["run_dir"]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller: every worker writes into the controller's run folder."""
+    node.workerinput["neuron_claims_run_dir"] = str(_run_dir(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: note whether a worker wrote results (then the controller reports)."""
+    if getattr(node, "workeroutput", {}).get("neuron_claims_wrote"):
+        _state(node.config)["wrote"] = True
 
 
 @pytest.fixture(scope="session")
@@ -186,36 +215,39 @@ def pytest_runtest_makereport(item, call):
         tier = "small"
     write_result(_run_dir(item.config), ClaimResult(
         claim=marker.args[0], model=model, tier=tier, profile=st["profile"].name, verdict="skipped",
-        statistic=None, statistic_name="", interval=None, sample_sizes={}, seeds=[], paper_value=None,
-        data="", reason=reason))
+        statistic=None, statistic_name="not measured (skipped)", interval=None, sample_sizes={},
+        seeds=[], paper_value=None, data="none (skipped before measuring)", reason=reason))
     st["wrote"] = True
 
 
-def _git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def pytest_sessionfinish(session, exitstatus):
-    st = getattr(session.config, "_neuron_claims", None)
-    if not st or not st["wrote"] or hasattr(session.config, "workerinput"):
+    """Controller (or serial run): write run.json and the reports; a worker only reports back."""
+    config = session.config
+    st = getattr(config, "_neuron_claims", None)
+    if not st:
         return
-    from core.cache import atomic_write_json, package_versions
-    from core.report import render_markdown
-
+    if hasattr(config, "workerinput"):
+        config.workeroutput["neuron_claims_wrote"] = st["wrote"]
+        return
     run_dir = st["run_dir"]
-    atomic_write_json(run_dir / "run.json", {
-        "profile": st["profile"].name, "sizes": st["profile"].to_dict(), "device": st["device"],
-        "git_commit": _git_commit(), "python": platform.python_version(),
-        "started": datetime.fromtimestamp(st["started"], timezone.utc).isoformat(timespec="seconds"),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_s": round(time.time() - st["started"], 1), "versions": package_versions(),
-        "cache": os.environ.get("NEURON_CLAIMS_CACHE", "~/.cache/neuron-claims"),
-    })
-    st["report"] = render_markdown(run_dir)
+    if not st["wrote"]:
+        if st["created"] and run_dir is not None:  # picked for xdist workers that wrote nothing
+            try:
+                run_dir.rmdir()
+            except OSError:
+                pass
+        return
+    from core.cache import atomic_write_json
+    from core.history import run_metadata
+    from core.report import render_report
+
+    workers = getattr(config.option, "numprocesses", None) if config.pluginmanager.hasplugin(
+        "xdist") else None
+    atomic_write_json(run_dir / "run.json", run_metadata(
+        profile=st["profile"].name, sizes=st["profile"].to_dict(), device=st["device"],
+        started=st["started"], finished=time.time(), root=ROOT, workers=workers or None,
+        args=list(config.invocation_params.args) or sys.argv[1:]))
+    st["report"], st["html"] = render_report(run_dir)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -223,3 +255,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if st and st.get("report"):
         terminalreporter.write_sep("=", "replication report")
         terminalreporter.write_line(f"report: {st['report']}")
+        terminalreporter.write_line(f"HTML report: {st['html']}")

@@ -345,7 +345,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     """
-    from .cache import cache_key
+    from .cache import cache_key, cache_lock
     from .models import load_model
 
     lm = load_model(name, device=device)
@@ -359,12 +359,15 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     path = cache_dir("abl") / f"{name.replace(':', '_')}-{key}.npz"
     if path.exists():
         return AblationSweep.load(path)
-    if modality == "image":
-        collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
-    else:
-        collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
-    sweep = run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
-                    batch_size=profile.batch_size, stats_key=f"abl-{name.replace(':', '_')}-{key}",
-                    progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name})
-    sweep.save(path)
+    with cache_lock(path):  # xdist workers / concurrent runs: one computes, the others wait and load
+        if path.exists():
+            return AblationSweep.load(path)
+        if modality == "image":
+            collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
+        else:
+            collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
+        sweep = run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
+                        batch_size=profile.batch_size, stats_key=f"abl-{name.replace(':', '_')}-{key}",
+                        progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name})
+        sweep.save(path)
     return sweep

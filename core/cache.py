@@ -111,6 +111,24 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+@contextmanager
+def cache_lock(path: str | os.PathLike, timeout: float = -1):
+    """Hold an inter-process lock on the cache entry ``path`` while the block runs.
+
+    For "compute once" caches filled by several processes at once (pytest-xdist workers, two runs):
+    inside the block, check whether ``path`` exists, else compute and write it (atomically); a second
+    process waits at the lock and then finds the entry. The lock file is ``.<name>.lock`` beside
+    ``path`` (a ``filelock.FileLock``; released when the process dies). ``timeout`` in seconds
+    (-1: wait for ever); ``filelock.Timeout`` is raised when it runs out.
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.parent / f".{path.name}.lock"), timeout=timeout):
+        yield
+
+
 def package_versions(*names: str) -> dict[str, str]:
     """Installed versions of the given distributions (default: the harness's main dependencies)."""
     names = names or ("torch", "transformers", "datasets", "numpy", "scipy", "scikit-learn",

@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 import transformers
 
-from .cache import atomic_write_json, cache_dir, cache_key, package_versions
+from .cache import atomic_write_json, cache_dir, cache_key, cache_lock, package_versions
 from .errors import MissingAssetError, UnknownNameError
 
 RANDOM_SUFFIX = ":random"
@@ -162,7 +162,9 @@ def load_model(name: str, *, device: str | torch.device = "cpu") -> LoadedModel:
     name : str
         One of :func:`list_models`.
     device : str or torch.device
-        ``"cpu"`` or a CUDA device. Full-tier models load in bfloat16 on CUDA, float32 on CPU.
+        ``"cpu"`` or a CUDA device. Full-tier models load in bfloat16 on CUDA, float32 on CPU; with
+        ``"cuda"`` on a machine with several GPUs they load across all of them with accelerate's
+        ``device_map="auto"`` (``"cuda:N"`` keeps a model on GPU N).
 
     Returns
     -------
@@ -199,7 +201,9 @@ def _load(name: str, device: str) -> LoadedModel:
         card = {"name": name, "provenance": f"random initialisation (seed {RANDOM_SEED}) of the config "
                 f"of {spec.name}", "seed": RANDOM_SEED, "config": model.config.to_dict(),
                 "twin_of": card}
-    model = model.to(device).eval()
+    if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
+        model = model.to(device)
+    model = model.eval()
     return LoadedModel(name=name, spec=spec, model=model, tokenizer=tokenizer, card=card)
 
 
@@ -213,6 +217,15 @@ def _random_twin(spec: ModelSpec, config) -> torch.nn.Module:
 # Full tier
 # ---------------------------------------------------------------------------------------------
 
+def _placement(device: str) -> dict:
+    """``{"device_map": "auto"}`` for ``device == "cuda"`` on a machine with more than one CUDA
+    device (accelerate then spreads a full-tier model too large for one GPU over all of them);
+    ``{}`` otherwise (``"cuda:N"`` pins one GPU; CPU)."""
+    if device == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return {"device_map": "auto"}
+    return {}
+
+
 def _load_hub(spec: ModelSpec, device: str, random: bool):
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     kw = {"local_files_only": True}
@@ -225,7 +238,7 @@ def _load_hub(spec: ModelSpec, device: str, random: bool):
         if random:
             model = _random_twin(spec, config)
         else:
-            model = _AUTO[spec.kind].from_pretrained(spec.hub_id, dtype=dtype, **kw)
+            model = _AUTO[spec.kind].from_pretrained(spec.hub_id, dtype=dtype, **kw, **_placement(device))
     except (OSError, ValueError) as e:
         raise MissingAssetError(
             f"full-tier model {spec.name!r} ({spec.hub_id}) is neither reachable nor in the local "
@@ -264,6 +277,13 @@ def _cached_folder(name: str, key: str, build: Callable[[Path], dict]) -> Path:
     final = root / f"{name}-{key}"
     if (final / "card.json").exists():
         return final
+    with cache_lock(final):  # concurrent builders (xdist workers): one builds, the others wait
+        if (final / "card.json").exists():
+            return final
+        return _build_folder(name, key, build, root, final)
+
+
+def _build_folder(name: str, key: str, build: Callable[[Path], dict], root: Path, final: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}-"))
     try:
         start = time.perf_counter()

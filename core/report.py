@@ -23,17 +23,20 @@ Command line: ``python -m core.report RUN_DIR`` re-renders and prints the report
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import math
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.cache import atomic_path, atomic_write_text
+from core.history import HISTORY_LENGTH
 from core.results import (
+    CURVES_DIR,
     VERDICTS,
     ClaimResult,
     claim_sort_key,
@@ -363,56 +366,285 @@ def plot_abl(payloads: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-# ---------------------------------------------------------------------- report
-def render_markdown(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.md`` and ``<run_dir>/figures/*.png`` from the run's files.
+# ---------------------------------------------------------------------- figures of every paper
+#: The papers in report order, with their citations (README).
+PAPERS: dict[str, str] = {
+    "ABL": "Pochinkov, Pasero, Shibayama (2024), Investigating Neuron Ablation in Attention Heads: "
+           "The Case for Peak Activation Centering",
+    "MOD": "Pochinkov, Jones, Rahman (2024), Modularity in Transformers: Investigating Neuron "
+           "Separability & Specialization",
+    "BCL": "Zhang, Gu, Yao, Semantically Interpretable Neuron Clusters in BERT",
+}
+
+#: Figure registry: a curve payload's ``"experiment"`` -> ``"module:function"`` that draws it.
+#: A renderer is called as ``render(payloads, figures_dir)`` with every payload of its experiment
+#: (list of dict, in file-name order) and returns a list of dicts ``{"title": str, "path": Path or
+#: None, "caption": str, "markdown": optional str (a Markdown table)}``. Modules are imported only
+#: when a run has curves of their experiment; a missing module or a renderer that raises is listed
+#: under the report's problems and the rest of the report renders.
+FIGURE_RENDERERS: dict[str, str] = {
+    "abl": "core.report:render_abl_figures",
+    "mod": "core.figures_mod:render",
+    "bcl": "core.figures_bcl:render",
+}
+
+#: Per-file checks run before a renderer sees the payloads: a payload that fails is named, not drawn.
+PAYLOAD_CHECKS: dict[str, Any] = {"abl": check_abl_payload}
+
+HTML_NAME = "report.html"
+
+
+@dataclass
+class FigureEntry:
+    """One figure (or table) of a paper's section of the report.
+
+    ``path`` is the image in ``figures/`` (None for a table-only entry); ``markdown`` an optional
+    Markdown table shown under it.
+    """
+
+    paper: str
+    title: str
+    path: Path | None
+    caption: str = ""
+    markdown: str | None = None
+
+
+def render_abl_figures(payloads: list[dict[str, Any]], figures_dir: str | Path) -> list[dict[str, Any]]:
+    """The ABL entry of :data:`FIGURE_RENDERERS`: :func:`plot_abl` of every ABL payload, one figure."""
+    payloads = sorted(payloads, key=lambda p: (str(p["model"]), str(p.get("kind", ""))))
+    path = plot_abl(payloads, Path(figures_dir) / ABL_FIGURE)
+    models = ", ".join(f"`{p['model']}`" for p in payloads)
+    return [{
+        "title": "ABL: top1 and CE against the fraction of attention pre-out neurons pruned",
+        "path": path,
+        "caption": f"ABL (peak-ablation paper, Fig. 2) on {models}: top-1 accuracy (%, top) and "
+                   "cross-entropy (nats, bottom) against the percentage of attention pre-out "
+                   "neurons ablated, one line per ablation method (mean over seeds; shaded: min-max "
+                   "over seeds).",
+    }]
+
+
+def _paper_of(experiment: str) -> str:
+    return experiment.upper()
+
+
+def _experiment_order(experiment: str) -> tuple:
+    paper = _paper_of(experiment)
+    keys = list(PAPERS)
+    return (keys.index(paper) if paper in keys else len(keys), experiment)
+
+
+def _resolve(spec: str):
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _normalise_figures(out: Any, paper: str, figures_dir: Path) -> list[FigureEntry]:
+    if not isinstance(out, (list, tuple)):
+        raise TypeError(f"expected a list of figure dicts, got {type(out).__name__}")
+    entries = []
+    for i, item in enumerate(out):
+        if not isinstance(item, dict) or not isinstance(item.get("title"), str):
+            raise TypeError(f"figure {i}: expected a dict with a 'title' string, got {item!r:.200}")
+        path = item.get("path")
+        if path is not None:
+            path = Path(path)
+            if not path.is_absolute() and not path.exists():
+                path = figures_dir / path
+            if not path.is_file():
+                raise FileNotFoundError(f"figure {item['title']!r}: no image at {path}")
+        markdown = item.get("markdown")
+        entries.append(FigureEntry(paper=paper, title=item["title"], path=path,
+                                   caption=str(item.get("caption") or ""),
+                                   markdown=markdown if isinstance(markdown, str) else None))
+    return entries
+
+
+def draw_figures(run_dir: Path, curves: dict[str, dict[str, Any]]
+                 ) -> tuple[list[FigureEntry], list[tuple[Path, str]], list[tuple[str, str]]]:
+    """Draw every paper's figures from the run's curve payloads with :data:`FIGURE_RENDERERS`.
+
+    Returns
+    -------
+    figures : list of FigureEntry
+        In paper order (ABL, MOD, BCL, then others).
+    bad_files : list of (pathlib.Path, str)
+        Curve files that failed their experiment's check.
+    not_drawn : list of (str, str)
+        ``(what, message)`` for experiments whose renderer is missing, failed or is unknown.
+    """
+    figures_dir = run_dir / FIGURES_DIR
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    bad_files: list[tuple[Path, str]] = []
+    not_drawn: list[tuple[str, str]] = []
+    for name, payload in curves.items():
+        experiment = payload.get("experiment")
+        if not isinstance(experiment, str) or not experiment:
+            bad_files.append((run_dir / CURVES_DIR / f"{name}.json",
+                              "ValueError: no 'experiment' key naming the figure it feeds"))
+            continue
+        groups.setdefault(experiment.lower(), []).append((name, payload))
+    figures: list[FigureEntry] = []
+    for experiment in sorted(groups, key=_experiment_order):
+        items = groups[experiment]
+        label = f"{_paper_of(experiment)} figures ({len(items)} curve file(s))"
+        spec = FIGURE_RENDERERS.get(experiment)
+        if spec is None:
+            not_drawn.append((label, f"no figure renderer for experiment {experiment!r} "
+                                     f"(known: {', '.join(FIGURE_RENDERERS)})"))
+            continue
+        check = PAYLOAD_CHECKS.get(experiment)
+        payloads = []
+        for name, payload in items:
+            if check is not None:
+                try:
+                    check(payload)
+                except (ValueError, TypeError) as e:
+                    bad_files.append((run_dir / CURVES_DIR / f"{name}.json", f"ValueError: {e}"))
+                    continue
+            payloads.append(payload)
+        if not payloads:
+            continue
+        try:
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            render = _resolve(spec)
+            figures += _normalise_figures(render(payloads, figures_dir), _paper_of(experiment),
+                                          figures_dir)
+        except Exception as e:  # noqa: BLE001 - one paper's figures never stop the report
+            not_drawn.append((f"{label} via {spec}", f"{type(e).__name__}: {e}"))
+    return figures, bad_files, not_drawn
+
+
+# ---------------------------------------------------------------------- what a report shows
+@dataclass
+class ReportData:
+    """Everything a report of one run shows, read and drawn once for the Markdown and HTML reports.
+
+    Attributes
+    ----------
+    run_dir : pathlib.Path
+    run : dict or None
+        ``run.json`` (None when absent or unreadable).
+    results : list of ClaimResult
+        In claim order.
+    problems : list of (pathlib.Path, str)
+        Unreadable result, curve and ``run.json`` files with the error message.
+    not_drawn : list of (str, str)
+        Figures that could not be drawn, with the error message.
+    figures : list of FigureEntry
+    history_runs : list of core.history.RunInfo
+        Recent runs beside this one, oldest first, this one last.
+    history : dict of (claim, model) to list of ClaimResult or None
+        One entry per run of ``history_runs``.
+    previous : core.history.RunInfo or None
+        The latest earlier run of the same profile.
+    comparison : core.compare.Comparison or None
+        ``previous`` compared with this run.
+    """
+
+    run_dir: Path
+    run: dict[str, Any] | None
+    results: list[ClaimResult]
+    problems: list[tuple[Path, str]]
+    not_drawn: list[tuple[str, str]]
+    figures: list[FigureEntry]
+    history_runs: list[Any] = field(default_factory=list)
+    history: dict[tuple[str, str], list[ClaimResult | None]] = field(default_factory=dict)
+    previous: Any = None
+    comparison: Any = None
+
+    @property
+    def papers(self) -> list[str]:
+        """Paper keys with results or figures, in report order."""
+        keys = {claim_family(r.claim) for r in self.results} | {f.paper for f in self.figures}
+        return sorted(keys, key=lambda k: (list(PAPERS).index(k) if k in PAPERS else len(PAPERS), k))
+
+
+def claim_family(claim: str) -> str:
+    """``"ABL-10" -> "ABL"``; an id without a family prefix is its own family."""
+    return claim.split("-", 1)[0].upper()
+
+
+def collect(run_dir: str | Path, *, history: int = HISTORY_LENGTH, figures: bool = True) -> ReportData:
+    """Read a run folder, draw its figures, find its history and compare it with the previous run.
 
     Parameters
     ----------
     run_dir : str or path
-        A run folder (layout in :mod:`core.results`). ``run.json`` is optional.
-
-    Returns
-    -------
-    pathlib.Path
-        The report file.
+        A run folder (layout in :mod:`core.results`).
+    history : int
+        How many recent runs (this one included) to show; 0 or 1 turns history and the comparison
+        with the previous run off.
+    figures : bool
+        Whether to draw the figures.
 
     Raises
     ------
     FileNotFoundError
-        ``run_dir`` is not a folder. Unreadable result, curve or ``run.json`` files do not raise:
-        the report lists them.
+        ``run_dir`` is not a folder. Nothing else raises: unreadable files and failed figures are
+        listed in the returned data.
     """
+    from core.compare import compare_runs
+    from core.history import previous_run, read_run_json, recent_runs, verdict_history
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder not found: {run_dir}")
     results, result_errors = read_results(run_dir)
     curves, curve_errors = scan_curves(run_dir)
     problems: list[tuple[Path, str]] = list(result_errors) + list(curve_errors)
+    run, run_problem = read_run_json(run_dir)
+    if run_problem:
+        problems.append(run_problem)
+    drawn, bad_files, not_drawn = draw_figures(run_dir, curves) if figures else ([], [], [])
+    problems += bad_files
+    data = ReportData(run_dir=run_dir, run=run, results=results, problems=problems,
+                      not_drawn=not_drawn, figures=drawn)
+    if history > 1:
+        runs = recent_runs(run_dir, n=history)
+        if len(runs) > 1:
+            data.history_runs = runs
+            data.history = verdict_history(runs)
+        data.previous = previous_run(run_dir)
+        if data.previous is not None:
+            data.comparison = compare_runs(data.previous.path, run_dir)
+    return data
 
-    run: dict[str, Any] | None = None
-    run_json = run_dir / "run.json"
-    if run_json.exists():
-        try:
-            obj = json.loads(run_json.read_text(encoding="utf-8"))
-            if not isinstance(obj, dict):
-                raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-            run = obj
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            problems.append((run_json, f"{type(e).__name__}: {e}"))
 
-    abl_payloads = []
-    for name, payload in curves.items():
-        if payload.get("experiment") != "abl":
-            continue
-        try:
-            check_abl_payload(payload)
-        except (ValueError, TypeError) as e:
-            problems.append((run_dir / "curves" / f"{name}.json", f"ValueError: {e}"))
-            continue
-        abl_payloads.append(payload)
-    abl_payloads.sort(key=lambda p: (str(p["model"]), str(p.get("kind", ""))))
+# ---------------------------------------------------------------------- Markdown
+#: One character per verdict in history tables.
+HISTORY_MARKS = {"replicated": "\u2713", "contradicted": "\u2717", "inconclusive": "~",
+                 "skipped": "s", "error": "!"}
 
+
+def _history_lines(data: ReportData) -> list[str]:
+    runs = data.history_runs
+    heads = [f"`{r.name}`" + (f" ({r.profile})" if r.profile else "") for r in runs]
+    lines = [
+        f"Verdicts over the last {len(runs)} runs in `{data.run_dir.parent}`, oldest first, this run "
+        "last: " + ", ".join(f"{m} {v}" for v, m in HISTORY_MARKS.items()) + ", blank: not run.",
+        "",
+        "| claim | model | " + " | ".join(_cell(h) for h in heads) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in runs) + " |",
+    ]
+    for (claim, model), row in sorted(data.history.items(),
+                                      key=lambda kv: (claim_sort_key(kv[0][0]), kv[0][1])):
+        marks = [HISTORY_MARKS.get(r.verdict, r.verdict) if r is not None else " " for r in row]
+        lines.append(f"| {claim} | `{_cell(model)}` | " + " | ".join(marks) + " |")
+    return lines
+
+
+def _comparison_lines(data: ReportData) -> list[str]:
+    from core.compare import to_markdown_lines
+
+    c = data.comparison
+    return [f"Compared with `{data.previous.name}` (the latest earlier run of this profile in "
+            f"`{data.run_dir.parent}`).", ""] + to_markdown_lines(c, heading="###")
+
+
+def markdown_text(data: ReportData) -> str:
+    """The Markdown report of ``data`` (figures linked as ``figures/<file>``)."""
+    run_dir, results, run, problems = data.run_dir, data.results, data.run, data.problems
     lines = [f"# Neuron-claims replication report: `{run_dir.name}`", ""]
     if run:
         lines += ["## Run", ""] + _metadata_lines(run) + [""]
@@ -430,11 +662,16 @@ def render_markdown(run_dir: str | Path) -> Path:
     else:
         lines += ["No results.", ""]
 
+    if data.comparison is not None:
+        lines += ["## Since the previous run", ""] + _comparison_lines(data)
+    if data.history_runs:
+        lines += ["## History", ""] + _history_lines(data) + [""]
+
     if results:
         lines += ["## Details", ""] + _details_lines(results)
 
     skipped = [r for r in results if r.verdict in ("skipped", "error")]
-    if problems or skipped:
+    if problems or skipped or data.not_drawn:
         lines += ["## Problems", ""]
         if problems:
             lines += ["Unreadable files:", ""]
@@ -442,41 +679,142 @@ def render_markdown(run_dir: str | Path) -> Path:
                 rel = path.relative_to(run_dir) if path.is_relative_to(run_dir) else path
                 lines.append(f"- `{rel}`: {' '.join(msg.split())}")
             lines.append("")
+        if data.not_drawn:
+            lines += ["Figures not drawn:", ""]
+            for what, msg in data.not_drawn:
+                lines.append(f"- {what}: {' '.join(msg.split())}")
+            lines.append("")
         if skipped:
             lines += ["Skipped or errored:", ""]
             for r in skipped:
                 lines.append(f"- {r.claim} · `{r.model}` ({r.tier}): {r.verdict}: {r.reason}")
             lines.append("")
 
-    if abl_payloads:
-        fig_path = plot_abl(abl_payloads, run_dir / FIGURES_DIR / ABL_FIGURE)
-        rel = fig_path.relative_to(run_dir).as_posix()
-        models = ", ".join(f"`{p['model']}`" for p in abl_payloads)
-        lines += [
-            "## Figures",
-            "",
-            f"![ABL: top1 and CE against the fraction of attention pre-out neurons pruned]({rel})",
-            "",
-            f"ABL (peak-ablation paper, Fig. 2) on {models}: top-1 accuracy (%, top) and "
-            "cross-entropy (nats, bottom) against the percentage of attention pre-out neurons "
-            "ablated, one line per ablation method (mean over seeds; shaded: min-max over seeds).",
-            "",
-        ]
+    if data.figures:
+        lines += ["## Figures", ""]
+        for paper in data.papers:
+            entries = [f for f in data.figures if f.paper == paper]
+            if not entries:
+                continue
+            lines += [f"### {paper}: {PAPERS.get(paper, paper)}", ""]
+            for f in entries:
+                if f.path is not None:
+                    rel = (f.path.relative_to(run_dir).as_posix() if f.path.is_relative_to(run_dir)
+                           else f.path.as_posix())
+                    lines += [f"![{f.title}]({rel})", ""]
+                else:
+                    lines += [f"**{f.title}**", ""]
+                if f.caption:
+                    lines += [f.caption, ""]
+                if f.markdown:
+                    lines += [f.markdown.strip(), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
-    return atomic_write_text(run_dir / REPORT_NAME, "\n".join(lines).rstrip() + "\n")
+
+def render_markdown(run_dir: str | Path, *, data: ReportData | None = None) -> Path:
+    """Write ``<run_dir>/report.md`` and ``<run_dir>/figures/*`` from the run's files.
+
+    Parameters
+    ----------
+    run_dir : str or path
+        A run folder (layout in :mod:`core.results`). ``run.json`` is optional.
+    data : ReportData, optional
+        Already collected (:func:`collect`); collected here otherwise.
+
+    Returns
+    -------
+    pathlib.Path
+        The report file.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run_dir`` is not a folder. Unreadable result, curve or ``run.json`` files and failing
+        figure renderers do not raise: the report lists them.
+    """
+    data = data if data is not None else collect(run_dir)
+    return atomic_write_text(Path(run_dir) / REPORT_NAME, markdown_text(data))
+
+
+def render_report(run_dir: str | Path, *, history: int = HISTORY_LENGTH) -> tuple[Path, Path]:
+    """Write both reports of a run: ``report.md`` and the self-contained ``report.html``.
+
+    Returns
+    -------
+    (pathlib.Path, pathlib.Path)
+        The Markdown and the HTML report. Raises ``FileNotFoundError`` for a missing folder only.
+    """
+    from core.html_report import render_html
+
+    data = collect(run_dir, history=history)
+    return render_markdown(run_dir, data=data), render_html(data)
+
+
+# ---------------------------------------------------------------------- command line
+def _compare_main(argv: list[str]) -> int:
+    from core.compare import compare_runs, to_markdown, write_comparison
+    from core.history import previous_run
+
+    parser = argparse.ArgumentParser(
+        prog="python -m core.report compare",
+        description="Compare two runs: verdicts that changed, statistics that moved outside the "
+                    "earlier 95%% interval, claims and models added and removed (the nightly "
+                    "summary). Prints it and writes comparison__<OLD>.md/.json into NEW.",
+    )
+    parser.add_argument("old", type=Path, nargs="?", help="the earlier run folder")
+    parser.add_argument("new", type=Path, help="the later run folder")
+    parser.add_argument("--previous", action="store_true",
+                        help="compare NEW with the latest earlier run of its profile beside it "
+                             "(instead of naming OLD)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the comparison files (default: NEW)")
+    args = parser.parse_args(argv)
+    if not args.new.is_dir():
+        parser.error(f"run folder not found: {args.new}")
+    if args.previous == (args.old is not None):
+        parser.error("give either OLD NEW or --previous NEW")
+    old = args.old
+    if args.previous:
+        prev = previous_run(args.new)
+        if prev is None:
+            print(f"no earlier run of the same profile beside {args.new}; nothing to compare")
+            return 0
+        old = prev.path
+    if not old.is_dir():
+        parser.error(f"run folder not found: {old}")
+    c = compare_runs(old, args.new)
+    md, js = write_comparison(c, args.out)
+    print(to_markdown(c), end="")
+    print(f"\nwritten: {md} and {js}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m core.report RUN_DIR``: re-render the report and print its path."""
+    """Command line.
+
+    ``python -m core.report RUN_DIR [--no-history]``: re-render ``report.md`` and ``report.html`` of a
+    run from its files and print their paths.
+
+    ``python -m core.report compare OLD NEW`` (or ``compare --previous NEW``): print the comparison
+    of two runs and write it into NEW (:mod:`core.compare`).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "compare":
+        return _compare_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m core.report",
-        description="Render report.md and figures of a neuron-claims run folder.",
+        description="Render report.md, report.html and the figures of a neuron-claims run folder. "
+                    "'python -m core.report compare OLD NEW' compares two runs.",
     )
     parser.add_argument("run_dir", type=Path, help="the run folder (holds results/, curves/)")
+    parser.add_argument("--no-history", action="store_true",
+                        help="leave out the history and the comparison with the previous run")
     args = parser.parse_args(argv)
     if not args.run_dir.is_dir():
         parser.error(f"run folder not found: {args.run_dir}")
-    print(render_markdown(args.run_dir))
+    md, html = render_report(args.run_dir, history=0 if args.no_history else HISTORY_LENGTH)
+    print(md)
+    print(html)
     return 0
 
 

@@ -198,7 +198,7 @@ def test_invalid_abl_payload_is_listed_not_raised(tmp_path):
 
 def test_cli(run_dir, capsys, tmp_path):
     assert main([str(run_dir)]) == 0
-    assert capsys.readouterr().out.strip() == str(run_dir / "report.md")
+    assert capsys.readouterr().out.split() == [str(run_dir / "report.md"), str(run_dir / "report.html")]
     with pytest.raises(SystemExit) as exc:
         main([str(tmp_path / "missing")])
     assert exc.value.code == 2
