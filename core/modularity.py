@@ -71,14 +71,17 @@ CI_TEXT_SUBSETS = ("bbc-politics", "parliament", "mmlu-bio", "mmlu-med", "health
                    "mmlu-cs", "code", "mmlu-math", "mmlu-physics")
 
 #: MOD sample sizes per profile: per subset and per collection sample (two disjoint samples are
-#: collected, A and B, for MOD-3), and per subset for evaluation.
+#: collected, A and B, for MOD-3), and per subset for evaluation. ``random_cross_pruning_text``: whether
+#: the random twin of a language model gets its own relative-accuracy matrix (figures only: no claim
+#: reads it, and a random language model sits near top1 0, so its ratios are mostly noise); the ci
+#: profile skips it to bound the run time. Image models always get it (it is cheap).
 MOD_SIZES: dict[str, dict] = {
-    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 1024, "eval_tokens": 256,
-           "collect_images": 100, "eval_images": 100},
+    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 256,
+           "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False},
     "small": {"text_subsets": None, "collect_tokens": 4096, "eval_tokens": 1024,
-              "collect_images": 200, "eval_images": 200},
+              "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": True},
     "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 2048,
-              "collect_images": 200, "eval_images": 400},
+              "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
 }
 
 
@@ -334,11 +337,21 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
     for sample in samples:
         mean_abs[sample], mean[sample] = {}, {}
         for subset in data.reference:
+            # Only the first pass (moments) is needed; its two arrays are cached here, small, instead of
+            # the whole NeuronStats state (whose unused histogram buffer is d_mlp x 100 per layer).
+            path = cache_dir("mod", "stats") / (f"{name.replace(':', '_')}-{subset.replace('/', '_')}-"
+                                                f"{sample}-{key}.npz")
+            if path.exists():
+                with np.load(path) as z:
+                    mean_abs[sample][subset], mean[sample][subset] = z["mean_abs"], z["mean"]
+                continue
             st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
-                               histogram=False, progress=progress, model_name=f"{name} {subset} {sample}",
-                               key=f"mod-{name.replace(':', '_')}-{subset.replace('/', '_')}-{sample}-{key}")
+                               histogram=False, progress=progress, model_name=f"{name} {subset} {sample}")
             mean_abs[sample][subset] = torch.stack([s.mean_abs for s in st]).double().numpy()
             mean[sample][subset] = torch.stack([s.mean for s in st]).double().numpy()
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez(f, mean_abs=mean_abs[sample][subset], mean=mean[sample][subset])
     return ModelSide(mean_abs, mean)
 
 
@@ -474,7 +487,7 @@ class ModResult:
 
 def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats_key: str,
             k: int, progress: bool = True, info: dict | None = None, w_in_which: str = "up",
-            null_draws: int = NULL_DRAWS, seed: int = 0) -> ModResult:
+            null_draws: int = NULL_DRAWS, seed: int = 0, random_cross_pruning: bool = True) -> ModResult:
     """The MOD experiment on a model and its random twin.
 
     Parameters
@@ -491,6 +504,9 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     w_in_which : {"up", "gate", "concat"}
         Which ``W_in`` of gated MLPs MoEfication clusters (``up``: the paper code's).
     null_draws, seed : size-matched random selections of the null Lorenz AUC
+    random_cross_pruning : bool, default True
+        Evaluate the random twin's relative-accuracy matrix (else its rows stay NaN; its selections and
+        overlaps are computed either way).
 
     Returns
     -------
@@ -563,7 +579,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                               f"{name}: cross-pruning, sample B")
     scores_r = {s: side_r.scores(s, "A") for s in data.subsets}
     arrays["R_random"], arrays["selected_random"] = matrix(
-        random, scores_r, arrays[f"fraction_{primary}"], off_r, base_r, f"{name}:random: cross-pruning")
+        random, scores_r, arrays[f"fraction_{primary}"], off_r, base_r if random_cross_pruning else None,
+        f"{name}:random: cross-pruning")
 
     # MoEfication and Lorenz AUC of the per-layer selection (MOD section 4.2)
     per_layer = PER_LAYER_FRACTION[kind]
@@ -594,7 +611,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                                               n_draws=null_draws, seed=seed)
 
     info = dict(info or {})
-    info.update({"n_layers": n_layers, "d_mlp": width, "k": k, "cluster_size": width // k,
+    info.update({"random_cross_pruning": random_cross_pruning, "n_layers": n_layers, "d_mlp": width, "k": k,
+                 "cluster_size": width // k,
                  "w_in": w_in_which, "per_layer_fraction": per_layer, "null_draws": null_draws,
                  "tolerance_pp": 100 * TOLERANCE, "max_evals": MAX_EVALS, "orientation": "code",
                  "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
@@ -656,8 +674,9 @@ def subsets_for(kind: str, tier: str, profile_name: str) -> tuple[list[str], lis
     from . import data as D
 
     if tier == "full":
-        raise MissingAssetError("the full-tier MOD data (CIFAR-20, Pile subsets, MMLU from the Hub) are not "
-                                "available on this machine (no Hub access)")
+        raise MissingAssetError("full-tier MOD data (CIFAR-20 from uoft-cs/cifar100, Pile subsets from "
+                                "monology/pile-uncopyrighted, cais/mmlu): the harness has no MOD adapter for "
+                                "these Hub datasets yet, and this machine has no Hub access")
     if kind == "image":
         classes = list(D.FASHION_MNIST_CLASSES)
         return classes, classes
@@ -721,7 +740,15 @@ def _image_data(profile, subsets, sizes) -> ModData:
                               "reference": "balanced union of the 10 classes"})
 
 
-def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = True) -> ModResult:
+def _subsets_note(kind: str, subsets: list, reference: list) -> str:
+    if len(subsets) == len(reference):
+        return f"all {len(reference)} subsets of the family"
+    return (f"{len(subsets)} of the {len(reference)} subsets (for the ci profile: those of the a-priori related "
+            f"pairs, fixed before any run, to bound the run time); all {len(reference)} form the reference set")
+
+
+def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = True,
+                   subsets: Sequence[str] | None = None) -> ModResult:
     """The MOD experiment on a zoo model and its random twin, with the tier's subsets, cached on disk.
 
     Parameters
@@ -731,6 +758,9 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     profile : core.profiles.Profile
         Sample sizes (:data:`MOD_SIZES` holds the MOD-specific ones per profile name).
     device : str
+    subsets : sequence of str, optional
+        The subsets to prune and evaluate (default: the profile's, :data:`MOD_SIZES`); each must be a
+        subset of the model's data family. The reference set is always every subset of the family.
 
     Returns
     -------
@@ -743,6 +773,8 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
         When the model or its data is not available (tests skip with the reason).
     ValueError
         For a masked LM (the modularity paper studies decoders and ViT).
+    UnknownNameError
+        For a subset that the model's data family lacks (the message lists the valid ones).
     """
     from .clustering import k_for
     from .models import get_spec, load_model
@@ -751,8 +783,15 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     if spec.kind not in TARGETS:
         raise ValueError(f"MOD runs on causal LMs and image classifiers; {name} is a {spec.kind} model")
     sizes = MOD_SIZES[check_name("profile", profile.name, MOD_SIZES)]
+    if spec.tier == "full":
+        load_model(name, device=device)  # a missing model is the first reason to skip
+    chosen, reference = subsets_for(spec.kind, spec.tier, profile.name)
+    if subsets is not None:
+        chosen = [check_subset(name, s, reference) for s in subsets]
+        if len(chosen) < 3 or len(set(chosen)) != len(chosen):
+            raise ValueError(f"subsets: expected at least 3 distinct subsets, got {list(subsets)}")
+    subsets = chosen
     lm = load_model(name, device=device)
-    subsets, reference = subsets_for(lm.kind, lm.tier, profile.name)
     twin = load_model(name + ":random", device=device)
     d_mlp = sites.site_width(lm.model, SITE)
     k = k_for(name, d_mlp)
@@ -769,9 +808,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
         data = _text_data(lm, profile, subsets, reference, sizes)
     result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
                      stats_key=key, k=k, progress=progress,
-                     info={"profile": profile.name,
-                           "subsets_note": ("ci profile: the 10 text subsets of the related pairs (fixed a "
-                                            "priori); all 16 form the reference set"
-                                            if lm.kind == "causal" and sizes["text_subsets"] else "all subsets")})
+                     random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
+                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
     result.save(path)
     return result

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from core.errors import UnknownNameError
 from core.evaluate import EvalSet
+from core.figures_mod import render
 from core.modularity import (ModData, ModResult, bisect_fraction, check_subset, lottery_null, offdiag,
                              run_mod, selection_scores, subsets_for, top_fraction)
 from tests.tiny_models import build
@@ -175,6 +176,10 @@ def test_run_mod_on_a_tiny_vit(tmp_path):
     assert back.status == res.status and np.array_equal(back.R(), res.R(), equal_nan=True)
     payload = json.loads(json.dumps(back.curves()))
     assert payload["experiment"] == "mod" and len(payload["overlap"]["trained"]) == n
+    figures = render([payload, {"experiment": "abl"}], tmp_path / "figures")
+    assert len(figures) == 4
+    for f in figures:
+        assert f["path"].is_file() and f["path"].stat().st_size > 0 and f["title"] and f["caption"]
 
 
 def test_run_mod_on_a_random_llama_is_inconclusive_not_a_crash():
@@ -198,6 +203,19 @@ def test_subset_names_are_checked():
         check_subset("smollm2-135m", "pubmed", reference)
     with pytest.raises(Exception, match="Hub"):
         subsets_for("causal", "full", "ci")
+
+
+def test_mod_experiment_rejects_bad_subsets_and_masked_lms():
+    from core.modularity import mod_experiment
+    from core.profiles import get_profile
+
+    ci = get_profile("ci")
+    with pytest.raises(UnknownNameError, match="bbc-politics"):
+        mod_experiment("smollm2-135m", ci, subsets=["news", "wiki", "pile-arxiv"])
+    with pytest.raises(UnknownNameError, match="Sneaker"):
+        mod_experiment("tiny-vit-fmnist", ci, subsets=["Sandal", "Sneaker", "news"])
+    with pytest.raises(ValueError, match="masked"):
+        mod_experiment("minilm-l6", ci)
 
 
 def test_lottery_null_and_offdiag():

@@ -1,0 +1,47 @@
+"""Timings of MoEfication (MOD Eq. 2): balanced k-means of one layer's ``W_in`` rows.
+
+Run with ``pytest benchmark/test_bench_moefication.py --benchmark-only`` (under the shared lock: the
+Mistral shape takes minutes). Nothing here asserts on a timing. Shapes (d_mlp x d_model, k):
+
+- ``smollm2-135m``: 1536 x 576, k = 48 (d_mlp / 32);
+- ViT-base: 3072 x 768, k = 96;
+- Mistral-7B: 14336 x 4096, k = 128 (synthetic weights).
+
+Each clustering runs once, uncached (``cache=False``); ``test_bench_cached_reload`` times a reload
+of a cached clustering from disk.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.clustering import moefication
+
+SHAPES = {
+    "smollm2-135m": (1536, 576, 48),
+    "vit-base": (3072, 768, 96),
+    "mistral-7b": (14336, 4096, 128),
+}
+
+
+def _weights(d_mlp: int, d_model: int) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((d_mlp, d_model), dtype=np.float32) * 0.02
+
+
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+def test_bench_moefication(benchmark, shape):
+    d_mlp, d_model, k = SHAPES[shape]
+    w = _weights(d_mlp, d_model)
+    benchmark.extra_info.update({"d_mlp": d_mlp, "d_model": d_model, "k": k})
+    labels = benchmark.pedantic(moefication, args=(w, k), kwargs={"seed": 0, "cache": False}, rounds=1,
+                                iterations=1)
+    assert (np.bincount(labels, minlength=k) == d_mlp // k).all()
+
+
+def test_bench_cached_reload(benchmark, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path))
+    d_mlp, d_model, k = SHAPES["smollm2-135m"]
+    w = _weights(d_mlp, d_model)
+    first = moefication(w, k, seed=0)
+    labels = benchmark.pedantic(moefication, args=(w, k), kwargs={"seed": 0}, rounds=5, iterations=1)
+    assert np.array_equal(labels, first)
