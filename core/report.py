@@ -1,15 +1,21 @@
-"""The Markdown report of a run, built only from the files in the run folder.
+"""The reports of a run, built only from the files in the run folder (and the runs beside it).
 
-:func:`render_markdown` reads ``run.json`` (optional run metadata), the result records
-(:func:`core.results.read_results`) and the curve files (:func:`core.results.scan_curves`) and
-writes ``report.md`` and ``figures/*.png``, all atomically. It shows:
+:func:`collect` reads ``run.json`` (optional run metadata), the result records
+(:func:`core.results.read_results`) and the curve files (:func:`core.results.scan_curves`), draws
+every paper's figures through the registry :data:`FIGURE_RENDERERS` (experiment -> renderer,
+imported lazily; a missing or failing renderer is listed, never fatal), finds the recent runs beside
+it (:mod:`core.history`) and compares it with the previous run of its profile (:mod:`core.compare`).
+:func:`render_report` writes ``report.md`` (:func:`render_markdown`), ``report.html``
+(:mod:`core.html_report`) and ``figures/*``, all atomically. The Markdown report shows:
 
 1. the run metadata; 2. counts per verdict; 3. the verdict table (the *measured* verdict always;
 an expected non-replication recorded for CI is marked "xfail" beside it, never in its place; paper
-values only for the full tier, claims.md "Reference values for the full tier"); 4. per claim, the
-sub-statistics, sample sizes, seeds, data and rule; 5. unreadable files, skipped and errored
-results; 6. figures: the ABL figure (the peak-ablation paper's Fig. 2), one column per model, top1 (%)
-and CE (nats) against the fraction of attention pre-out neurons pruned, one line per ablation method.
+values only for the full tier, claims.md "Reference values for the full tier"); 4. what changed
+since the previous run, and each claim's verdicts over the recent runs; 5. per claim, the
+sub-statistics, sample sizes, seeds, data and rule; 6. unreadable files, figures not drawn, skipped
+and errored results; 7. figures, one section per paper: the ABL figure (the peak-ablation paper's
+Fig. 2), one column per model, top1 (%) and CE (nats) against the fraction of attention pre-out
+neurons pruned, one line per ablation method; the MOD and BCL figures and tables of their renderers.
 
 ABL curve payload (``curves/<name>.json``)::
 
@@ -18,7 +24,9 @@ ABL curve payload (``curves/<name>.json``)::
      "methods": {"zero": {"top1": [[...] per seed], "ce": [[...] per seed]}, "mean": ..., ...},
      "units": {"top1": "percent", "ce": "nats"}, "seeds": [0, 1, 2]}
 
-Command line: ``python -m core.report RUN_DIR`` re-renders and prints the report path.
+Command line (:func:`main`): ``python -m core.report RUN_DIR`` re-renders both reports and prints
+their paths; ``python -m core.report compare OLD NEW`` (or ``compare --previous NEW``) prints the
+comparison of two runs and writes it into NEW.
 """
 from __future__ import annotations
 

