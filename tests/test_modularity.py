@@ -81,35 +81,43 @@ def test_bisection_finds_the_fraction_of_a_known_curve():
         calls.append(f)
         return max(0.0, 1 - f / 0.4)
 
-    s = bisect_fraction(rel, 0.5)
+    s = bisect_fraction(rel, 0.5, geometric=False)
     assert s.reached and abs(s.relative - 0.5) <= 0.02
     assert s.fraction == pytest.approx(0.2, abs=0.4 * 0.02)
     assert s.n_evals == len(calls) == len(s.history)
     assert calls[:4] == [1.0, 0.5, 0.25, 0.125]
+    calls.clear()
+    s = bisect_fraction(rel, 0.5, n_neurons=10_000)  # geometric: midpoints of log(fraction)
+    assert s.reached and s.fraction == pytest.approx(0.2, abs=0.4 * 0.02)
+    assert calls[:3] == [1.0, pytest.approx(0.01), pytest.approx(0.1)]
 
 
 def test_unreachable_target_stops_after_one_evaluation():
-    s = bisect_fraction(lambda f: 0.9, 0.5)
+    s = bisect_fraction(lambda f: 0.9, 0.5, n_neurons=100)
     assert s.status == "unreachable" and s.n_evals == 1 and np.isnan(s.fraction)
     # a model already at chance (no baseline accuracy) gives NaN: unreachable, not a crash
-    assert bisect_fraction(lambda f: float("nan"), 0.8).status == "unreachable"
+    assert bisect_fraction(lambda f: float("nan"), 0.8, n_neurons=100).status == "unreachable"
+    with pytest.raises(ValueError, match="n_neurons"):
+        bisect_fraction(lambda f: 0.5, 0.5)
 
 
 def test_bisection_is_bounded():
     def step(f):  # jumps from 1 to 0 at f = 0.3: no fraction is within tolerance of 0.5
         return 1.0 if f < 0.3 else 0.0
 
-    s = bisect_fraction(step, 0.5, max_evals=10)
+    s = bisect_fraction(step, 0.5, max_evals=10, geometric=False)
     assert s.status == "not converged" and s.n_evals == 10
-    s = bisect_fraction(step, 0.5, max_evals=100, n_neurons=1000)
-    assert s.status == "not converged" and s.n_evals < 20  # stops at one-neuron resolution
+    for geometric in (False, True):
+        s = bisect_fraction(step, 0.5, max_evals=100, n_neurons=1000, geometric=geometric)
+        assert s.status == "not converged" and s.n_evals < 20  # stops at one-neuron resolution
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.floats(0.05, 0.95), st.floats(0.01, 1.0))
 def test_bisection_reaches_any_target_of_a_continuous_curve(target, scale):
-    s = bisect_fraction(lambda f: max(0.0, 1 - f / scale), target)
-    assert s.reached and abs(s.relative - target) <= 0.02 and s.n_evals <= 16
+    for geometric in (False, True):
+        s = bisect_fraction(lambda f: max(0.0, 1 - f / scale), target, n_neurons=100_000, geometric=geometric)
+        assert s.reached and abs(s.relative - target) <= 0.02 and s.n_evals <= 16
 
 
 # ---------------------------------------------------------------------------------------------
