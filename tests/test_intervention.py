@@ -149,3 +149,29 @@ def test_token_relatedness_by_hand():
     # a random pair of 4 tokens (2 + 2 identical) is identical with probability 1/3
     assert out["random"][0] == pytest.approx(1 / 3, abs=0.1)
     assert out["diff"][0] == pytest.approx(1.0 - out["random"][0])
+
+
+# ---------------------------------------------------------------------------------------- figures
+
+
+def test_render_draws_every_figure_and_table(tmp_path):
+    from core.figures_bcl import render
+
+    row = {"method": "filter", "k_paper": 50, "k": 3, "n_clusters": 3, "skipped": 1, "evaluated": 2,
+           "cluster": 1.5, "random": 2.0, "random_layer": None, "random_position": 0.1,
+           "best": [{"cluster": 0, "cluster_pct": 2.5, "top_tokens": ["a", "b|c"]}]}
+    payload = {"experiment": "bcl", "model": "m", "corpus": "news", "kind": "masked", "profile": "ci",
+               "n_layers": 2, "width": 4, "ks": {"20": 2, "50": 3, "200": 4}, "threshold": 5,
+               "n_positions": 100, "n_kept": 10,
+               "distances": {k: {"avg": [0.5, None], "max": [0.9, None]} for k in ("20", "50", "200")},
+               "table": {"filter-50": row, "refine-50": {**row, "method": "refine"}},
+               "positions": {"0": [0, 4, 5]}, "refine_trace": {"0": [0.9, 0.7, 0.5], "1": [0.3]},
+               "refined_sizes": [2, 1, 3]}
+    out = render([payload], tmp_path)
+    assert [o["title"].split(":")[0] for o in out] == [
+        "BCL Fig. 2", "BCL Table 3", "BCL Tables 1 and 4", "BCL Fig. 5", "BCL Fig. 1"]
+    for o in out:
+        assert o["path"] is None or o["path"].is_file()
+    assert "**2.00**" in out[1]["markdown"] and "| 2 / 1 |" in out[1]["markdown"]
+    assert "b\\|c" in out[2]["markdown"]
+    assert render([], tmp_path) == []
