@@ -230,6 +230,10 @@ def pytest_sessionfinish(session, exitstatus):
         config.workeroutput["neuron_claims_wrote"] = st["wrote"]
         return
     run_dir = st["run_dir"]
+    workers = getattr(config.option, "numprocesses", None) if config.pluginmanager.hasplugin(
+        "xdist") else None
+    if workers and run_dir is not None and any((run_dir / "results").glob("*.json")):
+        st["wrote"] = True  # a worker that crashed could not report back; its results count
     if not st["wrote"]:
         if st["created"] and run_dir is not None:  # picked for xdist workers that wrote nothing
             try:
@@ -241,8 +245,6 @@ def pytest_sessionfinish(session, exitstatus):
     from core.history import run_metadata
     from core.report import render_report
 
-    workers = getattr(config.option, "numprocesses", None) if config.pluginmanager.hasplugin(
-        "xdist") else None
     atomic_write_json(run_dir / "run.json", run_metadata(
         profile=st["profile"].name, sizes=st["profile"].to_dict(), device=st["device"],
         started=st["started"], finished=time.time(), root=ROOT, workers=workers or None,
