@@ -150,3 +150,22 @@ def test_new_run_dir_is_unique(tmp_path):
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     names = [new_run_dir(tmp_path, "ci", now=now).name for _ in range(3)]
     assert names == ["20260102T030405Z-ci", "20260102T030405Z-ci-2", "20260102T030405Z-ci-3"]
+
+
+def test_run_metadata():
+    import subprocess
+
+    from core.history import run_metadata
+
+    root = Path(__file__).resolve().parents[1]
+    meta = run_metadata(profile="ci", sizes={"eval_tokens": 1}, device="cpu", started=1_700_000_000.0,
+                        finished=1_700_000_090.04, root=root, workers=2, args=["-n", "2"])
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True).stdout.strip()
+    assert meta["git_commit"] == head and isinstance(meta["git_dirty"], bool)
+    assert meta["started"] == "2023-11-14T22:13:20+00:00" and meta["duration_s"] == 90.0
+    assert meta["profile"] == "ci" and meta["device"] == "cpu" and meta["workers"] == 2
+    assert {"torch", "transformers", "accelerate", "pytest-xdist"} <= set(meta["versions"])
+    assert json.loads(json.dumps(meta)) == meta
+    assert run_metadata(profile="ci", sizes={}, device="cpu", started=0.0, finished=1.0,
+                        root="/")["git_commit"] is None  # outside a checkout: no commit, no error

@@ -22,23 +22,25 @@ MODELS = ("tiny-llama", "tiny-gpt2", "tiny-bert")
 VOLATILE = {"created_at", "duration_s"}  # differ between any two runs
 
 
-def _pytest(tmp: Path, name: str, *extra: str):
+def _pytest(tmp: Path, name: str, *extra: str, modules=MODULES):
+    """Run pytest on ``modules`` with its own cache; the run folder is made under tmp/<name>/."""
     env = dict(os.environ, NEURON_CLAIMS_CACHE=str(tmp / f"cache-{name}"),
                TINY_CLAIMS_LOG=str(tmp / f"{name}.log"))
     env.pop("PYTEST_XDIST_WORKER", None)
-    run_dir = tmp / "runs" / name
+    root = tmp / name
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *MODULES, "-p", "no:cacheprovider", "-v", "--run-dir",
-         str(run_dir), *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    return proc, run_dir
+        [sys.executable, "-m", "pytest", *modules, "-p", "no:cacheprovider", "-v", "--results-dir",
+         str(root), *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    folders = sorted(root.iterdir()) if root.is_dir() else []
+    return proc, folders
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("xdist")
-    serial = _pytest(tmp, "serial")
-    parallel = _pytest(tmp, "parallel", "-n", "2")
-    return tmp, serial, parallel
+    serial, (serial_dir,) = _pytest(tmp, "serial")
+    parallel, (parallel_dir,) = _pytest(tmp, "parallel", "-n", "2")  # the controller's new folder
+    return tmp, (serial, serial_dir), (parallel, parallel_dir)
 
 
 def _results(run_dir: Path) -> dict[str, dict]:
@@ -82,7 +84,7 @@ def test_two_workers_wrote_one_report(runs):
     assert not [p for p in run_dir.rglob(".*") if p.is_file()]  # no temporary files left
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["workers"] == 2 and meta["profile"] == "small"
-    assert sorted(p.name for p in (tmp / "runs").iterdir()) == ["parallel", "serial"]
+    assert re.fullmatch(r"\d{8}T\d{6}Z-small", run_dir.name)
     report = (run_dir / "report.md").read_text()
     for i in (1, 2, 3):
         for m in MODELS:
@@ -93,3 +95,8 @@ def test_shared_cache_entries_computed_once(runs):
     tmp, _, _ = runs
     for name in ("serial", "parallel"):
         assert sorted((tmp / f"{name}.log").read_text().split()) == sorted(MODELS), name
+
+
+def test_no_run_folder_left_when_nothing_was_measured(tmp_path):
+    proc, folders = _pytest(tmp_path, "empty", "-n", "2", "-k", "no_such_test")
+    assert proc.returncode == 5 and folders == []  # 5: no tests ran
