@@ -438,6 +438,35 @@ class ModResult:
         t = target or self.primary
         return [f"{s} ({st})" for s, st in zip(self.subsets, self.status[t]) if st != "reached"]
 
+    def reached(self, targets: Sequence[str] | None = None) -> list[int]:
+        """Indices of the subsets whose search reached every one of ``targets`` (default: primary)."""
+        ts = list(targets or [self.primary])
+        return [i for i in range(len(self.subsets)) if all(self.status[t][i] == "reached" for t in ts)]
+
+    def restrict(self, keep: Sequence[int]) -> ModResult:
+        """The same result on the subsets ``keep`` only (indices into :attr:`subsets`, in order).
+
+        Per-subset vectors, matrices over subset pairs, selections and per-(layer, subset) AUCs are
+        sliced; the MOD-6 null (``lottery_null``) is kept as it is, since :func:`run_mod` computes it over
+        the subsets whose primary search reached its target.
+        """
+        keep = list(keep)
+        n = len(self.subsets)
+        idx = np.asarray(keep, dtype=np.int64)
+        arrays = {}
+        for key, a in self.arrays.items():
+            if key.startswith("auc_"):
+                arrays[key] = a[:, idx]
+            elif a.ndim == 2 and a.shape == (n, n):
+                arrays[key] = a[np.ix_(idx, idx)]
+            elif a.ndim >= 1 and a.shape[0] == n and not key.startswith(("lorenz_", "lottery_")):
+                arrays[key] = a[idx]
+            else:
+                arrays[key] = a
+        status = {t: [v[i] for i in keep] for t, v in self.status.items()}
+        return ModResult(self.model, self.kind, [self.subsets[i] for i in keep], dict(self.targets), self.primary,
+                         arrays, status, dict(self.info))
+
     def overlap(self, random: bool = False) -> np.ndarray:
         """O[u, v] at the primary target, shape (n_subsets, n_subsets); NaN rows and columns for
         subsets whose search failed."""
