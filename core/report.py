@@ -365,7 +365,7 @@ def plot_abl(payloads: list[dict[str, Any]], path: str | Path) -> Path:
                     ax.set_ylabel(f"cross-entropy ({units.get('ce', 'nats')})")
     order = _method_order(list(handles))
     fig.legend([handles[m] for m in order], order, loc="outside lower center",
-               ncol=min(len(order), 4 if n == 1 else 7), fontsize=9, frameon=False)
+               ncol=min(len(order), 4 if n <= 2 else 7), fontsize=9, frameon=False)
     fig.suptitle("Ablating attention pre-out neurons (mean over seeds; band: min-max)",
                  fontsize=11)
     path = Path(path)
