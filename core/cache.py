@@ -7,6 +7,7 @@ folder, fsync, ``os.replace``), so an interrupted run never leaves a half-writte
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -14,7 +15,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ENV_VAR = "NEURON_CLAIMS_CACHE"
 
@@ -127,6 +128,27 @@ def cache_lock(path: str | os.PathLike, timeout: float = -1):
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.parent / f".{path.name}.lock"), timeout=timeout):
         yield
+
+
+def one_at_a_time(kind: str, entry: Callable[..., str]):
+    """Decorator for a "load the cached result or compute it" function: calls with the same entry run
+    one at a time across processes (pytest-xdist workers, two runs at once).
+
+    ``entry(*args, **kwargs) -> str`` names what the call computes (for example model and profile);
+    the call holds :func:`cache_lock` on ``cache_dir(kind) / entry(...)``, so a second process waits
+    and then finds the first one's cache entries instead of computing them again.
+    """
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def locked(*args, **kwargs):
+            name = "".join(c if c.isalnum() or c in "._-" else "_" for c in entry(*args, **kwargs))
+            with cache_lock(cache_dir(kind) / name):
+                return fn(*args, **kwargs)
+
+        return locked
+
+    return wrap
 
 
 def package_versions(*names: str) -> dict[str, str]:

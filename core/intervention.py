@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_write_json, cache_dir, cache_key
+from .cache import atomic_write_json, cache_dir, cache_key, one_at_a_time
 from .errors import check_name
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -415,6 +415,7 @@ def _clusterings(variants: dict, ks: dict, key: str, progress: bool) -> dict:
     return out
 
 
+@one_at_a_time("bcl", lambda name, corpus, profile, **_: f"experiment-{name}-{corpus}-{profile.name}")
 def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", progress: bool = True) -> dict:
     """The BCL experiment on one zoo model and corpus, cached on disk.
 

@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_path, cache_dir, cache_key
+from .cache import atomic_path, cache_dir, cache_key, one_at_a_time
 from .errors import MissingAssetError, check_name
 from .evaluate import EvalSet, evaluate
 
@@ -786,6 +786,7 @@ def _subsets_note(kind: str, subsets: list, reference: list) -> str:
             f"pairs, fixed before any run, to bound the run time); all {len(reference)} form the reference set")
 
 
+@one_at_a_time("mod", lambda name, profile, **_: f"experiment-{name}-{profile.name}")
 def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = True,
                    subsets: Sequence[str] | None = None) -> ModResult:
     """The MOD experiment on a zoo model and its random twin, with the tier's subsets, cached on disk.

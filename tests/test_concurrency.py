@@ -103,3 +103,28 @@ def _hold_and_fail(path: str, timeout: float) -> None:
             raise SystemExit(1)
     except Timeout:
         raise SystemExit(0)
+
+
+def _experiment(log: str, barrier) -> None:
+    from core.cache import one_at_a_time
+
+    @one_at_a_time("exp", lambda name, profile: f"experiment-{name}-{profile}")
+    def experiment(name, profile):
+        with open(log, "a") as f:
+            f.write("start\n")
+        time.sleep(0.2)
+        with open(log, "a") as f:
+            f.write("end\n")
+
+    barrier.wait()
+    experiment("m:random", "ci")
+
+
+def test_one_at_a_time_serialises_the_same_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
+    log = tmp_path / "log"
+    barrier = CTX.Barrier(3)
+    _run_all(_experiment, [(str(log), barrier)] * 3)
+    # never two "start" in a row: each call ran alone
+    assert log.read_text().split() == ["start", "end"] * 3
+    assert (tmp_path / "cache" / "exp" / ".experiment-m_random-ci.lock").exists()
