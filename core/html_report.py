@@ -34,6 +34,7 @@ from core.report import (
     claim_family,
     fmt_interval,
     fmt_num,
+    stat_text,
 )
 from core.results import VERDICTS, ClaimResult, claim_sort_key
 
@@ -242,14 +243,8 @@ def _history_html(data: ReportData, r: ClaimResult) -> str:
 def _value_items(value: dict[str, Any]) -> str:
     items = []
     for key, v in value.items():
-        if isinstance(v, dict) and "value" in v and set(v) <= {"value", "interval", "unit", "n"}:
-            text = fmt_num(v["value"])
-            if "interval" in v:
-                text += f" {fmt_interval(v['interval'])}"
-            if v.get("unit"):
-                text += f" {v['unit']}"
-            if "n" in v:
-                text += f" (n={fmt_num(v['n'])})"
+        text = stat_text(v)
+        if text is not None:
             items.append(f"<li>{_e(key)}: <span class=\"num\">{_e(text)}</span></li>")
         elif isinstance(v, dict) and v:
             items.append(f"<li>{_e(key)}:<ul>{_value_items(v)}</ul></li>")

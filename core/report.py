@@ -194,19 +194,28 @@ def _table_lines(results: list[ClaimResult]) -> list[str]:
     return lines
 
 
+def stat_text(v: Any) -> str | None:
+    """``{"value", "interval"?, "unit"?, "n"?}`` as one line ("0.12 [0.05, 0.20] nats (n=9)"); None for
+    anything else."""
+    if not (isinstance(v, dict) and "value" in v and set(v) <= {"value", "interval", "unit", "n"}):
+        return None
+    text = fmt_num(v["value"])
+    if "interval" in v:
+        text += f" {fmt_interval(v['interval'])}"
+    if v.get("unit"):
+        text += f" {v['unit']}"
+    if "n" in v:
+        text += f" (n={fmt_num(v['n'])})"
+    return text
+
+
 def _value_lines(value: Any, indent: int) -> list[str]:
     """Nested bullet lines for a JSON value (dicts recurse; ``{"value", "interval"}`` on one line)."""
     pad = "  " * indent
     lines = []
     for key, v in value.items():
-        if isinstance(v, dict) and "value" in v and set(v) <= {"value", "interval", "unit", "n"}:
-            text = fmt_num(v["value"])
-            if "interval" in v:
-                text += f" {fmt_interval(v['interval'])}"
-            if v.get("unit"):
-                text += f" {v['unit']}"
-            if "n" in v:
-                text += f" (n={fmt_num(v['n'])})"
+        text = stat_text(v)
+        if text is not None:
             lines.append(f"{pad}- {key}: {text}")
         elif isinstance(v, dict) and v:
             lines.append(f"{pad}- {key}:")
