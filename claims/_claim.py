@@ -85,3 +85,27 @@ class Measurement:
 def detail(est: Estimate, unit: str) -> dict:
     """A sub-statistic as the report shows it."""
     return {"value": est.value, "interval": [est.low, est.high], "unit": unit}
+
+
+def per_model(pytestconfig, compute, curves):
+    """``get(model)`` for a session fixture: ``compute(model)`` once per session (the experiments
+    cache on disk too); a :class:`core.errors.MissingAssetError` skips the test with its reason, and
+    ``curves(model, result) -> {name: payload}`` is written into the run folder for the report."""
+    from conftest import _run_dir
+    from core.errors import MissingAssetError
+    from core.results import safe_name, write_curves
+
+    done: dict = {}
+
+    def get(model: str):
+        if model not in done:
+            try:
+                result = compute(model)
+            except MissingAssetError as e:
+                pytest.skip(e.reason)
+            for name, payload in curves(model, result).items():
+                write_curves(_run_dir(pytestconfig), safe_name(name), payload)
+            done[model] = result
+        return done[model]
+
+    return get

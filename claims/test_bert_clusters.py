@@ -17,9 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, detail
+from claims._claim import Claim, Measurement, detail, per_model
 from core import inference as inf
-from core.errors import MissingAssetError
 from core.intervention import BASELINES, BCL_CORPORA, INTERVENTION_KS, PAPER_KS
 
 PCT = "% increase of CE"
@@ -33,27 +32,15 @@ def claim(id, statement, measured, rule, paper_value) -> Claim:
 @pytest.fixture(scope="session")
 def bcl(profile, device, pytestconfig):
     """``bcl(model) -> {corpus: result}``, computed once per session (and cached on disk)."""
-    done: dict[str, dict] = {}
+    from core.intervention import bcl_experiment
+    from core.models import get_spec
 
-    def get(model: str) -> dict:
-        if model not in done:
-            from conftest import _run_dir
-            from core.intervention import bcl_experiment
-            from core.models import get_spec
-            from core.results import safe_name, write_curves
+    def compute(model: str) -> dict:
+        return {corpus: bcl_experiment(model, corpus, profile, device=device)
+                for corpus in BCL_CORPORA[get_spec(model).tier]}
 
-            out = {}
-            for corpus in BCL_CORPORA[get_spec(model).tier]:
-                try:
-                    out[corpus] = bcl_experiment(model, corpus, profile, device=device)
-                except MissingAssetError as e:
-                    pytest.skip(e.reason)
-                write_curves(_run_dir(pytestconfig), safe_name(f"bcl-{model}-{corpus}"),
-                             figure_payload(out[corpus]))
-            done[model] = out
-        return done[model]
-
-    return get
+    return per_model(pytestconfig, compute, lambda model, out: {
+        f"bcl-{model}-{corpus}": figure_payload(r) for corpus, r in out.items()})
 
 
 def figure_payload(r: dict) -> dict:

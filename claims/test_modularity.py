@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, detail
+from claims._claim import Claim, Measurement, detail, per_model
 from core import inference as inf
-from core.errors import MissingAssetError
 from core.modularity import PER_LAYER_FRACTION, ModResult, mod_experiment, offdiag
 
 PP = "percentage points"
@@ -35,21 +34,8 @@ def claim(id, statement, measured, rule, paper_value, kinds) -> Claim:
 @pytest.fixture(scope="session")
 def mod(profile, device, pytestconfig):
     """``mod(model) -> ModResult``, computed once per session (and cached on disk)."""
-    done: dict[str, ModResult] = {}
-    from core.results import safe_name, write_curves
-
-    def get(model: str) -> ModResult:
-        if model not in done:
-            try:
-                done[model] = mod_experiment(model, profile, device=device)
-            except MissingAssetError as e:
-                pytest.skip(e.reason)
-            from conftest import _run_dir
-
-            write_curves(_run_dir(pytestconfig), f"mod-{safe_name(model)}", done[model].curves())
-        return done[model]
-
-    return get
+    return per_model(pytestconfig, lambda model: mod_experiment(model, profile, device=device),
+                     lambda model, res: {f"mod-{model}": res.curves()})
 
 
 def measurement(res: ModResult, verdict: str, headline: inf.Estimate, name: str, details: dict,

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, detail
+from claims._claim import Claim, Measurement, detail, per_model
 from core import inference as inf
 from core.ablation import CONSTANT_METHODS, AblationSweep, abl_experiment
-from core.errors import MissingAssetError
 
 PP = "percentage points"
 
@@ -30,22 +29,8 @@ DECODERS, MASKED, VIT, ALL = ("causal",), ("masked",), ("image",), ("causal", "m
 @pytest.fixture(scope="session")
 def abl(profile, device, pytestconfig):
     """``abl(model) -> AblationSweep``, computed once per session (and cached on disk)."""
-    done: dict[str, AblationSweep] = {}
-    from core.results import write_curves
-
-    def get(model: str) -> AblationSweep:
-        if model not in done:
-            try:
-                done[model] = abl_experiment(model, profile, device=device)
-            except MissingAssetError as e:
-                pytest.skip(e.reason)
-            from conftest import _run_dir
-
-            write_curves(_run_dir(pytestconfig), f"abl-{model.replace(':', '_')}",
-                         done[model].curves())
-        return done[model]
-
-    return get
+    return per_model(pytestconfig, lambda model: abl_experiment(model, profile, device=device),
+                     lambda model, sweep: {f"abl-{model}": sweep.curves()})
 
 
 def measurement(sweep: AblationSweep, verdict: str, headline: inf.Estimate, name: str,
