@@ -281,7 +281,7 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
 
     tok = lm.tokenizer
     windows = {split: data.text_windows(text, tok, split=split, n_tokens=n, seq_len=seq_len)
-               for split, n in (("collect", profile.collect_tokens), ("eval", profile.eval_tokens))}
+               for split, n in (("collect", profile.collect_tokens), ("eval", profile.eval_tokens_for(lm.kind)))}
     collect, evalset = (make_eval_set(lm.kind, windows[s], tokenizer=tok, seed=MASK_SEEDS[s])
                         for s in ("collect", "eval"))
     if lm.kind == "causal":

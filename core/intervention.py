@@ -56,8 +56,10 @@ BCL_SIZES: dict[str, dict] = {
     "ci": {"collect_tokens": 16_384, "seq_len": 128, "sentence_len": 32, "eval_tokens": 16_384,
            "max_sentences": 2, "max_clusters": 12, "methods": ("filter",), "n_random_sets": 100,
            "batch_size": 8, "batch_rows": 34, "max_doc_tokens": 100_000},
-    "small": {"collect_tokens": 65_536, "seq_len": 256, "sentence_len": 32, "eval_tokens": 32_768,
-              "max_sentences": 8, "max_clusters": 40, "methods": ("filter", "tfidf", "smooth"),
+    # small fits the main job's 45 minutes on 2 cores: every intervened cluster costs 17 conditions x
+    # max_sentences forward passes, so small doubles ci's sentences and corpus, not its setups
+    "small": {"collect_tokens": 32_768, "seq_len": 256, "sentence_len": 32, "eval_tokens": 32_768,
+              "max_sentences": 4, "max_clusters": 12, "methods": ("filter",),
               "n_random_sets": 100, "batch_size": 8, "batch_rows": 34, "max_doc_tokens": 100_000},
     "paper": {"collect_tokens": 250_000, "seq_len": 512, "sentence_len": 32, "eval_tokens": 100_000,
               "max_sentences": 32, "max_clusters": None, "methods": ("filter", "tfidf", "smooth"),

@@ -27,6 +27,9 @@ class Profile:
         Tokens per text window (capped by the model's maximum length).
     batch_size : int
         Windows or images per forward pass (text batches hold ``batch_size`` windows).
+    eval_tokens_masked : int or None
+        Evaluation tokens for masked LMs, which score only the 15% of positions they mask and cost a
+        fraction of a decoder's forward per token; None means ``eval_tokens``.
     """
 
     name: str
@@ -36,16 +39,27 @@ class Profile:
     eval_images: int
     seq_len: int
     batch_size: int
+    eval_tokens_masked: int | None = None
+
+    def eval_tokens_for(self, kind: str) -> int:
+        """Evaluation tokens for a text model of ``kind`` (``"causal"`` or ``"masked"``)."""
+        if kind == "masked" and self.eval_tokens_masked is not None:
+            return self.eval_tokens_masked
+        return self.eval_tokens
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The sizes as a dict; unset optional sizes are left out (cache keys stay as they were)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", collect_tokens=100_000, eval_tokens=100_000, collect_images=5_000,
                      eval_images=1_000, seq_len=1_000, batch_size=8),
-    "small": Profile("small", collect_tokens=16_384, eval_tokens=4_096, collect_images=2_000,
-                     eval_images=1_000, seq_len=256, batch_size=8),
+    # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m costs
+    # about 2.9 ms per token and one ABL sweep is 163 evaluations, so decoders get 1,024 evaluation
+    # tokens; the masked LM costs 0.37 ms per token and scores only 15% of them, so it gets 4,096.
+    "small": Profile("small", collect_tokens=16_384, eval_tokens=1_024, collect_images=2_000,
+                     eval_images=1_000, seq_len=256, batch_size=8, eval_tokens_masked=4_096),
     "ci": Profile("ci", collect_tokens=4_096, eval_tokens=1_024, collect_images=1_000,
                   eval_images=500, seq_len=128, batch_size=8),
 }
