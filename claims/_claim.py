@@ -90,7 +90,13 @@ def detail(est: Estimate, unit: str) -> dict:
 def per_model(pytestconfig, compute, curves):
     """``get(model)`` for a session fixture: ``compute(model)`` once per session (the experiments
     cache on disk too); a :class:`core.errors.MissingAssetError` skips the test with its reason, and
-    ``curves(model, result) -> {name: payload}`` is written into the run folder for the report."""
+    ``curves(model, result) -> {name: payload}`` is written into the run folder for the report.
+
+    pytest's output capture is suspended while ``compute`` runs, so that its progress bars reach the
+    terminal (the main job takes tens of minutes; a silent terminal looks hung)."""
+    import contextlib
+    import sys
+
     from conftest import _run_dir
     from core.errors import MissingAssetError
     from core.results import safe_name, write_curves
@@ -99,8 +105,12 @@ def per_model(pytestconfig, compute, curves):
 
     def get(model: str):
         if model not in done:
+            capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+            visible = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
             try:
-                result = compute(model)
+                with visible:
+                    sys.stderr.write("\n")  # the bars start below pytest's progress line
+                    result = compute(model)
             except MissingAssetError as e:
                 pytest.skip(e.reason)
             for name, payload in curves(model, result).items():
