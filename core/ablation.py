@@ -312,8 +312,10 @@ def _image_inputs(lm, profile, dataset: str):
     from . import data
     from .evaluate import EvalSet
 
-    collect_x, collect_y = data.image_split(dataset, split="collect", n_images=profile.collect_images)
-    eval_x, eval_y = data.image_split(dataset, split="eval", n_images=profile.eval_images)
+    # full tier: the model's own image processor where the local HF cache holds it (else ViT-base's)
+    kw = {"processor": data.hub_image_processor(lm.spec.hub_id)} if dataset in data.HUB_IMAGE_DATASETS else {}
+    collect_x, collect_y = data.image_split(dataset, split="collect", n_images=profile.collect_images, **kw)
+    eval_x, eval_y = data.image_split(dataset, split="eval", n_images=profile.eval_images, **kw)
     pixels = data.random_pixels((1, *eval_x.shape[1:]), seed=RESAMPLE_SEED)
     sizes = {"collect_images": int(collect_x.shape[0]), "eval_images": int(eval_x.shape[0])}
     described = {"collect": f"{dataset}, collect split", "eval": f"{dataset}, eval split",

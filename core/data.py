@@ -14,6 +14,11 @@ Loading
 Splits (collection and evaluation never overlap)
     :func:`split_indices`, :func:`text_windows` -> LongTensor ``(n_windows, seq_len)``,
     :func:`image_split` -> ``(FloatTensor (n, 1, 28, 28), LongTensor (n,))``.
+Full tier (the papers' Hub datasets; local HF cache, or the Hub with HF_HUB_OFFLINE=0)
+    ``HUB_TEXT_SUBSETS`` (names in ``HUB_TEXT_SUBSETS_DOC``: Hub ids, ``pile:<set>``, ``mmlu:<group>``,
+    ``mmlu:<subject>``), :func:`hub_texts` (hash-assigned splits, streamed), ``HUB_IMAGE_DATASETS``,
+    ``CIFAR20_CLASSES``, :func:`hub_image_processor`, :func:`related_pairs`; :func:`text_windows` and
+    :func:`image_split` accept these names too.
 Resampling inputs (ABL appendix 7.1: activations on unrelated inputs)
     :func:`random_characters`, :func:`random_token_ids`, :func:`generated_text`,
     :func:`generated_window`, :func:`random_pixels`.
@@ -31,6 +36,7 @@ import contextlib
 import csv
 import functools
 import gzip
+import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -664,7 +670,8 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     Parameters
     ----------
     name : str
-        One of ``TEXT_SUBSETS``.
+        One of ``TEXT_SUBSETS``, or (full tier) of ``HUB_TEXT_SUBSETS`` (``HUB_TEXT_SUBSETS_DOC``), whose
+        documents come from :func:`hub_texts`, read only as far as the windows need.
     tokenizer : transformers fast tokenizer
     split : {"fit", "collect", "eval"}
     n_tokens : int
@@ -674,7 +681,8 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     max_doc_tokens : int, default 1000
         Each document is cut to its first ``max_doc_tokens`` tokens (the papers' 1,000).
     pack : bool or None, default None
-        None: pack exactly the subsets of ``PACKED_SUBSETS`` (short documents).
+        None: pack exactly the subsets of ``PACKED_SUBSETS`` (short documents) and every Hub subset
+        (Yelp reviews, MMLU questions, most C4 and Pile documents are shorter than a window).
 
     Returns
     -------
@@ -689,13 +697,14 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
         When ``n_tokens``, ``seq_len`` or ``max_doc_tokens`` is not positive, or when the split runs out
         of documents before ``n_tokens`` (the message says how many tokens it had).
     MissingAssetError
-        When the subset's package is not installed.
+        When the subset's package is not installed, or its Hub dataset is not available (the reason
+        names the Hub id).
     """
-    check_name("dataset", name, TEXT_SUBSETS)
+    check_name("dataset", name, (*TEXT_SUBSETS, *HUB_TEXT_SUBSETS))
     _check_split(split)
     if n_tokens <= 0 or max_doc_tokens <= 0:
         raise ValueError(f"n_tokens and max_doc_tokens must be positive, got {n_tokens} and {max_doc_tokens}")
-    pack = name in PACKED_SUBSETS if pack is None else bool(pack)
+    pack = (name in PACKED_SUBSETS or name in HUB_TEXT_SUBSETS) if pack is None else bool(pack)
     key = (name, split, n_tokens, seq_len, max_doc_tokens, pack)
     memo = _memo_for(tokenizer)
     if key not in memo:
@@ -713,10 +722,13 @@ def _memo_for(tokenizer) -> dict:
 def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack) -> torch.Tensor:
     length = _piece_length(tokenizer, seq_len)
     n_windows = math.ceil(n_tokens / seq_len)
-    docs = _documents(name)
-    texts = [docs[i][1] for i in split_indices(name, split)]
+    if name in HUB_TEXT_SUBSETS:
+        ids = _lazy_token_ids(hub_texts(name, split), tokenizer, max_doc_tokens)
+    else:
+        docs = _documents(name)
+        ids = _token_ids([docs[i][1] for i in split_indices(name, split)], tokenizer, max_doc_tokens)
     wrap = _wrapper(tokenizer)
-    pieces = _pieces(_token_ids(texts, tokenizer, max_doc_tokens), length, _separator(tokenizer), pack)
+    pieces = _pieces(ids, length, _separator(tokenizer), pack)
     windows = [wrap(piece) for piece in itertools.islice(pieces, n_windows)]
     if len(windows) < n_windows:
         raise ValueError(
@@ -757,26 +769,44 @@ def _fashion_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None = None,
-                classes: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                classes: list[str] | None = None, processor=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised images and labels of one split of an image dataset.
 
-    ``fit`` is the Fashion-MNIST train split (60,000 images), ``collect`` the first 5,000 test images,
-    ``eval`` the last 5,000 test images, each in file order. Pixels become ``(x / 255 - 0.5) / 0.5``,
-    in [-1, 1].
+    ``fashion-mnist``: ``fit`` is the train split (60,000 images), ``collect`` the first 5,000 test
+    images, ``eval`` the last 5,000 test images, each in file order. Pixels become
+    ``(x / 255 - 0.5) / 0.5``, in [-1, 1].
+
+    Full tier (``HUB_IMAGE_DATASETS``, from the local HF cache or the Hub with HF_HUB_OFFLINE=0):
+
+    - ``uoft-cs/cifar100`` (CIFAR-20 for MOD): ``fit`` the first 10,000 Hub train images, ``collect``
+      the other 40,000 train images (the authors' selective-pruning code, nickypro/separability,
+      collects CIFAR-100 statistics on the train split), ``eval`` the 10,000 test images, in Hub order.
+      Labels are the 100 ``fine_label`` ids (what a CIFAR-100 classifier predicts); ``classes`` are
+      CIFAR-20 superclass names (``CIFAR20_CLASSES``, matched on ``coarse_label``).
+    - ``ILSVRC/imagenet-1k`` (ABL ViT-base): the 50,000 validation images, sent to splits like the text
+      subsets' documents (:func:`split_indices`: a ``default_rng(0)`` permutation, position j to
+      ``SPLITS[j % 3]``), in permutation order. Labels are the 1,000 ``label`` ids.
+
+    Hub images are converted to RGB and preprocessed by ``processor`` when one is given (the model's
+    own image processor, see :func:`hub_image_processor`), else as ViT-base's processor does
+    (``VIT_PREPROCESSING``: bilinear resize to 224 x 224, ``(x / 255 - 0.5) / 0.5``).
 
     Parameters
     ----------
     name : str, default "fashion-mnist"
-        One of ``IMAGE_DATASETS``.
+        One of ``IMAGE_DATASETS`` or ``HUB_IMAGE_DATASETS``.
     split : {"fit", "collect", "eval"}
     n_images : int or None, default None
         The first ``n_images`` images of the split (after the class filter); None for all.
     classes : list of str or None, default None
-        Keep only these classes (names of ``FASHION_MNIST_CLASSES``); labels keep their original ids.
+        Keep only these classes (names of ``FASHION_MNIST_CLASSES``, or CIFAR-20 superclasses for
+        ``uoft-cs/cifar100``); labels keep their original ids.
+    processor : transformers image processor or None, default None
+        Hub datasets only.
 
     Returns
     -------
-    images : torch.FloatTensor of shape (n, 1, 28, 28), float32
+    images : torch.FloatTensor of shape (n, 1, 28, 28) (Fashion-MNIST) or (n, 3, 224, 224) (Hub), float32
     labels : torch.LongTensor of shape (n,)
 
     Raises
@@ -786,10 +816,13 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
     ValueError
         When ``n_images`` is not positive or exceeds the images available.
     MissingAssetError
-        When the Debian package is absent (reason: ``apt-get install dataset-fashion-mnist``).
+        When the Debian package is absent (reason: ``apt-get install dataset-fashion-mnist``), or the Hub
+        dataset is not available (the reason names its id).
     """
-    check_name("dataset", name, IMAGE_DATASETS)
+    check_name("dataset", name, (*IMAGE_DATASETS, *HUB_IMAGE_DATASETS))
     _check_split(split)
+    if name in HUB_IMAGE_DATASETS:
+        return _hub_image_split(name, split, n_images, classes, processor)
     images, labels = _fashion_arrays("train" if split == "fit" else "test")
     if split != "fit":
         part = slice(0, _N_COLLECT_IMAGES) if split == "collect" else slice(-_N_COLLECT_IMAGES, None)
@@ -989,3 +1022,309 @@ def random_pixels(shape: tuple[int, ...], *, seed: int) -> torch.Tensor:
     """
     x = np.random.default_rng(seed).random(tuple(shape), dtype=np.float32)
     return torch.from_numpy((x - 0.5) / 0.5)
+
+
+# --------------------------------------------------------------------------------------------------
+# Full tier: the papers' Hub datasets as text subsets and image splits
+# --------------------------------------------------------------------------------------------------
+#
+# Nothing below reaches the network unless HF_HUB_OFFLINE=0 (see _hub_dataset): without a local HF
+# cache that holds a dataset, every entry point raises MissingAssetError naming its Hub id.
+
+#: The subsets of ``monology/pile-uncopyrighted`` by ``meta.pile_set_name``: the Pile's 22 less Books3,
+#: BookCorpus2, OpenSubtitles, YoutubeSubtitles and OpenWebText2, which that copy removed.
+PILE_SETS: tuple[str, ...] = (
+    "Pile-CC", "PubMed Central", "ArXiv", "Github", "FreeLaw", "StackExchange", "USPTO Backgrounds",
+    "PubMed Abstracts", "Gutenberg (PG-19)", "Wikipedia (en)", "DM Mathematics", "Ubuntu IRC", "EuroParl",
+    "HackerNews", "PhilPapers", "NIH ExPorter", "Enron Emails",
+)
+
+#: The 57 subjects of ``cais/mmlu`` (column ``subject``).
+MMLU_SUBJECTS: tuple[str, ...] = (
+    "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
+    "college_chemistry", "college_computer_science", "college_mathematics", "college_medicine",
+    "college_physics", "computer_security", "conceptual_physics", "econometrics", "electrical_engineering",
+    "elementary_mathematics", "formal_logic", "global_facts", "high_school_biology", "high_school_chemistry",
+    "high_school_computer_science", "high_school_european_history", "high_school_geography",
+    "high_school_government_and_politics", "high_school_macroeconomics", "high_school_mathematics",
+    "high_school_microeconomics", "high_school_physics", "high_school_psychology", "high_school_statistics",
+    "high_school_us_history", "high_school_world_history", "human_aging", "human_sexuality",
+    "international_law", "jurisprudence", "logical_fallacies", "machine_learning", "management", "marketing",
+    "medical_genetics", "miscellaneous", "moral_disputes", "moral_scenarios", "nutrition", "philosophy",
+    "prehistory", "professional_accounting", "professional_law", "professional_medicine",
+    "professional_psychology", "public_relations", "security_studies", "sociology", "us_foreign_policy",
+    "virology", "world_religions",
+)
+
+
+def _pile_text(row: dict) -> str:
+    return row["text"]
+
+
+def _mmlu_text(row: dict) -> str:
+    """Question, then its correct answer on a new line (as the small tier's MMLU subsets)."""
+    return f"{row['question']}\n{row['choices'][int(row['answer'])]}"
+
+
+def _camel_text(row: dict) -> str:
+    """CAMEL problem (``message_1``), then the assistant's solution (``message_2``)."""
+    return f"{row['message_1']}\n{row['message_2']}"
+
+
+def _code_text(row: dict) -> str:
+    return row["code"]
+
+
+def _pile_set_is(set_name: str) -> Callable[[dict], bool]:
+    return lambda row: (row.get("meta") or {}).get("pile_set_name") == set_name
+
+
+def _subject_in(subjects: tuple[str, ...]) -> Callable[[dict], bool]:
+    chosen = frozenset(subjects)
+    return lambda row: row.get("subject") in chosen
+
+
+#: Hub text sources: name -> (Hub id, reader of one row's text, row filter or None).
+HUB_TEXT_SUBSETS: dict[str, tuple[str, Callable[[dict], str], Callable[[dict], bool] | None]] = {
+    "monology/pile-uncopyrighted": ("monology/pile-uncopyrighted", _pile_text, None),
+    "allenai/c4": ("allenai/c4", _pile_text, None),
+    "Yelp/yelp_review_full": ("Yelp/yelp_review_full", _pile_text, None),
+    "codeparrot/github-code-clean": ("codeparrot/github-code-clean", _code_text, None),
+    "cais/mmlu": ("cais/mmlu", _mmlu_text, None),
+    **{f"camel-ai/{s}": (f"camel-ai/{s}", _camel_text, None) for s in ("biology", "physics", "chemistry")},
+    **{f"pile:{s}": ("monology/pile-uncopyrighted", _pile_text, _pile_set_is(s)) for s in PILE_SETS},
+    **{f"mmlu:{g.removeprefix('mmlu-')}": ("cais/mmlu", _mmlu_text, _subject_in(subjects))
+       for g, subjects in MMLU_GROUPS.items()},
+    **{f"mmlu:{s}": ("cais/mmlu", _mmlu_text, _subject_in((s,))) for s in MMLU_SUBJECTS},
+}
+HUB_TEXT_SUBSETS_DOC = """Names of the full tier's text subsets (``HUB_TEXT_SUBSETS``):
+
+- a Hub id: the whole dataset (``monology/pile-uncopyrighted``, ``allenai/c4``, ``Yelp/yelp_review_full``,
+  ``codeparrot/github-code-clean``, ``cais/mmlu``, ``camel-ai/biology``, ``camel-ai/physics``,
+  ``camel-ai/chemistry``);
+- ``pile:<pile_set_name>``: the Pile documents whose ``meta.pile_set_name`` is that name (``PILE_SETS``);
+- ``mmlu:<group>``: the MMLU subject groups of offline-assets.md (``bio``, ``med``, ``law``, ``cs``,
+  ``math``, ``physics``; the small tier's ``mmlu-<group>`` from ``cais/mmlu``);
+- ``mmlu:<subject>``: one MMLU subject (``MMLU_SUBJECTS``).
+
+Texts: ``text`` (Pile, C4, Yelp), ``code`` (GitHub code), question + newline + correct choice (MMLU),
+``message_1`` + newline + ``message_2`` (CAMEL problem and solution)."""
+
+#: Hub datasets read by streaming when the Hub is reachable (HF_HUB_OFFLINE=0): too large to download
+#: whole. Offline, they are read from the local HF cache like every other dataset.
+_STREAMED = frozenset({"monology/pile-uncopyrighted", "allenai/c4", "codeparrot/github-code-clean"})
+
+
+def _hub_split_of(text: str) -> str:
+    """The split of a Hub document: ``SPLITS[h % 3]``, h the first 8 bytes (big-endian) of
+    ``blake2b(f"{_SPLIT_SEED}:{text}")``. A function of the cleaned text only: the same rule on any
+    machine, any order of reading, and duplicates always fall in the same split."""
+    digest = hashlib.blake2b(f"{_SPLIT_SEED}:{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return SPLITS[int.from_bytes(digest, "big") % len(SPLITS)]
+
+
+def _hub_rows(hub_id: str):
+    """Rows of a Hub dataset's default split (``_HUB_ARGS``), in source order.
+
+    Streamed (``IterableDataset``) for ``_STREAMED`` ids when the Hub is reachable, else read from the
+    local HF cache. A load failure, or a read failure part-way through a stream (``OSError``), raises
+    MissingAssetError naming the dataset.
+    """
+    rows = _hub_dataset(hub_id, None, hub_id in _STREAMED and _hub_allowed())
+    try:
+        yield from rows
+    except OSError as err:
+        raise MissingAssetError(f"Hub dataset {hub_id!r} could not be read to the end "
+                                f"({type(err).__name__}: {str(err)[:200]})") from err
+
+
+def hub_texts(name: str, split: str) -> Iterator[str]:
+    """Documents of one split of a full-tier text subset, lazily, in source order.
+
+    Rule (the same for every Hub text subset, so that huge datasets never need to be read whole):
+    rows of the dataset's default split (``_HUB_ARGS``: Pile and C4 validation, Yelp and MMLU test,
+    GitHub code and CAMEL train) are read in source order; rows failing the subset's filter
+    (``meta.pile_set_name``, MMLU ``subject``) are skipped; the text is stripped, empty texts and texts
+    already seen are dropped; each remaining text belongs to the split :func:`_hub_split_of` gives it
+    (a seeded hash of the text, so about a third each, disjoint, deterministic). The first documents
+    of the split are therefore the first ones of the source that fall in it.
+
+    Parameters
+    ----------
+    name : str
+        One of ``HUB_TEXT_SUBSETS`` (see ``HUB_TEXT_SUBSETS_DOC``).
+    split : {"fit", "collect", "eval"}
+
+    Yields
+    ------
+    str
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown name or split (the message lists the valid ones).
+    MissingAssetError
+        When the Hub dataset is neither in the local HF cache nor reachable (HF_HUB_OFFLINE=0).
+    """
+    check_name("Hub text subset", name, HUB_TEXT_SUBSETS)
+    _check_split(split)
+    hub_id, read, keep = HUB_TEXT_SUBSETS[name]
+    seen: set[bytes] = set()
+    for row in _hub_rows(hub_id):
+        if keep is not None and not keep(row):
+            continue
+        text = (read(row) or "").strip()
+        if not text:
+            continue
+        fingerprint = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if fingerprint in seen:
+            continue
+        seen.add(fingerprint)
+        if _hub_split_of(text) == split:
+            yield text
+
+
+def _lazy_token_ids(texts: Iterable[str], tokenizer, max_tokens: int, batch_size: int = 64) -> Iterator[list[int]]:
+    """:func:`_token_ids` for an iterable of texts that is consumed only as far as needed."""
+    iterator = iter(texts)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        out = tokenizer(batch, add_special_tokens=False, verbose=False)
+        yield from (ids[:max_tokens] for ids in out["input_ids"])
+
+
+# --- images -----------------------------------------------------------------------------------------
+
+#: The full tier's Hub image datasets (``image_split``).
+HUB_IMAGE_DATASETS: tuple[str, ...] = ("uoft-cs/cifar100", "ILSVRC/imagenet-1k")
+
+#: The 20 CIFAR-100 superclasses (CIFAR-20), in ``coarse_label`` order.
+CIFAR20_CLASSES: tuple[str, ...] = (
+    "aquatic mammals", "fish", "flowers", "food containers", "fruit and vegetables",
+    "household electrical devices", "household furniture", "insects", "large carnivores",
+    "large man-made outdoor things", "large natural outdoor scenes", "large omnivores and herbivores",
+    "medium-sized mammals", "non-insect invertebrates", "people", "reptiles", "small mammals", "trees",
+    "vehicles 1", "vehicles 2",
+)
+
+#: ViT-base's image processor (google/vit-base-patch16-224, ``ViTImageProcessor``): bilinear resize to
+#: 224 x 224, rescale by 1/255, normalise with mean 0.5 and std 0.5 per channel.
+VIT_PREPROCESSING = {"size": 224, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+
+_CIFAR_FIT_IMAGES = 10_000  # the first 10,000 train images fit; the other 40,000 collect; test evaluates
+
+
+def _coarse_name(raw: str) -> str:
+    """A Hub ``coarse_label`` name (``aquatic_mammals``, ``medium_mammals``) as in ``CIFAR20_CLASSES``."""
+    name = raw.replace("_", " ")
+    return {"medium mammals": "medium-sized mammals"}.get(name, name)
+
+
+def _label_names(ds, column: str) -> list[str] | None:
+    feature = getattr(ds, "features", None) or {}
+    names = getattr(feature.get(column), "names", None)
+    return list(names) if names else None
+
+
+@functools.lru_cache(maxsize=4)
+def _hub_image_table(hub_id: str, hub_split: str):
+    return _hub_dataset(hub_id, hub_split, False)
+
+
+def _hub_image_rows(name: str, split: str) -> tuple[object, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(dataset, row indices of the split in split order, labels, CIFAR-20 superclass ids or None)."""
+    if name == "uoft-cs/cifar100":
+        ds = _hub_image_table(name, "test" if split == "eval" else "train")
+        names = _label_names(ds, "coarse_label")
+        if names is not None and [_coarse_name(n) for n in names] != list(CIFAR20_CLASSES):
+            raise ValueError(f"uoft-cs/cifar100 coarse_label names {names} are not the CIFAR-20 superclasses "
+                             f"{list(CIFAR20_CLASSES)} in order")
+        n = len(ds)
+        rows = {"fit": np.arange(min(_CIFAR_FIT_IMAGES, n)), "collect": np.arange(_CIFAR_FIT_IMAGES, n),
+                "eval": np.arange(n)}[split]
+        labels = np.asarray(ds["fine_label"], dtype=np.int64)
+        return ds, rows, labels, np.asarray(ds["coarse_label"], dtype=np.int64)
+    ds = _hub_image_table(name, "validation")
+    permutation = np.random.default_rng(_SPLIT_SEED).permutation(len(ds))
+    rows = permutation[SPLITS.index(split)::len(SPLITS)].astype(np.int64)
+    return ds, rows, np.asarray(ds["label"], dtype=np.int64), None
+
+
+def _vit_pixels(images: list, size: int, mean, std) -> torch.Tensor:
+    """PIL images -> FloatTensor (n, 3, size, size): RGB, bilinear resize, /255, (x - mean) / std."""
+    from PIL import Image
+
+    arrays = [np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
+              for im in images]
+    x = np.stack(arrays).transpose(0, 3, 1, 2) / 255.0
+    m = np.asarray(mean, dtype=np.float32)[None, :, None, None]
+    s = np.asarray(std, dtype=np.float32)[None, :, None, None]
+    return torch.from_numpy(((x - m) / s).astype(np.float32))
+
+
+def hub_image_processor(hub_id: str):
+    """The image processor of a full-tier model from the local HF cache, or None when it is absent.
+
+    Never reaches the network (``local_files_only=True``); callers fall back to ``VIT_PREPROCESSING``.
+    """
+    try:
+        import transformers
+
+        return transformers.AutoImageProcessor.from_pretrained(hub_id, local_files_only=True)
+    except Exception:  # absent from the cache, or no processor file: the ViT-base default applies
+        return None
+
+
+def _hub_image_split(name: str, split: str, n_images: int | None, classes: list[str] | None,
+                     processor) -> tuple[torch.Tensor, torch.Tensor]:
+    ds, rows, labels, coarse = _hub_image_rows(name, split)
+    if classes is not None:
+        if coarse is None:
+            raise ValueError(f"classes= selects CIFAR-20 superclasses of uoft-cs/cifar100; {name} has none")
+        ids = [CIFAR20_CLASSES.index(check_name("CIFAR-20 superclass", c, CIFAR20_CLASSES)) for c in classes]
+        rows = rows[np.isin(coarse[rows], ids)]
+    if n_images is not None:
+        if not 0 < n_images <= len(rows):
+            raise ValueError(f"n_images={n_images}, but split {split!r} of {name} has {len(rows)} images"
+                             f"{'' if classes is None else f' of classes {classes}'}")
+        rows = rows[:n_images]
+    column = "img" if name == "uoft-cs/cifar100" else "image"
+    x_parts = []
+    for start in range(0, len(rows), 256):  # decode in batches: bounded memory besides the result
+        batch = ds.select(rows[start:start + 256].tolist())[column]
+        if processor is not None:
+            x_parts.append(processor(images=[im.convert("RGB") for im in batch], return_tensors="pt")
+                           ["pixel_values"].float())
+        else:
+            x_parts.append(_vit_pixels(batch, **VIT_PREPROCESSING))
+    x = torch.cat(x_parts) if x_parts else torch.zeros((0, 3, VIT_PREPROCESSING["size"], VIT_PREPROCESSING["size"]))
+    return x, torch.from_numpy(labels[rows])
+
+
+# --- a-priori related pairs of the full tier (MOD-4, offline-assets.md) -------------------------------
+
+RELATED_PAIRS["cifar-20"] = [
+    ("insects", "non-insect invertebrates"), ("fish", "aquatic mammals"), ("fish", "reptiles"),
+    ("aquatic mammals", "reptiles"), ("vehicles 1", "vehicles 2"),
+    ("large carnivores", "large omnivores and herbivores"), ("medium-sized mammals", "small mammals"),
+]
+RELATED_PAIRS["pile"] = [
+    ("pile:PubMed Abstracts", "pile:PubMed Central"), ("pile:PubMed Abstracts", "pile:NIH ExPorter"),
+    ("pile:PubMed Central", "pile:NIH ExPorter"), ("pile:Ubuntu IRC", "pile:HackerNews"),
+]
+
+
+def related_pairs(subsets) -> list[tuple[str, str]]:
+    """The a-priori related pairs (``RELATED_PAIRS``, every family) whose two subsets are both in
+    ``subsets``, in registry order. Subset names of different families never coincide, so for the
+    small tier this is ``RELATED_PAIRS["text"]`` or ``RELATED_PAIRS["fashion-mnist"]`` filtered as before.
+
+    Parameters
+    ----------
+    subsets : iterable of str
+
+    Returns
+    -------
+    list of (str, str)
+    """
+    present = set(subsets)
+    return [p for pairs in RELATED_PAIRS.values() for p in pairs if p[0] in present and p[1] in present]

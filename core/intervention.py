@@ -341,14 +341,10 @@ def bcl_sizes(profile_name: str) -> dict:
 
 
 def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, max_doc_tokens: int):
-    from .data import TEXT_SUBSETS, text_windows
-    from .errors import MissingAssetError
+    from .data import text_windows
 
-    if corpus not in TEXT_SUBSETS:
-        raise MissingAssetError(
-            f"BCL corpus {corpus!r} is a Hugging Face Hub dataset: its collection/evaluation windows "
-            f"need the Hub (or a local mirror), which this machine does not reach")
-
+    # the full tier's C4 and Yelp are Hub text subsets of core.data: read from the local HF cache (or
+    # the Hub with HF_HUB_OFFLINE=0), else MissingAssetError naming the Hub id
     return text_windows(corpus, tokenizer, split=split, n_tokens=n_tokens, seq_len=seq_len,
                         max_doc_tokens=max_doc_tokens)
 

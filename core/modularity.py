@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from . import sites
 from .cache import atomic_path, cache_dir, cache_key, one_at_a_time
-from .errors import MissingAssetError, check_name
+from .errors import check_name
 from .evaluate import EvalSet, evaluate
 
 __all__ = [
@@ -710,14 +710,43 @@ def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *,
 # the experiment on a model of the zoo, cached
 # ---------------------------------------------------------------------------------------------
 
+#: The full tier's text subsets (MOD section 2.2; names of ``core.data.HUB_TEXT_SUBSETS``): every Pile
+#: subset of monology/pile-uncopyrighted, the CAMEL biology/physics/chemistry problems, GitHub code, and
+#: MMLU as the six subject groups of offline-assets.md (single MMLU subjects hold too few test questions
+#: for the collection samples; ``mod_experiment(subsets=...)`` accepts ``mmlu:<subject>`` names too).
+FULL_TEXT_SUBSETS: tuple[str, ...] = (
+    *(f"pile:{s}" for s in (
+        "Pile-CC", "PubMed Central", "ArXiv", "Github", "FreeLaw", "StackExchange", "USPTO Backgrounds",
+        "PubMed Abstracts", "Gutenberg (PG-19)", "Wikipedia (en)", "DM Mathematics", "Ubuntu IRC", "EuroParl",
+        "HackerNews", "PhilPapers", "NIH ExPorter", "Enron Emails")),
+    "camel-ai/biology", "camel-ai/physics", "camel-ai/chemistry", "codeparrot/github-code-clean",
+    "mmlu:bio", "mmlu:med", "mmlu:law", "mmlu:cs", "mmlu:math", "mmlu:physics",
+)
+#: Full-tier subsets pruned by the ci and small profiles: those of the a-priori related Pile pairs
+#: (offline-assets.md), as ``CI_TEXT_SUBSETS`` for the small tier.
+FULL_CI_TEXT_SUBSETS: tuple[str, ...] = ("pile:PubMed Abstracts", "pile:PubMed Central", "pile:NIH ExPorter",
+                                         "pile:Ubuntu IRC", "pile:HackerNews")
+#: Image data of the MOD experiment per tier.
+MOD_IMAGE_DATA = {"small": "fashion-mnist", "full": "uoft-cs/cifar100"}
+
+
 def subsets_for(kind: str, tier: str, profile_name: str) -> tuple[list[str], list[str]]:
-    """(subsets pruned and evaluated, reference subsets) of a model kind, tier and profile."""
+    """(subsets pruned and evaluated, reference subsets) of a model kind, tier and profile.
+
+    Small tier: the Fashion-MNIST classes, or ``core.data.TEXT_SUBSETS`` (the profile's
+    ``MOD_SIZES[...]["text_subsets"]`` pruned). Full tier: the 20 CIFAR-20 superclasses
+    (``core.data.CIFAR20_CLASSES``), or ``FULL_TEXT_SUBSETS`` (all of them for the paper profile,
+    ``FULL_CI_TEXT_SUBSETS`` for the others). Names only: a missing Hub dataset raises
+    MissingAssetError when the data is read.
+    """
     from . import data as D
 
     if tier == "full":
-        raise MissingAssetError("full-tier MOD data (CIFAR-20 from uoft-cs/cifar100, Pile subsets from "
-                                "monology/pile-uncopyrighted, cais/mmlu): the harness has no MOD adapter for "
-                                "these Hub datasets yet, and this machine has no Hub access")
+        if kind == "image":
+            return list(D.CIFAR20_CLASSES), list(D.CIFAR20_CLASSES)
+        reference = list(FULL_TEXT_SUBSETS)
+        sizes = MOD_SIZES[check_name("profile", profile_name, MOD_SIZES)]
+        return list(reference if sizes["text_subsets"] is None else FULL_CI_TEXT_SUBSETS), reference
     if kind == "image":
         classes = list(D.FASHION_MNIST_CLASSES)
         return classes, classes
@@ -753,32 +782,40 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
                    sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
                           "eval_tokens_per_subset": evals[0].shape[0] * seq_len, "seq_len": seq_len,
                           "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
-                   described={"subsets": "small-tier text subsets (offline-assets.md), collect split: two "
-                                         "disjoint samples A and B; eval split for every top1",
+                   described={"subsets": ("small-tier text subsets (offline-assets.md)" if lm.tier == "small" else
+                                          "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC)")
+                                         + ", collect split: two disjoint samples A and B; eval split for every top1",
                               "reference": "balanced union of every text subset"})
 
 
-def _image_data(profile, subsets, sizes) -> ModData:
+def _image_data(profile, subsets, sizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
     from . import data as D
 
     n_c, n_e = sizes["collect_images"], sizes["eval_images"]
     collect = {"A": {}, "B": {}}
     xs, ys, unit = [], [], []
+    kw = {} if dataset == "fashion-mnist" else {"processor": processor}
     for i, c in enumerate(subsets):
-        x, y = D.image_split("fashion-mnist", split="collect", n_images=2 * n_c, classes=[c])
+        x, y = D.image_split(dataset, split="collect", n_images=2 * n_c, classes=[c], **kw)
         collect["A"][c] = EvalSet("image", x[:n_c], y[:n_c])
         collect["B"][c] = EvalSet("image", x[n_c:], y[n_c:])
-        x, y = D.image_split("fashion-mnist", split="eval", n_images=n_e, classes=[c])
+        x, y = D.image_split(dataset, split="eval", n_images=n_e, classes=[c], **kw)
         xs.append(x)
         ys.append(y)
         unit.append(np.full(len(y), i))
+    described = {"subsets": "Fashion-MNIST classes; collect split (first 5,000 test images): two "
+                            "disjoint samples A and B; eval split (last 5,000) for every top1",
+                 "reference": "balanced union of the 10 classes"}
+    if dataset != "fashion-mnist":
+        described = {"subsets": f"CIFAR-20 superclasses of {dataset} (coarse labels; top1 on the 100 fine "
+                                f"labels); collect split (train images 10,000-49,999): two disjoint samples "
+                                f"A and B; eval split (the 10,000 test images) for every top1",
+                     "reference": f"balanced union of the {len(subsets)} superclasses"}
     return ModData("image", list(subsets), list(subsets), collect, EvalSet("image", torch.cat(xs), torch.cat(ys)),
                    np.concatenate(unit),
                    sizes={"collect_images_per_class_per_sample": n_c, "eval_images_per_class": n_e,
                           "n_subsets": len(subsets)},
-                   described={"subsets": "Fashion-MNIST classes; collect split (first 5,000 test images): two "
-                                         "disjoint samples A and B; eval split (last 5,000) for every top1",
-                              "reference": "balanced union of the 10 classes"})
+                   described=described)
 
 
 def _subsets_note(kind: str, subsets: list, reference: list) -> str:
@@ -818,6 +855,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     UnknownNameError
         For a subset that the model's data family lacks (the message lists the valid ones).
     """
+    from . import data as D
     from .clustering import k_for
     from .models import get_spec, load_model
 
@@ -850,7 +888,9 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
     if path.exists():
         return ModResult.load(path)
-    if lm.kind == "image":
+    if lm.kind == "image" and lm.tier == "full":
+        data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], D.hub_image_processor(lm.spec.hub_id))
+    elif lm.kind == "image":
         data = _image_data(profile, subsets, sizes)
     else:
         data = _text_data(lm, profile, subsets, reference, sizes)
