@@ -7,6 +7,8 @@ Options
 --results-dir DIR            where run folders go (default: runs/)
 --run-dir DIR                write this run into DIR instead of a new timestamped folder
 --models A,B                 run the claim tests only on these zoo models
+--readings R                 alternate readings to run beside the primary one (claims.md, "Readings"):
+                             default (the profile's), all, primary (none), or ids such as R1,R3
 
 Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
@@ -42,6 +44,8 @@ def pytest_addoption(parser):
     g.addoption("--run-dir", default=None, help="write this run's results into this folder")
     g.addoption("--models", default=None,
                 help="comma-separated zoo names: run claim tests only on these models")
+    g.addoption("--readings", default="default",
+                help="alternate readings to run: default (the profile's), all, primary, or e.g. R1,R3")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -77,13 +81,20 @@ def pytest_configure(config):
         profile = get_profile(config.getoption("--profile"))
     except UnknownNameError as e:
         raise pytest.UsageError(str(e)) from None
+    from core.readings import parse_readings
+
+    try:
+        readings = parse_readings(config.getoption("--readings"), profile.readings)
+    except UnknownNameError as e:
+        raise pytest.UsageError(str(e)) from None
     device = config.getoption("--device")
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise pytest.UsageError(f"--device {device}: CUDA is not available on this machine")
-    config._neuron_claims = {"profile": profile, "device": device, "started": time.time(),
+    config._neuron_claims = {"profile": profile, "device": device, "readings": readings,
+                             "started": time.time(),
                              "run_dir": None, "wrote": False, "created": False}
     if getattr(config.option, "dist", None) == "load" and not any(
             a == "--dist" or a.startswith("--dist=") for a in config.invocation_params.args):
@@ -137,6 +148,12 @@ def profile(pytestconfig):
 
 
 @pytest.fixture(scope="session")
+def readings(pytestconfig) -> frozenset:
+    """Alternate readings to run beside the primary one (``--readings``; :mod:`core.readings`)."""
+    return _state(pytestconfig)["readings"]
+
+
+@pytest.fixture(scope="session")
 def device(pytestconfig) -> str:
     return _state(pytestconfig)["device"]
 
@@ -170,20 +187,29 @@ def _gate(claim_id: str, model: str, measured: str, recorded: str | None, summar
 @pytest.fixture
 def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
     """``conclude(claim, model, measurement)``: write the result, then gate on it."""
-    from core.results import ClaimResult, write_result
+    from core.inference import needed
     from core.models import get_spec
+    from core.readings import robustness, skipped_for
+    from core.results import ClaimResult, write_result
 
     start = time.time()
+    ran = _state(pytestconfig)["readings"]
 
     def _conclude(claim, model: str, m) -> None:
         recorded = recorded_verdicts.get(claim.id, {}).get(model)
         est = m.statistic
+        need = m.needed
+        if need is None and m.verdict == "inconclusive":
+            need = needed(m.estimates or [est]) or None
         result = ClaimResult(
             claim=claim.id, model=model, tier=get_spec(model).tier, profile=profile.name,
             verdict=m.verdict, statistic=float(est.value), statistic_name=m.statistic_name,
             interval=[float(est.low), float(est.high)], sample_sizes=m.sample_sizes, seeds=list(m.seeds),
             paper_value=claim.paper_value, data=m.data, rule=claim.rule, details=m.details,
             recorded=recorded, duration_s=round(time.time() - start, 2),
+            decided_by=m.decided_by, needed=need if m.verdict == "inconclusive" else None,
+            readings=m.readings or None, robustness=robustness(m.verdict, m.readings),
+            readings_skipped=skipped_for(claim.id, ran) or None,
         )
         write_result(run_dir, result)
         _state(pytestconfig)["wrote"] = True

@@ -71,6 +71,15 @@ class Measurement:
     sample_sizes : dict
     seeds : list of int
     data : dict or str
+    decided_by : str or None
+        Where the rule has several parts: the part that decided the verdict (``statistic`` is it).
+    readings : dict
+        Alternate readings that ran: ``{reading id: alternate(...)}`` (see :func:`alternate`).
+    needed : dict or None
+        What an inconclusive verdict would need (:func:`core.inference.needed`); filled in by
+        ``conclude`` from ``estimates`` when not given.
+    estimates : list of Estimate
+        Every estimate the rule read (for ``needed``); defaults to ``[statistic]``.
     """
 
     verdict: str
@@ -80,6 +89,37 @@ class Measurement:
     sample_sizes: dict = field(default_factory=dict)
     seeds: list = field(default_factory=list)
     data: dict | str = ""
+    decided_by: str | None = None
+    readings: dict = field(default_factory=dict)
+    needed: dict | None = None
+    estimates: list = field(default_factory=list)
+
+
+def alternate(reading: str, m: Measurement) -> dict:
+    """An alternate reading's measurement as a result file keeps it (claims.md, "Readings")."""
+    from core.readings import READINGS
+
+    est = m.statistic
+    return {"alternate": READINGS[reading].alternate, "verdict": m.verdict,
+            "statistic": float(est.value), "interval": [float(est.low), float(est.high)],
+            "statistic_name": m.statistic_name, "decided_by": m.decided_by}
+
+
+def decisive(verdict: str, parts: dict, direction: int = +1) -> str:
+    """The part of a several-part directional rule that decided ``verdict`` (issue 11, item 7).
+
+    ``parts`` maps a name to an Estimate of a difference claimed > 0 (``direction=+1``).
+    ``contradicted``: the part whose interval lies farthest below 0; ``replicated``: the part whose
+    interval lies closest to 0 (the weakest that still holds); ``inconclusive``: the part whose
+    interval crosses 0 with the smallest value.
+    """
+    signed = {k: e.scaled(direction) for k, e in parts.items()}
+    if verdict == "contradicted":
+        return min((k for k, e in signed.items() if e.high < 0), key=lambda k: signed[k].high)
+    if verdict == "replicated":
+        return min(signed, key=lambda k: signed[k].low)
+    crossing = [k for k, e in signed.items() if e.low <= 0 <= e.high] or list(signed)
+    return min(crossing, key=lambda k: signed[k].value)
 
 
 def detail(est: Estimate, unit: str) -> dict:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 __all__ = [
-    "VERDICTS", "Estimate", "bootstrap_interval", "paired_bootstrap", "bootstrap_many", "spearman",
+    "VERDICTS", "Estimate", "nested_bootstrap", "cluster_bootstrap", "needed", "bootstrap_interval", "paired_bootstrap", "bootstrap_many", "spearman",
     "directional", "equivalence", "at_least", "at_most", "all_of",
 ]
 
@@ -40,20 +40,36 @@ SeedLike = int | np.random.Generator
 
 @dataclass(frozen=True)
 class Estimate:
-    """A statistic with its bootstrap percentile interval.
+    """A statistic with its 95% interval.
 
     Attributes
     ----------
     value : float
         The statistic on the full sample.
     low, high : float
-        Percentile interval at ``level`` (``low <= high`` unless NaN).
+        The interval at ``level`` (``low <= high`` unless NaN).
     n_units : int
-        Bootstrap units (evaluation tokens/images, or subsets/layers/clusters).
-    n_seeds : int
-        Seeds pooled into every unit.
+        Scored units (evaluation tokens, masked positions, images; or subsets, layers, clusters, pairs
+        where those are the units).
+    n_seeds : int, default=1
+        Random draws (ABL's neuron selections, BCL's baseline seeds); resampled as a level when > 1
+        and the estimate comes from :func:`nested_bootstrap` or :func:`cluster_bootstrap` with
+        ``draws=True``.
     level : float, default=0.95
     n_resamples : int, default=2000
+    n_groups : int or None
+        Resampling groups of the units (documents; clusters sharing sentences; layers; unordered
+        pairs); None where every unit is its own group.
+    se : float or None
+        Standard error of the statistic (the square root of the sum of ``components``' variances).
+    components : dict or None
+        ``{level name: {"var": variance of the statistic due to that level, "n": its count}}``, e.g.
+        ``{"draws": {...}, "documents": {...}}``; what :func:`needed` reads.
+    df : float or None
+        Degrees of freedom of the t quantile (Satterthwaite), where the construction uses one.
+    construction : str
+        How the interval was built: ``"percentile"`` or ``"t-satterthwaite"`` (see
+        :func:`nested_bootstrap`).
 
     Raises
     ------
@@ -68,6 +84,11 @@ class Estimate:
     n_seeds: int = 1
     level: float = 0.95
     n_resamples: int = 2000
+    n_groups: int | None = None
+    se: float | None = None
+    components: dict | None = None
+    df: float | None = None
+    construction: str = "percentile"
 
     def __post_init__(self):
         if self.low > self.high:
@@ -77,6 +98,11 @@ class Estimate:
         """Plain-Python fields, for JSON."""
         return {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                 for k, v in asdict(self).items()}
+
+    def scaled(self, sign: float) -> Estimate:
+        """The same estimate of ``sign * statistic`` (``sign`` = +1 or -1): value and interval flip."""
+        lo, hi = sorted((sign * self.low, sign * self.high))
+        return replace(self, value=sign * self.value, low=lo, high=hi)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,6 +259,336 @@ def bootstrap_many(arrays: dict[str, np.ndarray], stat_fn: Callable[[dict], obje
     ests = tuple(Estimate(float(v), float(lo), float(hi), n_units, n_seeds, level, n_resamples)
                  for v, lo, hi in zip(full.ravel(), low, high))
     return ests[0] if full.ndim == 0 else ests
+
+
+# ---------------------------------------------------------------------------------------------
+# revision 2: documents, draws and shared units as levels of the bootstrap
+
+#: Draws fewer than this cannot be resampled as a level.
+MIN_LEVEL = 2
+
+
+def nested_bootstrap(arrays, stat: Callable | None = None, *, docs, draws: bool = True,
+                     n_resamples: int = 2000, seed: SeedLike = 0, level: float = 0.95,
+                     where: str = "nested_bootstrap", group_level: str = "documents"):
+    """Interval of a statistic of per-draw means over evaluation units grouped by document
+    (claims.md, "Intervals", revision 2).
+
+    The evaluation units (scored tokens, masked positions, images) of one document stay together in
+    every resample; where the design pools random draws (ABL's neuron selections), the draws are a
+    level of their own. Methods and fractions held in ``arrays`` are resampled with the *same* draws
+    and documents, so they stay paired.
+
+    Construction (``"t-satterthwaite"``): the statistic's variance due to each level is measured by
+    a bootstrap that resamples that level alone (documents with replacement, every draw kept; draws
+    with replacement, every document kept), each scaled by ``n / (n - 1)`` (the bootstrap's bias for
+    a mean), and the interval is ``value +- t(df) * se`` with ``se**2`` the sum of the two and ``df``
+    Satterthwaite's ``se**4 / sum(var_l**2 / (n_l - 1))``. With three draws the plain percentile
+    bootstrap covers far below 95% when draws dominate (its quantiles are normal, and a 3-point
+    resample understates the spread); ``tests/test_calibration.py`` shows this construction covers.
+    A resample on which the statistic is undefined (NaN) counts as 0.
+
+    Parameters
+    ----------
+    arrays : ndarray or dict of str to ndarray
+        Per-unit values, each of shape ``(..., n_draws, n_units)`` if ``draws`` else
+        ``(..., n_units)``; float (top1 as 0/100 percent, CE in nats, ...). Finite.
+    stat : callable, optional
+        ``stat(means) -> float or 1-D array``, where ``means`` has the structure of ``arrays`` (an
+        array or a dict with the same keys) and holds each array's mean over the resampled units, of
+        shape ``(..., n_draws)`` (draws resampled) or ``(...)``. None: the mean over draws of the
+        single array's per-draw means (the mean of the whole array).
+    docs : array-like of int, shape (n_units,)
+        Source document of every unit; images are their own documents (``np.arange(n_images)``).
+    draws : bool, default=True
+        Whether the arrays have a draw axis (second to last) to resample as a level.
+    n_resamples : int, default=2000
+        Resamples per level.
+    seed : int or numpy.random.Generator, default=0
+    level : float, default=0.95
+    where : str
+        The experiment or claim, named in error messages.
+    group_level : str, default="documents"
+        Name of the unit-group level in :attr:`Estimate.components`.
+
+    Returns
+    -------
+    Estimate or tuple of Estimate
+        One per output of ``stat`` (a tuple when ``stat`` returns a 1-D array).
+
+    Raises
+    ------
+    ValueError
+        If ``docs`` is missing or its shape does not match the units (the message names ``where``
+        and both shapes), if there are fewer than 2 documents, or fewer than 2 draws with
+        ``draws=True``, or values are not finite.
+    """
+    single = not isinstance(arrays, dict)
+    arrs = {"x": np.asarray(arrays, dtype=np.float64)} if single else {
+        k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    if not arrs:
+        raise ValueError(f"{where}: expected at least one array, got none")
+    if stat is None and len(arrs) != 1:
+        raise ValueError(f"{where}: a default (mean) statistic needs exactly one array, got {list(arrs)}")
+    groups, n_units = _check_groups(docs, arrs, where, draws)
+    n_draws = next(iter(arrs.values())).shape[-2] if draws else 1
+    if draws and n_draws < MIN_LEVEL:
+        raise ValueError(f"{where}: draws are a level of the bootstrap and need at least {MIN_LEVEL}; "
+                         f"got {n_draws} (array shapes {_shapes(arrs)})")
+    _check_settings(2, n_resamples, level)
+    order = np.argsort(groups, kind="stable")
+    g_sorted = groups[order]
+    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
+    n_groups = len(starts)
+    if n_groups < MIN_LEVEL:
+        raise ValueError(f"{where}: {group_level} are a level of the bootstrap and need at least "
+                         f"{MIN_LEVEL}; all {n_units} units come from {n_groups}")
+    counts = np.diff(np.r_[starts, n_units]).astype(np.float64)  # (n_groups,)
+    sums = {k: np.add.reduceat(a[..., order], starts, axis=-1) for k, a in arrs.items()}
+
+    def wrap(means: dict):
+        return means["x"] if single else means
+
+    def call(means: dict) -> np.ndarray:
+        if stat is None:
+            return np.asarray(next(iter(means.values())).mean(-1) if draws else next(iter(means.values())))
+        return np.asarray(stat(wrap(means)), dtype=np.float64)
+
+    full_means = {k: s.sum(-1) / counts.sum() for k, s in sums.items()}
+    full = call(full_means)
+    if full.ndim > 1:
+        raise ValueError(f"{where}: expected the statistic to be a scalar or 1-D, got shape {full.shape}")
+    rng = np.random.default_rng(seed)
+    comps = {}
+    # documents alone: multinomial weights over groups, every draw kept
+    w = _multinomial_weights(rng, n_groups, n_resamples)                      # (B, n_groups)
+    denom = w @ counts                                                         # (B,)
+    means_g = {k: np.moveaxis((s @ w.T) / denom, -1, 0) for k, s in sums.items()}  # (B, ..., [n_draws])
+    comps[group_level] = (_level_var(call, means_g, n_resamples, full.size), n_groups)
+    if draws:
+        idx = rng.integers(0, n_draws, size=(n_resamples, n_draws))
+        means_d = {k: np.moveaxis(np.take(m, idx, axis=-1), -2, 0) for k, m in full_means.items()}
+        comps["draws"] = (_level_var(call, means_d, n_resamples, full.size), n_draws)
+    return _t_estimates(full, comps, n_units=n_units, n_seeds=n_draws, n_groups=n_groups,
+                        n_resamples=n_resamples, level=level)
+
+
+def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draws: bool = False,
+                      n_resamples: int = 2000, seed: SeedLike = 0, level: float = 0.95,
+                      where: str = "cluster_bootstrap", group_level: str = "units"):
+    """Interval of a statistic over units (subsets, layers, clusters, pairs, neurons), resampling
+    units that share something as one cluster (claims.md, "Intervals", revision 2).
+
+    Units with the same ``groups`` id move together: the (layer, subset) cells of one layer, both
+    directions of a subset pair, clusters evaluated on the same sentences. Where the values pool
+    random draws (BCL's baseline seeds), ``draws=True`` resamples them as a level of their own. The
+    interval is built as in :func:`nested_bootstrap` (level variances, Satterthwaite t); a resample
+    on which the statistic is undefined (NaN) counts as 0.
+
+    Parameters
+    ----------
+    arrays : ndarray or dict of str to ndarray
+        Per-unit values, each of shape ``(..., n_draws, n_units)`` if ``draws`` else
+        ``(..., n_units)``. Broadcast a value without draws to every draw to keep it paired.
+    stat : callable, optional
+        ``stat(resampled) -> float or 1-D array``; ``resampled`` has the structure of ``arrays``
+        with the units (last axis) replaced by the units of the drawn groups, concatenated, and the
+        draw axis by the drawn draws. None: the mean of the single array.
+    groups : array-like of int, shape (n_units,), optional
+        Cluster of every unit; None: every unit is its own.
+    draws : bool, default=False
+    n_resamples, seed, level, where, group_level : as in :func:`nested_bootstrap`
+
+    Returns
+    -------
+    Estimate or tuple of Estimate
+
+    Raises
+    ------
+    ValueError
+        As :func:`nested_bootstrap`: mismatched ``groups``, fewer than 2 groups, fewer than 2 draws
+        with ``draws=True``.
+    """
+    single = not isinstance(arrays, dict)
+    arrs = {"x": np.asarray(arrays, dtype=np.float64)} if single else {
+        k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    if not arrs:
+        raise ValueError(f"{where}: expected at least one array, got none")
+    n_units = next(iter(arrs.values())).shape[-1]
+    if groups is None:
+        groups = np.arange(n_units)
+    if stat is None:
+        return nested_bootstrap(arrays, None, docs=groups, draws=draws, n_resamples=n_resamples,
+                                seed=seed, level=level, where=where, group_level=group_level)
+    gids, n_units = _check_groups(groups, arrs, where, draws)
+    n_draws = next(iter(arrs.values())).shape[-2] if draws else 1
+    if draws and n_draws < MIN_LEVEL:
+        raise ValueError(f"{where}: draws are a level of the bootstrap and need at least {MIN_LEVEL}; "
+                         f"got {n_draws} (array shapes {_shapes(arrs)})")
+    _check_settings(2, n_resamples, level)
+    uniq, inverse = np.unique(gids, return_inverse=True)
+    n_groups = len(uniq)
+    if n_groups < MIN_LEVEL:
+        raise ValueError(f"{where}: {group_level} are a level of the bootstrap and need at least "
+                         f"{MIN_LEVEL}; all {n_units} units form {n_groups}")
+    members = [np.flatnonzero(inverse == g) for g in range(n_groups)]
+
+    def call(sub: dict) -> np.ndarray:
+        return np.asarray(stat(sub["x"] if single else sub), dtype=np.float64)
+
+    full = call(arrs)
+    if full.ndim > 1:
+        raise ValueError(f"{where}: expected the statistic to be a scalar or 1-D, got shape {full.shape}")
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_resamples, full.size))
+    for r in range(n_resamples):
+        take = np.concatenate([members[g] for g in rng.integers(0, n_groups, size=n_groups)])
+        out[r] = call({k: a[..., take] for k, a in arrs.items()}).ravel()
+    comps = {group_level: (_nan_to_zero_var(out), n_groups)}
+    if draws:
+        out = np.empty((n_resamples, full.size))
+        for r in range(n_resamples):
+            pick = rng.integers(0, n_draws, size=n_draws)
+            out[r] = call({k: a[..., pick, :] for k, a in arrs.items()}).ravel()
+        comps["draws"] = (_nan_to_zero_var(out), n_draws)
+    return _t_estimates(full, comps, n_units=n_units, n_seeds=n_draws,
+                        n_groups=n_groups if n_groups != n_units else None,
+                        n_resamples=n_resamples, level=level)
+
+
+def needed(estimates: Estimate | Iterable[Estimate], *, affordable: dict[str, int] | None = None) -> dict:
+    """What an inconclusive verdict would need (issue "earned certainty", item 5).
+
+    For every estimate whose interval contains 0, the count of the dominant level (documents,
+    draws, ...) that would make the interval exclude 0 *if the effect held at its observed size*:
+    with ``var_l`` the level variances at counts ``n_l``, growing level ``L`` to ``n'`` gives
+    ``se'**2 = var_L * n_L / n' + sum_{l != L} var_l``, so ``n' = var_L * n_L / ((|value| / t)**2 -
+    rest)``, which exists only if the other levels alone leave room. The claim needs the largest
+    count over its estimates.
+
+    Parameters
+    ----------
+    estimates : Estimate or iterable of Estimate
+        Estimates with ``components`` (from :func:`nested_bootstrap` / :func:`cluster_bootstrap`).
+    affordable : dict of level name to int, optional
+        The largest count of each level the tier can afford (e.g. the ``paper`` profile's
+        documents); a need above it reads "too small to matter".
+
+    Returns
+    -------
+    dict
+        ``{"level", "have", "needed", "text"}``; ``needed`` is None and ``text`` says why when no
+        size would do (a zero effect, or an effect smaller than what the other levels alone leave).
+        ``{}`` when every interval already excludes 0 or none carries components.
+    """
+    from scipy.stats import t as student_t
+
+    ests = _estimates(estimates, "needed")
+    worst: dict = {}
+    for e in ests:
+        if not e.components or (e.low > 0 or e.high < 0) or not np.isfinite(e.value):
+            continue
+        if e.value == 0:
+            return {"level": None, "have": None, "needed": None,
+                    "text": "the observed effect is 0: no sample size would decide it"}
+        crit = float(student_t.ppf(0.5 + e.level / 2, max(e.df or 1e6, 1.0)))
+        room = (abs(e.value) / crit) ** 2
+        best = None
+        for lvl, c in e.components.items():
+            rest = sum(o["var"] for k, o in e.components.items() if k != lvl)
+            if c["var"] <= 0 or room <= rest:
+                continue
+            n_new = int(np.ceil(c["var"] * c["n"] / (room - rest) + 1e-9))
+            factor = n_new / c["n"]
+            if best is None or factor < best[3]:
+                best = (lvl, c["n"], max(n_new, c["n"] + 1), factor)
+        if best is None:
+            cand = {"level": None, "have": None, "needed": None, "factor": np.inf,
+                    "text": f"the observed effect ({e.value:.3g}) is too small for any single level "
+                            f"to decide: more of every level would be needed"}
+        else:
+            lvl, have, n_new, factor = best
+            cand = {"level": lvl, "have": have, "needed": n_new, "factor": factor,
+                    "text": f"about {n_new} {lvl} (now {have}) would make the interval exclude 0 if "
+                            f"the effect held at its observed size ({e.value:.3g})"}
+            cap = (affordable or {}).get(lvl)
+            if cap is not None and n_new > cap:
+                cand["text"] = (f"the observed effect ({e.value:.3g}) is too small to matter at any "
+                                f"size the tier can afford: it would need about {n_new} {lvl} "
+                                f"(the tier affords {cap})")
+        if not worst or cand["factor"] > worst["factor"]:
+            worst = cand
+    worst.pop("factor", None)
+    return worst
+
+
+def _multinomial_weights(rng: np.random.Generator, n: int, n_resamples: int) -> np.ndarray:
+    """(n_resamples, n) float counts of each of ``n`` groups in a resample of ``n`` with replacement."""
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    w = np.zeros((n_resamples, n))
+    np.add.at(w, (np.repeat(np.arange(n_resamples), n), idx.ravel()), 1.0)
+    return w
+
+
+def _level_var(call, means: dict, n_resamples: int, size: int) -> np.ndarray:
+    """Variance over resamples of the statistic (NaN counted as 0); ``means`` values carry the
+    resample axis first."""
+    out = np.empty((n_resamples, size))
+    first = next(iter(means.values()))
+    for r in range(first.shape[0]):
+        out[r] = call({k: m[r] for k, m in means.items()}).ravel()
+    return _nan_to_zero_var(out)
+
+
+def _nan_to_zero_var(out: np.ndarray) -> np.ndarray:
+    return np.var(np.nan_to_num(out, nan=0.0), axis=0, ddof=1)
+
+
+def _t_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: int, n_groups: int | None,
+                 n_resamples: int, level: float):
+    from scipy.stats import t as student_t
+
+    flat = full.ravel()
+    ests = []
+    for i, v in enumerate(flat):
+        var = {k: float(c[0][i]) * c[1] / (c[1] - 1) for k, c in comps.items()}
+        total = sum(var.values())
+        se = float(np.sqrt(total))
+        denom = sum(var[k] ** 2 / (comps[k][1] - 1) for k in var)
+        df = float(total ** 2 / denom) if denom > 0 else float("inf")
+        crit = float(student_t.ppf(0.5 + level / 2, df)) if np.isfinite(df) else 1.959963984540054
+        lo, hi = (float(v) - crit * se, float(v) + crit * se) if np.isfinite(v) else (np.nan, np.nan)
+        ests.append(Estimate(float(v), lo, hi, n_units, n_seeds, level, n_resamples, n_groups=n_groups,
+                             se=se, components={k: {"var": var[k], "n": comps[k][1]} for k in var},
+                             df=df, construction="t-satterthwaite"))
+    return ests[0] if full.ndim == 0 else tuple(ests)
+
+
+def _check_groups(groups, arrs: dict, where: str, draws: bool) -> tuple[np.ndarray, int]:
+    shapes = _shapes(arrs)
+    lasts = {a.shape[-1] if a.ndim else None for a in arrs.values()}
+    if len(lasts) != 1 or None in lasts:
+        raise ValueError(f"{where}: expected arrays sharing their last axis (units), got shapes {shapes}")
+    if draws and any(a.ndim < 2 for a in arrs.values()):
+        raise ValueError(f"{where}: draws=True needs arrays of shape (..., n_draws, n_units), got {shapes}")
+    if draws and len({a.shape[-2] for a in arrs.values()}) != 1:
+        raise ValueError(f"{where}: expected the same number of draws in every array, got {shapes}")
+    n_units = lasts.pop()
+    if groups is None:
+        raise ValueError(f"{where}: expected the document (group) id of each of the {n_units} units, got None")
+    g = np.asarray(groups)
+    if g.shape != (n_units,):
+        raise ValueError(f"{where}: expected document (group) ids of shape ({n_units},) matching the units "
+                         f"of arrays {shapes}, got shape {g.shape}")
+    if not np.issubdtype(g.dtype, np.integer):
+        raise ValueError(f"{where}: expected integer document (group) ids, got dtype {g.dtype}")
+    if not all(np.isfinite(a).all() for a in arrs.values()):
+        raise ValueError(f"{where}: the values hold NaN or infinite entries (shapes {shapes})")
+    return g.astype(np.int64), n_units
+
+
+def _shapes(arrs: dict) -> dict:
+    return {k: tuple(a.shape) for k, a in arrs.items()}
 
 
 def spearman(x, y) -> float:

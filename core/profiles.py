@@ -30,6 +30,10 @@ class Profile:
     eval_tokens_masked : int or None
         Evaluation tokens for masked LMs, which score only the 15% of positions they mask and cost a
         fraction of a decoder's forward per token; None means ``eval_tokens``.
+    readings : tuple of str
+        Alternate readings (claims.md, "Readings"; :mod:`core.readings`) that run by default; the
+        ``paper`` profile runs every one. Not a sample size: left out of :meth:`to_dict` (experiments
+        key their caches on the readings they compute).
     """
 
     name: str
@@ -40,6 +44,7 @@ class Profile:
     seq_len: int
     batch_size: int
     eval_tokens_masked: int | None = None
+    readings: tuple[str, ...] = ()
 
     def eval_tokens_for(self, kind: str) -> int:
         """Evaluation tokens for a text model of ``kind`` (``"causal"`` or ``"masked"``)."""
@@ -49,12 +54,13 @@ class Profile:
 
     def to_dict(self) -> dict:
         """The sizes as a dict; unset optional sizes are left out (cache keys stay as they were)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "readings"}
 
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", collect_tokens=100_000, eval_tokens=100_000, collect_images=5_000,
-                     eval_images=1_000, seq_len=1_000, batch_size=8),
+                     eval_images=1_000, seq_len=1_000, batch_size=8,
+                     readings=("R1", "R2", "R3", "R4", "R5")),
     # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m costs
     # about 2.9 ms per token and one ABL sweep is 163 evaluations, so decoders get 1,024 evaluation
     # tokens; the masked LM costs 0.37 ms per token and scores only 15% of them, so it gets 4,096.

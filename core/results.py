@@ -44,7 +44,8 @@ RESULT_FIELDS = (
 )
 
 #: Fields a result file may hold besides :data:`RESULT_FIELDS`.
-OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s")
+OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s", "decided_by", "needed",
+                   "readings", "robustness", "readings_skipped")
 
 #: Order of the claim families in listings; other families follow, alphabetically.
 CLAIM_FAMILIES = ("ABL", "MOD", "BCL")
@@ -112,6 +113,19 @@ class ClaimResult:
         ``"replicated"`` marks an expected non-replication, i.e. an xfail).
     duration_s : float or None
         Wall-clock seconds the measurement took.
+    decided_by : str or None
+        Where a rule has several parts, the part that decided the verdict (the headline statistic
+        is that part), e.g. ``"CE(mean) - CE(peak)"``.
+    needed : dict or None
+        For an inconclusive verdict: what would decide it (:func:`core.inference.needed`), e.g.
+        ``{"level": "documents", "have": 16, "needed": 70, "text": "..."}``.
+    readings : dict or None
+        Alternate readings that ran (claims.md, "Readings"): ``{reading id: {"alternate",
+        "verdict", "statistic", "interval", "statistic_name"}}``.
+    robustness : {"robust", "reading-dependent"} or None
+        Whether every alternate's verdict agrees with :attr:`verdict`; None when none ran.
+    readings_skipped : list of str or None
+        Readings that touch this claim but did not run in this profile.
     """
 
     claim: str
@@ -133,6 +147,11 @@ class ClaimResult:
     reason: str | None = None
     recorded: str | None = None
     duration_s: float | None = None
+    decided_by: str | None = None
+    needed: dict[str, Any] | None = None
+    readings: dict[str, Any] | None = None
+    robustness: str | None = None
+    readings_skipped: list[str] | None = None
 
     def __post_init__(self) -> None:
         self._validate()

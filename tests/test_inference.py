@@ -106,7 +106,8 @@ def test_estimate_is_frozen_checked_and_serialisable():
     with pytest.raises(ValueError, match="low <= high"):
         Estimate(1.0, 2.0, 0.5, 10, 1)
     assert e.as_dict() == {"value": 1.0, "low": 0.5, "high": 2.0, "n_units": 10, "n_seeds": 3,
-                           "level": 0.95, "n_resamples": 2000}
+                           "level": 0.95, "n_resamples": 2000, "n_groups": None, "se": None,
+                           "components": None, "df": None, "construction": "percentile"}
 
 
 # ---------------------------------------------------------------------------------------------
