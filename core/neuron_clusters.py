@@ -13,7 +13,8 @@
 - :func:`refine`: drop the member farthest from the centre until every member is within Euclidean
   distance 0.6 of it (section 5.3, Fig. 1).
 - :func:`scaled_k`: K scaled to a model so that the mean cluster size matches the paper's.
-- :func:`top_tokens`: the top-10 tokens of a cluster's mean representation (section 5.4).
+- :func:`top_tokens`: the top-10 tokens of a cluster's mean representation (section 5.4; reading R5:
+  of the sum of its raw rows).
 - :func:`index_share`, :func:`index_share_null`: the index-clustering effect across layers (section 7.3).
 """
 from __future__ import annotations
@@ -340,14 +341,17 @@ def members(labels: np.ndarray) -> list[np.ndarray]:
     return [order[bounds[c]:bounds[c + 1]] for c in range(int(labels.max()) + 1)]
 
 
-def top_tokens(x: np.ndarray, member_idx: np.ndarray, k: int = TOP_K) -> np.ndarray:
-    """Columns of the ``k`` largest entries of the cluster's mean representation (BCL section 5.4).
+def top_tokens(x: np.ndarray, member_idx: np.ndarray, k: int = TOP_K, *, reduce: str = "mean") -> np.ndarray:
+    """Columns of the ``k`` largest entries of the cluster's representation (BCL section 5.4).
 
     Parameters
     ----------
     x : ndarray of shape (n_neurons, n_tokens)
+        The primary reading passes the L2-normalised rows; reading R5 (the authors' code) the raw rows.
     member_idx : ndarray of int
         The cluster's neurons (non-empty).
+    reduce : {"mean", "sum"}
+        ``"mean"``: the mean of the members' rows (primary); ``"sum"``: their sum (R5).
 
     Returns
     -------
@@ -355,7 +359,10 @@ def top_tokens(x: np.ndarray, member_idx: np.ndarray, k: int = TOP_K) -> np.ndar
     """
     if len(member_idx) == 0:
         raise ValueError("a cluster needs at least one neuron")
-    centre = x[np.asarray(member_idx)].mean(axis=0)
+    if reduce not in ("mean", "sum"):
+        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+    rows = np.asarray(x[np.asarray(member_idx)], dtype=np.float64)
+    centre = rows.mean(axis=0) if reduce == "mean" else rows.sum(axis=0)
     k = min(k, centre.size)
     top = np.argpartition(-centre, k - 1)[:k]
     return top[np.argsort(-centre[top], kind="stable")].astype(np.int64)
@@ -389,12 +396,32 @@ def index_share(labels: np.ndarray, n_layers: int, width: int) -> np.ndarray:
     return share.reshape(*lead, n_clusters)
 
 
+def layer_preserving_permutations(labels: np.ndarray, n_layers: int, width: int, n: int,
+                                  rng: np.random.Generator):
+    """Label arrays of BCL-7's null: the labels shuffled among the neurons of each layer separately.
+
+    Every cluster keeps its number of neurons in every layer; which index a neuron has is random.
+
+    Yields
+    ------
+    ndarray of shape (b, n_layers * width), int
+        Chunks of permuted labellings, ``n`` in all.
+    """
+    lab = np.asarray(labels).reshape(n_layers, width)
+    chunk = max(1, 2_000_000 // (n_layers * width))
+    for start in range(0, n, chunk):
+        b = min(chunk, n - start)
+        perm = np.argsort(rng.random((b, n_layers, width)), axis=-1)
+        yield np.take_along_axis(np.broadcast_to(lab, (b, n_layers, width)), perm, -1).reshape(b, -1)
+
+
 def index_share_null(labels: np.ndarray, n_layers: int, width: int, *, n_permutations: int = 1000,
                      seed: int = 0) -> np.ndarray:
     """Mean index share under a layer-preserving permutation null (BCL-7).
 
-    Each permutation shuffles the cluster labels among the neurons of each layer separately, which
-    keeps every cluster's per-layer counts and breaks any link between index and cluster.
+    Each permutation shuffles the cluster labels among the neurons of each layer separately
+    (:func:`layer_preserving_permutations`), which keeps every cluster's per-layer counts and breaks
+    any link between index and cluster.
 
     Returns
     -------
@@ -402,12 +429,7 @@ def index_share_null(labels: np.ndarray, n_layers: int, width: int, *, n_permuta
         The mean over clusters of :func:`index_share`, per permutation.
     """
     rng = np.random.default_rng(seed)
-    lab = np.asarray(labels).reshape(n_layers, width)
-    out = np.empty(n_permutations)
-    chunk = max(1, 2_000_000 // (n_layers * width))
-    for start in range(0, n_permutations, chunk):
-        b = min(chunk, n_permutations - start)
-        perm = np.argsort(rng.random((b, n_layers, width)), axis=-1)
-        shuffled = np.take_along_axis(np.broadcast_to(lab, (b, n_layers, width)), perm, -1)
-        out[start:start + b] = np.nanmean(index_share(shuffled.reshape(b, -1), n_layers, width), axis=-1)
-    return out
+    out = []
+    for shuffled in layer_preserving_permutations(labels, n_layers, width, n_permutations, rng):
+        out.append(np.nanmean(index_share(shuffled, n_layers, width), axis=-1))
+    return np.concatenate(out) if out else np.zeros(0)
