@@ -10,16 +10,23 @@ baselines over 5 seeds.
 
 A claim holds for a model when it holds on each of its corpora (the paper reports every setup per
 dataset): per-corpus verdicts are combined with ``all_of`` and every per-corpus number is in the
-details. Bootstrap units are clusters (claims.md, "Intervals": comparisons across clusters).
+details. The statistics and rules are the small functions of :mod:`core.bcl_rules` (tested on known
+answers in ``tests/test_bcl_claims.py``): intervals over clusters, clusters that share evaluation
+sentences resampled together, the five baseline seeds a draw level (claims.md, "Intervals",
+revision 2). Where a rule has several parts, the headline statistic is the part that decided.
+
+Readings R3-R5 (claims.md, "Readings") that the run computes (``--readings``) give each claim they
+touch an alternate verdict beside the primary one (:func:`with_readings`).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, detail, per_model
-from core import inference as inf
-from core.intervention import BASELINES, BCL_CORPORA, INTERVENTION_KS, PAPER_KS
+from claims._claim import Claim, Measurement, alternate, decisive, detail, per_model
+from core import bcl_rules as rules
+from core.intervention import BASELINES, BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
+from core.readings import READINGS
 
 PCT = "% increase of CE"
 LMS = ("causal", "masked")
@@ -30,13 +37,16 @@ def claim(id, statement, measured, rule, paper_value) -> Claim:
 
 
 @pytest.fixture(scope="session")
-def bcl(profile, device, pytestconfig):
-    """``bcl(model) -> {corpus: result}``, computed once per session (and cached on disk)."""
+def bcl(profile, device, readings, pytestconfig):
+    """``bcl(model) -> {corpus: result}``, computed once per session (and cached on disk), with the
+    BCL readings the run asks for."""
     from core.intervention import bcl_experiment
     from core.models import get_spec
 
+    wanted = frozenset(readings) & frozenset(BCL_READINGS)
+
     def compute(model: str) -> dict:
-        return {corpus: bcl_experiment(model, corpus, profile, device=device)
+        return {corpus: bcl_experiment(model, corpus, profile, device=device, readings=wanted)
                 for corpus in BCL_CORPORA[get_spec(model).tier]}
 
     return per_model(pytestconfig, compute, lambda model, out: {
@@ -59,7 +69,8 @@ def figure_payload(r: dict) -> dict:
         ev = s["evaluated"]
         table[name] = {
             "method": s["method"], "k_paper": s["k_paper"], "k": s["k"], "n_clusters": s["n_clusters"],
-            "skipped": s["skipped"], "evaluated": len(ev),
+            "skipped": s["skipped"], "evaluated": len(ev), "n_sentences": s["n_sentences"],
+            "n_documents": s["n_documents"],
             "cluster": float(np.mean([e["cluster_pct"] for e in ev])) if ev else None,
             **{b: (float(np.mean([np.mean(e["baselines"][b]) for e in ev])) if ev else None)
                for b in BASELINES},
@@ -83,36 +94,27 @@ def figure_payload(r: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # helpers
 
-def boot(values) -> inf.Estimate:
-    """Mean over clusters with its bootstrap interval; NaN when fewer than 2 clusters."""
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
-    if v.size < 2:
-        return inf.Estimate(float(v.mean()) if v.size else float("nan"), float("nan"), float("nan"),
-                            int(v.size))
-    return inf.paired_bootstrap(v)
-
-
-def scores(result: dict, setup: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per evaluated cluster: the cluster's % increase and each baseline's, averaged over seeds."""
-    ev = result["setups"][setup]["evaluated"]
-    cluster = np.asarray([e["cluster_pct"] for e in ev], dtype=np.float64)
-    base = {b: np.asarray([np.mean(e["baselines"][b]) for e in ev], dtype=np.float64) for b in BASELINES}
-    return cluster, base
-
-
-def setup_sizes(results: dict, setups) -> dict:
+def corpus_sizes(results: dict) -> dict:
     out = {}
     for corpus, r in results.items():
         out[f"{corpus}: collection tokens"] = r["n_positions"]
         out[f"{corpus}: frequency threshold (occurrences)"] = r["threshold"]
         out[f"{corpus}: tokens kept by the filter"] = r["n_kept"]
-        out[f"{corpus}: evaluation sentences"] = r["eval_sentences"]
+        out[f"{corpus}: evaluation pool sentences"] = r["eval_sentences"]
+        out[f"{corpus}: evaluation pool documents"] = r["eval_documents"]
+    return out
+
+
+def setup_sizes(results: dict, setups, reading: str | None = None) -> dict:
+    """Clusters, shared-sentence groups, seeds, sentences, documents and scored predictions per setup."""
+    out = {}
+    for corpus, r in results.items():
         for s in setups:
             st = r["setups"][s]
+            x = rules.intervention(st, reading)
             out[f"{corpus} {s}: K (scaled)"] = st["k"]
-            out[f"{corpus} {s}: clusters evaluated"] = len(st["evaluated"])
-            out[f"{corpus} {s}: clusters skipped (top tokens never in the evaluation sentences)"] = \
-                st["skipped"]
+            out[f"{corpus} {s}: clusters skipped (top tokens never in the evaluation pool)"] = st["skipped"]
+            out.update(x.sample_sizes(f"{corpus} {s}"))
     return out
 
 
@@ -120,17 +122,35 @@ def data_of(results: dict) -> dict:
     return {corpus: r["data"] for corpus, r in results.items()}
 
 
-def measurement(results: dict, verdict: str, headline: inf.Estimate, name: str, details: dict,
-                setups=()) -> Measurement:
+def measurement(results: dict, verdict: str, parts: dict, decided: str, name: str, unit: str, *,
+                details: dict | None = None, sizes: dict | None = None) -> Measurement:
+    """The claim's result: the deciding part is the headline, every part is in the details."""
     first = next(iter(results.values()))
-    return Measurement(verdict=verdict, statistic=headline, statistic_name=name, details=details,
-                       sample_sizes=setup_sizes(results, setups), seeds=list(first["seeds"]),
-                       data=data_of(results))
+    docs = {corpus: ("document ids from core.data" if r["docs_real"]
+                     else "each evaluation sentence counted as its own document (shim until branch docs)")
+            for corpus, r in results.items()}
+    return Measurement(verdict=verdict, statistic=parts[decided], statistic_name=f"{decided}: {name}",
+                       details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {}),
+                                "documents": docs},
+                       sample_sizes={**corpus_sizes(results), **(sizes or {})}, seeds=list(first["seeds"]),
+                       data=data_of(results), decided_by=decided, estimates=list(parts.values()))
 
 
-def weakest(ests: dict[str, inf.Estimate]) -> str:
-    """The key of the estimate with the smallest value (NaN counts as smallest)."""
-    return min(ests, key=lambda k: (-np.inf if not np.isfinite(ests[k].value) else ests[k].value))
+def directional(results: dict, parts: dict, name: str, unit: str, **kw) -> Measurement:
+    """A directional rule over ``parts`` (every one > 0 with its interval excluding 0)."""
+    verdict = rules.directional(parts)
+    return measurement(results, verdict, parts, decisive(verdict, parts), name, unit, **kw)
+
+
+def with_readings(claim: Claim, results: dict, measure) -> Measurement:
+    """``measure(results)`` under the primary reading, with ``measure(results, reading)`` beside it
+    for every alternate that touches the claim and that the experiment computed."""
+    m = measure(results)
+    ran = set.intersection(*(set(r.get("readings", ())) for r in results.values()))
+    for rid in sorted(ran):
+        if claim.id in READINGS[rid].claims:
+            m.readings[rid] = alternate(rid, measure(results, rid))
+    return m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,33 +162,30 @@ BCL_1 = claim("BCL-1", "Within-cluster distance falls as K grows",
               "over clusters) between consecutive K", "Fig. 2: K=50 about 0.8 / 1.2; K=200 about 0.6 / 1.0")
 
 
-@pytest.mark.parametrize("model", BCL_1.models())
-def test_bcl_1_within_cluster_distance_falls_with_k(model, bcl, conclude):
-    results = bcl(model)
-    verdicts, details, gaps = [], {}, {}
+def bcl_1(results: dict, reading=None) -> Measurement:
+    gaps, verdicts, per_k = {}, {}, {}
     for corpus, r in results.items():
         dist = r["clusterings"]["filter"]
         for metric in ("avg", "max"):
-            ests = {k: boot(dist[str(k)][f"{metric}_distance"]) for k in PAPER_KS}
-            for k, e in ests.items():
-                details[f"{corpus}: {metric} distance, K={k} (scaled {r['ks'][str(k)]})"] = detail(e, "1 - cos")
-            for a, b in zip(PAPER_KS, PAPER_KS[1:]):
-                ea, eb = ests[a], ests[b]
-                gap = inf.Estimate(ea.value - eb.value, ea.low - eb.high, ea.high - eb.low, ea.n_units)
-                gaps[f"{corpus}: {metric}(K={a}) - {metric}(K={b})"] = gap
-                if ea.value > eb.value and ea.low > eb.high:
-                    verdicts.append("replicated")
-                elif ea.value < eb.value and ea.high < eb.low:
-                    verdicts.append("contradicted")
-                else:
-                    verdicts.append("inconclusive")
-    key = weakest(gaps)
-    details["interval gaps (lower end > 0: non-overlapping, decreasing)"] = {
-        k: [g.value, g.low, g.high] for k, g in gaps.items()}
-    conclude(BCL_1, model, measurement(
-        results, inf.all_of(verdicts), gaps[key],
-        f"smallest decrease between consecutive K, {key}; interval = (low of smaller K - high of larger K,"
-        f" high - low)", details))
+            ests = [rules.cluster_estimate([v for v in dist[str(k)][f"{metric}_distance"] if v is not None],
+                                           where=f"BCL-1 {corpus} {metric} K={k}") for k in PAPER_KS]
+            for k, e in zip(PAPER_KS, ests):
+                per_k[f"{corpus}: {metric} distance, K={k} (scaled {r['ks'][str(k)]})"] = detail(e, "1 - cos")
+            for (a, b), (ea, eb), v in zip(zip(PAPER_KS, PAPER_KS[1:]), zip(ests, ests[1:]),
+                                           rules.strictly_decreasing(ests)):
+                key = f"{corpus}: {metric}(K={a}) - {metric}(K={b})"
+                gaps[key], verdicts[key] = rules.distance_gap(ea, eb), v
+    verdict, decided = rules.decreasing_rule(gaps, verdicts)
+    return measurement(results, verdict, gaps, decided,
+                       "decrease between consecutive K; interval = (low of smaller K - high of larger K, "
+                       "high - low): lower end > 0 means non-overlapping", "1 - cos", details=per_k,
+                       sizes={f"{c}: clusters at K={k} (scaled {r['ks'][str(k)]})": r["ks"][str(k)]
+                              for c, r in results.items() for k in PAPER_KS})
+
+
+@pytest.mark.parametrize("model", BCL_1.models())
+def test_bcl_1_within_cluster_distance_falls_with_k(model, bcl, conclude):
+    conclude(BCL_1, model, with_readings(BCL_1, bcl(model), bcl_1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,23 +197,19 @@ BCL_2 = claim("BCL-2", "With many small clusters, ablating a cluster hurts its t
               "C4-200 1.74 vs 0.80 / 0.82; Yelp-200 1.96 vs 1.48 / 1.30")
 
 
+def bcl_2(results: dict, reading=None) -> Measurement:
+    parts = {}
+    for corpus, r in results.items():
+        x = rules.intervention(r["setups"]["filter-200"], reading)
+        for b in ("random", "random_layer"):
+            parts[f"{corpus}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-2 {corpus}")
+    return directional(results, parts, f"percentage points of {PCT}", "percentage points",
+                       sizes=setup_sizes(results, ("filter-200",), reading))
+
+
 @pytest.mark.parametrize("model", BCL_2.models())
 def test_bcl_2_small_clusters_beat_random_neurons(model, bcl, conclude):
-    results = bcl(model)
-    ests = {}
-    for corpus, r in results.items():
-        cluster, base = scores(r, "filter-200")
-        for b in ("random", "random_layer"):
-            ests[f"{corpus}: cluster - {b}"] = boot(cluster - base[b])
-        ests_c = boot(cluster)
-        ests_c_name = f"{corpus}: cluster increase"
-        ests.setdefault(ests_c_name, ests_c)
-    diffs = {k: e for k, e in ests.items() if " - " in k}
-    key = weakest(diffs)
-    conclude(BCL_2, model, measurement(
-        results, inf.directional(list(diffs.values())), diffs[key], f"smallest difference, {key}, "
-        f"percentage points of {PCT}", {k: detail(e, "percentage points") for k, e in ests.items()},
-        setups=("filter-200",)))
+    conclude(BCL_2, model, with_readings(BCL_2, bcl(model), bcl_2))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,21 +220,20 @@ BCL_3 = claim("BCL-3", "Refined clusters beat every baseline",
               "C4-50 refine 1.85 vs 0.23 / -0.06 / -0.02")
 
 
-@pytest.mark.parametrize("model", BCL_3.models())
-def test_bcl_3_refined_clusters_beat_every_baseline(model, bcl, conclude):
-    results = bcl(model)
-    ests = {}
+def bcl_3(results: dict, reading=None) -> Measurement:
+    parts = {}
     for corpus, r in results.items():
         for k in INTERVENTION_KS:
-            cluster, base = scores(r, f"refine-{k}")
+            x = rules.intervention(r["setups"][f"refine-{k}"], reading)
             for b in BASELINES:
-                ests[f"{corpus} K={k}: cluster - {b}"] = boot(cluster - base[b])
-    key = weakest(ests)
-    conclude(BCL_3, model, measurement(
-        results, inf.directional(list(ests.values())), ests[key],
-        f"smallest difference, {key}, percentage points of {PCT}",
-        {k: detail(e, "percentage points") for k, e in ests.items()},
-        setups=[f"refine-{k}" for k in INTERVENTION_KS]))
+                parts[f"{corpus} K={k}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-3 {corpus}")
+    return directional(results, parts, f"percentage points of {PCT}", "percentage points",
+                       sizes=setup_sizes(results, [f"refine-{k}" for k in INTERVENTION_KS], reading))
+
+
+@pytest.mark.parametrize("model", BCL_3.models())
+def test_bcl_3_refined_clusters_beat_every_baseline(model, bcl, conclude):
+    conclude(BCL_3, model, with_readings(BCL_3, bcl(model), bcl_3))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,18 +244,17 @@ BCL_4 = claim("BCL-4", "With few large clusters, random neurons hurt more than t
               "C4-50 7.04 vs 5.33; Yelp-50 6.76 vs 5.31")
 
 
+def bcl_4(results: dict, reading=None) -> Measurement:
+    parts = {f"{corpus}: random - cluster": rules.paired_difference(
+        rules.intervention(r["setups"]["filter-50"], reading), "random", cluster_minus=False,
+        where=f"BCL-4 {corpus}") for corpus, r in results.items()}
+    return directional(results, parts, f"percentage points of {PCT}", "percentage points",
+                       sizes=setup_sizes(results, ("filter-50",), reading))
+
+
 @pytest.mark.parametrize("model", BCL_4.models())
 def test_bcl_4_random_neurons_hurt_more_than_large_clusters(model, bcl, conclude):
-    results = bcl(model)
-    ests = {}
-    for corpus, r in results.items():
-        cluster, base = scores(r, "filter-50")
-        ests[f"{corpus}: random - cluster"] = boot(base["random"] - cluster)
-    key = weakest(ests)
-    conclude(BCL_4, model, measurement(
-        results, inf.directional(list(ests.values())), ests[key],
-        f"smallest difference, {key}, percentage points of {PCT}",
-        {k: detail(e, "percentage points") for k, e in ests.items()}, setups=("filter-50",)))
+    conclude(BCL_4, model, with_readings(BCL_4, bcl(model), bcl_4))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,21 +264,19 @@ BCL_5 = claim("BCL-5", "The random-position baseline barely moves the loss",
               "replicated if its interval lies below 0.5% in every setup", "0.00 to 0.30")
 
 
+def bcl_5(results: dict, reading=None) -> Measurement:
+    parts = {f"{corpus} {setup}: random_position": rules.baseline_increase(
+        rules.intervention(st, reading), "random_position", where=f"BCL-5 {corpus} {setup}")
+        for corpus, r in results.items() for setup, st in r["setups"].items()}
+    verdict, decided = rules.below(parts, rules.BCL5_THRESHOLD)
+    first = next(iter(results.values()))
+    return measurement(results, verdict, parts, decided, PCT, PCT,
+                       sizes=setup_sizes(results, list(first["setups"]), reading))
+
+
 @pytest.mark.parametrize("model", BCL_5.models())
 def test_bcl_5_random_position_barely_moves_the_loss(model, bcl, conclude):
-    results = bcl(model)
-    ests, verdicts = {}, []
-    for corpus, r in results.items():
-        for setup in r["setups"]:
-            _, base = scores(r, setup)
-            e = boot(base["random_position"])
-            ests[f"{corpus} {setup}: random_position"] = e
-            verdicts.append(inf.at_most(e, 0.5) if np.isfinite(e.low) else "inconclusive")
-    key = max(ests, key=lambda k: ests[k].high if np.isfinite(ests[k].high) else np.inf)
-    first = next(iter(results.values()))
-    conclude(BCL_5, model, measurement(
-        results, inf.all_of(verdicts), ests[key], f"the setup with the highest upper end, {key}, {PCT}",
-        {k: detail(e, PCT) for k, e in ests.items()}, setups=list(first["setups"])))
+    conclude(BCL_5, model, with_readings(BCL_5, bcl(model), bcl_5))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,26 +286,22 @@ BCL_6 = claim("BCL-6", "Refinement leaves about ten neurons per cluster",
               "replicated if the median lies in [5, 20]", "Fig. 1, section 7.1")
 
 
-@pytest.mark.parametrize("model", BCL_6.models())
-def test_bcl_6_refinement_leaves_about_ten_neurons(model, bcl, conclude):
-    results = bcl(model)
-    ests, verdicts, refined = {}, [], {}
+def bcl_6(results: dict, reading=None) -> Measurement:
+    parts, refined = {}, {}
     for corpus, r in results.items():
         sizes = np.asarray([len(m) for m in r["clusterings"]["filter"]["50"]["refined"]], dtype=np.float64)
         refined[f"{corpus}: refined sizes"] = sizes.astype(int).tolist()
-        low, high = inf.bootstrap_interval(lambda idx: float(np.median(sizes[idx])), sizes.size)
-        e = inf.Estimate(float(np.median(sizes)), low, high, int(sizes.size))
-        ests[f"{corpus}: median refined size"] = e
-        if 5 <= e.low and e.high <= 20:
-            verdicts.append("replicated")
-        elif e.high < 5 or e.low > 20:
-            verdicts.append("contradicted")
-        else:
-            verdicts.append("inconclusive")
-    key = max(ests, key=lambda k: abs(ests[k].value - 12.5))
-    conclude(BCL_6, model, measurement(
-        results, inf.all_of(verdicts), ests[key], f"{key} (farthest from [5, 20]'s middle), neurons",
-        {**{k: detail(e, "neurons") for k, e in ests.items()}, **refined}))
+        parts[f"{corpus}: median refined size"] = rules.cluster_estimate(sizes, stat=np.median,
+                                                                         where=f"BCL-6 {corpus}")
+    verdict, decided = rules.in_band(parts, rules.BCL6_BAND)
+    return measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
+                       sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])
+                              for c, r in results.items()})
+
+
+@pytest.mark.parametrize("model", BCL_6.models())
+def test_bcl_6_refinement_leaves_about_ten_neurons(model, bcl, conclude):
+    conclude(BCL_6, model, with_readings(BCL_6, bcl(model), bcl_6))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,51 +313,53 @@ BCL_7 = claim("BCL-7", "Clusters gather the same index across layers",
               "section 7.3, Fig. 5")
 
 
+def bcl_7(results: dict, reading=None) -> Measurement:
+    parts, observed, nulls = {}, {}, {}
+    for corpus, r in results.items():
+        b7, key = r["bcl7"], f"{corpus}: observed mean share"
+        share = [v for v in b7["per_cluster"] if v is not None and np.isfinite(v)]
+        e = rules.cluster_estimate(share, where=f"BCL-7 {corpus}")
+        parts[key] = e if np.isfinite(e.value) else rules.nan_estimate([b7["observed"]], len(share))
+        observed[key], nulls[key] = b7["observed"], np.asarray(b7["null"])
+    verdict, decided, per = rules.null_rule(observed, nulls)
+    details = {f"{k.split(':')[0]}: null mean share, 5th / 50th / 95th percentile":
+               [p5, float(np.median(nulls[k])), p95] for k, (_, p5, p95) in per.items()}
+    return measurement(results, verdict, parts, decided,
+                       "share of neurons (K=50 scaled, filter; interval: bootstrap over clusters; the rule "
+                       "compares the observed share with the null's 95th percentile)", "share of neurons",
+                       details=details,
+                       sizes={f"{c}: clusters (K=50 scaled)": r["ks"]["50"] for c, r in results.items()})
+
+
 @pytest.mark.parametrize("model", BCL_7.models())
 def test_bcl_7_clusters_gather_the_same_index_across_layers(model, bcl, conclude):
-    results = bcl(model)
-    ests, verdicts, details = {}, [], {}
-    for corpus, r in results.items():
-        b7 = r["bcl7"]
-        null = np.asarray(b7["null"])
-        p95, p5 = float(np.percentile(null, 95)), float(np.percentile(null, 5))
-        e = boot(b7["per_cluster"])
-        e = inf.Estimate(b7["observed"], e.low, e.high, e.n_units)
-        ests[f"{corpus}: observed mean share"] = e
-        details[f"{corpus}: observed mean share (K=50 scaled, filter)"] = detail(e, "share of neurons")
-        details[f"{corpus}: null mean share, 5th / 50th / 95th percentile"] = \
-            [p5, float(np.median(null)), p95]
-        # the mirror of the rule: below the null's 5th percentile is the opposite effect
-        verdicts.append("replicated" if b7["observed"] > p95 else
-                        "contradicted" if b7["observed"] < p5 else "inconclusive")
-    key = min(ests, key=lambda k: ests[k].value)
-    conclude(BCL_7, model, measurement(results, inf.all_of(verdicts), ests[key],
-                                       f"{key}, share of neurons (interval: bootstrap over clusters)",
-                                       details, setups=()))
+    conclude(BCL_7, model, with_readings(BCL_7, bcl(model), bcl_7))
 
 
 # ---------------------------------------------------------------------------------------------
 
 BCL_8 = claim("BCL-8", "Top-activating tokens of a cluster are semantically related",
               "mean pairwise cosine of the embedding vectors of each cluster's top-10 tokens, minus the "
-              "same for random size-matched token sets from the filtered vocabulary",
+              "same for random size-matched token sets from the filtered vocabulary; tokens are mapped to "
+              "embedding words and deduplicated first (one vector per distinct word), in the cluster and "
+              "in the random sets alike (revision 2)",
               "replicated if > 0 with interval (bootstrap over clusters) excluding 0", "Tables 1 and 4")
+
+
+def bcl_8(results: dict, reading=None) -> Measurement:
+    parts, details, sizes = {}, {}, {}
+    for corpus, r in results.items():
+        b8 = r["bcl8"]["readings"]["R5"] if reading == "R5" else r["bcl8"]
+        parts[f"{corpus}: cluster - random"] = rules.cluster_estimate(b8["diff"], where=f"BCL-8 {corpus}")
+        details[f"{corpus}: mean observed / random cosine (K=200 scaled, filter; GloVe 6B 50d)"] = \
+            [float(np.mean(b8["observed"])) if b8["observed"] else None,
+             float(np.mean(b8["random"])) if b8["random"] else None]
+        sizes[f"{corpus}: clusters used (>= 2 distinct words)"] = len(b8["diff"])
+        sizes[f"{corpus}: clusters with < 2 distinct words"] = len(b8["n_words"]) - len(b8["diff"])
+        sizes[f"{corpus}: distinct words of the filtered vocabulary"] = b8["n_vocab_words"]
+    return directional(results, parts, "mean pairwise cosine", "cosine", details=details, sizes=sizes)
 
 
 @pytest.mark.parametrize("model", BCL_8.models())
 def test_bcl_8_top_tokens_are_semantically_related(model, bcl, conclude):
-    results = bcl(model)
-    ests, details = {}, {}
-    for corpus, r in results.items():
-        b8 = r["bcl8"]
-        e = boot(b8["diff"])
-        ests[f"{corpus}: cluster - random"] = e
-        details[f"{corpus}: cluster - random (K=200 scaled, filter; GloVe 6B 50d)"] = detail(e, "cosine")
-        details[f"{corpus}: clusters used / with < 2 mapped top tokens"] = \
-            f"{len(b8['diff'])} / {len(b8['n_mapped']) - len(b8['diff'])}"
-        details[f"{corpus}: mean observed / random cosine"] = \
-            [float(np.mean(b8["observed"])) if b8["observed"] else None,
-             float(np.mean(b8["random"])) if b8["random"] else None]
-    key = weakest(ests)
-    conclude(BCL_8, model, measurement(results, inf.directional(list(ests.values())), ests[key],
-                                       f"{key}, mean pairwise cosine", details))
+    conclude(BCL_8, model, with_readings(BCL_8, bcl(model), bcl_8))

@@ -13,8 +13,8 @@
 Payload (``"experiment": "bcl"``): ``model``, ``corpus``, ``kind``, ``profile``, ``n_layers``, ``width``,
 ``ks`` (paper K -> scaled K), ``threshold``, ``n_positions``, ``n_kept``, ``distances`` (paper K ->
 ``avg``/``max`` per cluster, None for singletons), ``table`` (setup -> ``method``, ``k_paper``, ``k``,
-``n_clusters``, ``skipped``, ``evaluated``, ``cluster``, ``random``, ``random_layer``,
-``random_position``, ``best``: [{``cluster``, ``cluster_pct``, ``top_tokens``}]), ``positions``
+``n_clusters``, ``skipped``, ``evaluated``, ``n_sentences``, ``n_documents`` (optional), ``cluster``,
+``random``, ``random_layer``, ``random_position``, ``best``: [{``cluster``, ``cluster_pct``, ``top_tokens``}]), ``positions``
 (cluster -> flat neuron indices), ``refine_trace`` (cluster -> max distance per step),
 ``refined_sizes``.
 """
@@ -86,16 +86,18 @@ def plot_distances(payloads: list[dict], path: Path) -> Path:
 
 def table3_markdown(payloads: list[dict]) -> str:
     """The Table 3 analogue as Markdown: % CE increase of cluster and baselines per setup."""
-    lines = ["| model / corpus | setup | K (scaled) | evaluated / skipped | cluster | random | random_layer "
-             "| random_position |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model / corpus | setup | K (scaled) | evaluated / skipped | sentences / documents | cluster "
+             "| random | random_layer | random_position |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for p in payloads:
         for name, row in sorted(p["table"].items(), key=lambda kv: (kv[1]["k_paper"], kv[1]["method"])):
             vals = {c: row.get(c) for c in ("cluster", *BASELINES)}
             finite = {c: v for c, v in vals.items() if v is not None}
             best = max(finite, key=finite.get) if finite else None
             cells = [f"**{_fmt(v)}**" if c == best else _fmt(v) for c, v in vals.items()]
+            spread = f"{row.get('n_sentences', 'n/a')} / {row.get('n_documents', 'n/a')}"
             lines.append(f"| {_label(p)} | {row['method']} | {row['k_paper']} ({row['k']}) | "
-                         f"{row['evaluated']} / {row['skipped']} | " + " | ".join(cells) + " |")
+                         f"{row['evaluated']} / {row['skipped']} | {spread} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -197,9 +199,12 @@ def render(payloads: list[dict], figures_dir: Path) -> list[dict]:
                 "path": plot_table3(payloads, figures_dir / "bcl-table3.png"),
                 "caption": "% increase of the CE (nats) on each cluster's top tokens in evaluation-split "
                            "sentences (masked-token loss for masked LMs, next-token loss for causal LMs) "
-                           "with the neurons set to their layer's mean; mean over the evaluated clusters, "
-                           "baselines averaged over 5 seeds; the largest value of each row in bold. "
-                           "Skipped: clusters whose top tokens never occur in the evaluation sentences.",
+                           "with the neurons replaced by the mean of their layer's residual neurons at "
+                           "each token, on the live hidden state (claims.md revision 2); mean over the "
+                           "evaluated clusters, baselines averaged over 5 seeds; the largest value of each "
+                           "row in bold. Skipped: clusters whose top tokens never occur in the evaluation "
+                           "sentences. Sentences / documents: the union of the evaluated clusters' "
+                           "sentences, drawn so that clusters share as few as possible.",
                 "markdown": table3_markdown(payloads)})
     out.append({"title": "BCL Tables 1 and 4: top tokens of the best-scoring clusters",
                 "path": None,

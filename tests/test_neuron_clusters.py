@@ -130,6 +130,12 @@ def test_members_and_top_tokens():
     assert [m.tolist() for m in nc.members(labels)] == [[1, 4], [0, 2], [3]]
     x = np.array([[0.0, 1.0, 0.5], [0.0, 3.0, 2.0]])
     assert nc.top_tokens(x, np.array([0, 1]), k=2).tolist() == [1, 2]
+    # R5 reads the sum of the raw rows: a large row dominates where the normalised mean would not
+    raw = np.array([[10.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    assert nc.top_tokens(raw, np.arange(3), k=1, reduce="sum").tolist() == [0]
+    assert nc.top_tokens(nc.normalize_rows(raw), np.arange(3), k=1).tolist() == [1]
+    with pytest.raises(ValueError, match="reduce"):
+        nc.top_tokens(raw, np.array([0]), reduce="max")
 
 
 def test_index_share_by_hand():
@@ -138,7 +144,10 @@ def test_index_share_by_hand():
     share = nc.index_share(labels, 2, 3)
     np.testing.assert_allclose(share, [2 / 3, 2 / 3])
     null = nc.index_share_null(labels, 2, 3, n_permutations=50, seed=0)
-    assert null.shape == (50,) and np.all((0 <= null) & (null <= 1))
+    # the null is the mean share of layer-preserving permutations (their properties: test_bcl_claims.py)
+    perms = np.concatenate(list(nc.layer_preserving_permutations(labels, 2, 3, 50, np.random.default_rng(0))))
+    np.testing.assert_allclose(null, np.nanmean(nc.index_share(perms, 2, 3), axis=-1))
+    assert all(sorted(p[:3].tolist()) == [0, 0, 1] and sorted(p[3:].tolist()) == [0, 1, 1] for p in perms)
 
 
 # ---------------------------------------------------------------------------------------- GloVe mapping
