@@ -118,13 +118,25 @@ def setup_sizes(results: dict, setups, reading: str | None = None) -> dict:
     return out
 
 
+def design_note(results: dict, setups, reading: str | None = None) -> dict:
+    """Setups whose evaluated sentences span fewer documents than claims.md's "Sample design" asks."""
+    short = {f"{corpus} {s}": rules.intervention(r["setups"][s], reading).n_documents
+             for corpus, r in results.items() for s in setups
+             if rules.intervention(r["setups"][s], reading).n_documents < r["sizes"]["min_documents"]}
+    return {"setups below the sample design's minimum of documents": short} if short else {}
+
+
 def data_of(results: dict) -> dict:
     return {corpus: r["data"] for corpus, r in results.items()}
 
 
 def measurement(results: dict, verdict: str, parts: dict, decided: str, name: str, unit: str, *,
-                details: dict | None = None, sizes: dict | None = None) -> Measurement:
-    """The claim's result: the deciding part is the headline, every part is in the details."""
+                details: dict | None = None, sizes: dict | None = None, setups=(),
+                reading: str | None = None) -> Measurement:
+    """The claim's result: the deciding part is the headline, every part is in the details; the
+    sample sizes of the intervention ``setups`` read (under ``reading``)."""
+    sizes = {**(sizes or {}), **setup_sizes(results, setups, reading)}
+    details = {**(details or {}), **design_note(results, setups, reading)}
     first = next(iter(results.values()))
     docs = {corpus: ("document ids from core.data" if r["docs_real"]
                      else "each evaluation sentence counted as its own document (shim until branch docs)")
@@ -204,7 +216,7 @@ def bcl_2(results: dict, reading=None) -> Measurement:
         for b in ("random", "random_layer"):
             parts[f"{corpus}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-2 {corpus}")
     return directional(results, parts, f"percentage points of {PCT}", "percentage points",
-                       sizes=setup_sizes(results, ("filter-200",), reading))
+                       setups=("filter-200",), reading=reading)
 
 
 @pytest.mark.parametrize("model", BCL_2.models())
@@ -228,7 +240,7 @@ def bcl_3(results: dict, reading=None) -> Measurement:
             for b in BASELINES:
                 parts[f"{corpus} K={k}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-3 {corpus}")
     return directional(results, parts, f"percentage points of {PCT}", "percentage points",
-                       sizes=setup_sizes(results, [f"refine-{k}" for k in INTERVENTION_KS], reading))
+                       setups=[f"refine-{k}" for k in INTERVENTION_KS], reading=reading)
 
 
 @pytest.mark.parametrize("model", BCL_3.models())
@@ -249,7 +261,7 @@ def bcl_4(results: dict, reading=None) -> Measurement:
         rules.intervention(r["setups"]["filter-50"], reading), "random", cluster_minus=False,
         where=f"BCL-4 {corpus}") for corpus, r in results.items()}
     return directional(results, parts, f"percentage points of {PCT}", "percentage points",
-                       sizes=setup_sizes(results, ("filter-50",), reading))
+                       setups=("filter-50",), reading=reading)
 
 
 @pytest.mark.parametrize("model", BCL_4.models())
@@ -270,8 +282,10 @@ def bcl_5(results: dict, reading=None) -> Measurement:
         for corpus, r in results.items() for setup, st in r["setups"].items()}
     verdict, decided = rules.below(parts, rules.BCL5_THRESHOLD)
     first = next(iter(results.values()))
-    return measurement(results, verdict, parts, decided, PCT, PCT,
-                       sizes=setup_sizes(results, list(first["setups"]), reading))
+    m = measurement(results, verdict, parts, decided, PCT, PCT,
+                    setups=list(first["setups"]), reading=reading)
+    m.estimates = [rules.shifted(e, rules.BCL5_THRESHOLD) for e in parts.values()]  # needed(): vs 0.5
+    return m
 
 
 @pytest.mark.parametrize("model", BCL_5.models())
@@ -294,9 +308,11 @@ def bcl_6(results: dict, reading=None) -> Measurement:
         parts[f"{corpus}: median refined size"] = rules.cluster_estimate(sizes, stat=np.median,
                                                                          where=f"BCL-6 {corpus}")
     verdict, decided = rules.in_band(parts, rules.BCL6_BAND)
-    return measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
-                       sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])
-                              for c, r in results.items()})
+    m = measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
+                    sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])
+                           for c, r in results.items()})
+    m.estimates = [rules.shifted(e, rules.band_edge(e)) for e in parts.values()]  # needed(): vs the band
+    return m
 
 
 @pytest.mark.parametrize("model", BCL_6.models())

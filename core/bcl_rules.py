@@ -16,7 +16,7 @@ which part decided (the second element of what they return).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -163,6 +163,23 @@ def baseline_increase(x: Intervention, baseline: str, *, where: str = "BCL") -> 
 
 # ---------------------------------------------------------------------------------------------
 # rules
+
+def shifted(e: inf.Estimate, by: float) -> inf.Estimate:
+    """``e`` minus a constant (value and interval; level variances unchanged), so that
+    :func:`core.inference.needed`, which asks when an interval excludes 0, asks when it excludes a
+    threshold instead (BCL-5's 0.5, BCL-6's band edges)."""
+    return replace(e, value=e.value - by, low=e.low - by, high=e.high - by)
+
+
+def band_edge(e: inf.Estimate, band: tuple[float, float] = BCL6_BAND) -> float:
+    """The edge of ``band`` that ``e``'s interval crosses, or the nearer one."""
+    lo, hi = band
+    if e.low < lo <= e.high:
+        return lo
+    if e.low <= hi < e.high:
+        return hi
+    return lo if abs(e.value - lo) <= abs(e.value - hi) else hi
+
 
 def directional(parts: dict[str, inf.Estimate]) -> str:
     """BCL-2/3/4/8: ``replicated`` if every part is > 0 with its interval excluding 0; ``contradicted``

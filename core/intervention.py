@@ -62,7 +62,7 @@ INTERVENTION_KS: tuple[int, ...] = (50, 200)
 #: per-token replacement value, sentences drawn apart and spread over documents, BCL-8 deduplicated
 #: words, readings R3-R5).
 BCL_VERSION = 2
-#: The representation cache's own version (revision 2 left representations unchanged).
+#: The version of the representation and clustering caches (revision 2 left both unchanged).
 REPR_VERSION = 1
 #: The readings of claims.md that the BCL experiment computes.
 BCL_READINGS: tuple[str, ...] = ("R3", "R4", "R5")
@@ -928,7 +928,11 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     if path.exists():
         return json.loads(path.read_text())
     variants = _variants(rep, keep, methods, tok, cols)
-    clusterings = _clusterings(variants, ks, cache_key(clusters=key), progress)
+    # keyed on what the clustering depends on only, so that readings and evaluation sizes reuse it
+    clusterings = _clusterings(variants, ks, cache_key(experiment="bcl-clusters", version=REPR_VERSION,
+                                                       repr=rep_key, ks=ks, threshold=threshold,
+                                                       refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
+                                                       methods=methods), progress)
     normalized = {m: nc.normalize_rows(v) for m, v in variants.items()}
 
     seq = min(sizes["sentence_len"], lm.max_length or sizes["sentence_len"])

@@ -46,7 +46,7 @@ def _setup(cluster, baselines, groups=None, r3=None, r4=None, r5=None):
 def _result(setups, readings=()):
     return {"n_positions": 1000, "threshold": 5, "n_kept": 100, "eval_sentences": 50, "eval_documents": 20,
             "docs_real": False, "seeds": [0, 1, 2, 3, 4], "readings": list(readings), "data": "synthetic",
-            "ks": {"20": 2, "50": 4, "200": 16}, "setups": setups}
+            "ks": {"20": 2, "50": 4, "200": 16}, "setups": setups, "sizes": {"min_documents": 16}}
 
 
 def _arrays(n=24, effect=2.0, base=(0.2, 0.0, 0.0), noise=1.0, seed=0):
@@ -106,6 +106,33 @@ def test_bcl3_six_differences_replicate_when_the_cluster_beats_every_baseline():
     assert m.statistic.low == pytest.approx(lows[m.decided_by])
     assert m.sample_sizes["news refine-50: clusters evaluated"] == 24
     assert m.sample_sizes["news refine-50: baseline seeds"] == 5
+
+
+def test_a_setup_below_the_document_minimum_is_named():
+    from claims.test_bert_clusters import bcl_2
+
+    st = _setup(*_arrays(n=6))                       # 6 clusters x 2 sentences: 12 documents
+    m = bcl_2({"news": _result({"filter-200": st})})
+    assert m.details["setups below the sample design's minimum of documents"] == {"news filter-200": 12}
+    assert m.sample_sizes["news filter-200: documents"] == 12
+
+
+def test_bcl5_and_bcl6_say_what_an_inconclusive_verdict_needs_against_their_thresholds():
+    from claims.test_bert_clusters import bcl_5
+    from core.inference import needed
+
+    rng = np.random.default_rng(0)
+    rp = rng.normal(0.4, 0.6, 16)[None, :] + rng.normal(0, 0.02, (5, 16))   # clusters dominate
+    res = {"news": _result({"filter-50": _setup(np.zeros(16), {"random": rp, "random_layer": rp,
+                                                                "random_position": rp})})}
+    m = bcl_5(res)
+    assert m.verdict == "inconclusive" and m.statistic.low < 0.5 < m.statistic.high
+    assert m.estimates[0].value == pytest.approx(m.statistic.value - 0.5)
+    need = needed(m.estimates)   # against 0.5, not 0: more clusters would settle it
+    assert need["level"] == "clusters" and need["needed"] > need["have"] == 16
+    # BCL-6 measures from the band edge its interval crosses
+    assert rules.band_edge(est(19, 17, 22)) == 20 and rules.band_edge(est(6, 4, 8)) == 5
+    assert rules.shifted(est(19, 17, 22), 20).high == pytest.approx(2)
 
 
 def test_bcl3_one_baseline_as_strong_as_the_cluster_decides_inconclusive():
