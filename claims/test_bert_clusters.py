@@ -133,19 +133,20 @@ def data_of(results: dict) -> dict:
 def measurement(results: dict, verdict: str, parts: dict, decided: str, name: str, unit: str, *,
                 details: dict | None = None, sizes: dict | None = None, setups=(),
                 reading: str | None = None) -> Measurement:
-    """The claim's result: the deciding part is the headline, every part is in the details; the
-    sample sizes of the intervention ``setups`` read (under ``reading``)."""
-    sizes = {**(sizes or {}), **setup_sizes(results, setups, reading)}
-    details = {**(details or {}), **design_note(results, setups, reading)}
+    """The claim's result: the deciding part is the headline, every part is in the details, with the
+    sample sizes of the intervention ``setups`` it read (under ``reading``)."""
     first = next(iter(results.values()))
-    docs = {corpus: ("document ids from core.data" if r["docs_real"]
-                     else "each evaluation sentence counted as its own document (shim until branch docs)")
-            for corpus, r in results.items()}
+    if setups:
+        details = {**(details or {}), **design_note(results, setups, reading), "document ids": {
+            corpus: "from core.data" if r["docs_real"] else
+            "each evaluation sentence counted as its own document (shim until branch docs)"
+            for corpus, r in results.items()}}
     return Measurement(verdict=verdict, statistic=parts[decided], statistic_name=f"{decided}: {name}",
-                       details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {}),
-                                "documents": docs},
-                       sample_sizes={**corpus_sizes(results), **(sizes or {})}, seeds=list(first["seeds"]),
-                       data=data_of(results), decided_by=decided, estimates=list(parts.values()))
+                       details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {})},
+                       sample_sizes={**corpus_sizes(results), **(sizes or {}),
+                                     **setup_sizes(results, setups, reading)},
+                       seeds=list(first["seeds"]), data=data_of(results), decided_by=decided,
+                       estimates=list(parts.values()))
 
 
 def directional(results: dict, parts: dict, name: str, unit: str, **kw) -> Measurement:

@@ -39,7 +39,8 @@ class Representations:
     mean : ndarray of shape (n_layers * width, n_tokens), float32
         ``R[n, v]``; neuron ``n = layer * width + index`` (layer 0: the embedding output).
     neuron_mean : ndarray of shape (n_layers, width), float64
-        Each neuron's mean activation over every counted position (all tokens pooled).
+        Each neuron's mean activation over every counted position (all tokens pooled): the
+        replacement value of reading R3 (claims.md, "Readings").
     n_layers, width : int
     n_positions : int
         Positions counted (padding excluded).
@@ -63,7 +64,9 @@ class Representations:
     def layer_mean(self) -> np.ndarray:
         """Mean over all neurons and positions of each layer, shape (n_layers,), float64.
 
-        The "layer mean" that BCL section 5.5 sets ablated neurons to.
+        Revision 1's reading of the value BCL section 5.5 sets replaced neurons to (one scalar per
+        layer); revision 2 uses the live per-token mean of the layer instead
+        (:func:`core.intervention.replace_resid`), and reading R3 uses :attr:`neuron_mean`.
         """
         return self.neuron_mean.mean(axis=1)
 

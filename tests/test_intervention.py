@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import sites
-from core.intervention import (BASELINES, BCL_SIZES, baseline_sets, bcl_sizes, cluster_sentences,
+from core.intervention import (BASELINES, baseline_sets, bcl_sizes, cluster_sentences,
                                components, intervene, random_layer, random_neurons, random_position,
                                random_position_kept, replace_resid, select_sentences, split_head,
                                token_relatedness, window_docs_shim)
@@ -347,6 +347,27 @@ def test_bad_kind_and_profile_list_valid_names():
                   cluster=np.arange(2), top_ids=[1], n_layers=3, width=32)
     with pytest.raises(UnknownNameError, match="small"):
         bcl_sizes("huge")
+
+
+def test_an_unknown_reading_lists_the_valid_ones(tmp_path, monkeypatch):
+    from core.intervention import bcl_experiment
+    from core.profiles import get_profile
+
+    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path))
+    with pytest.raises(UnknownNameError, match="R3"):
+        bcl_experiment("minilm-l6", "news", get_profile("ci"), readings=frozenset({"R9"}))
+
+
+@pytest.mark.parametrize("profile,minimum", [("ci", 16), ("small", 16), ("paper", 100)])
+def test_profiles_ask_for_the_sample_designs_documents(profile, minimum):
+    """claims.md, "Sample design": the union of the evaluated clusters' sentences spans at least 16
+    documents (paper: 100); the sentences asked for can reach it, and the pool is cut into short
+    documents so that it spreads over many."""
+    sizes = bcl_sizes(profile)
+    assert sizes["min_documents"] >= minimum
+    if sizes["max_clusters"] is not None:
+        assert sizes["max_clusters"] * sizes["max_sentences"] >= sizes["min_documents"]
+    assert sizes["eval_max_doc_tokens"] <= 1000
 
 
 # ---------------------------------------------------------------------------------------- BCL-8
