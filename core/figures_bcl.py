@@ -14,9 +14,9 @@ Payload (``"experiment": "bcl"``): ``model``, ``corpus``, ``kind``, ``profile``,
 ``ks`` (paper K -> scaled K), ``threshold``, ``n_positions``, ``n_kept``, ``distances`` (paper K ->
 ``avg``/``max`` per cluster, None for singletons), ``table`` (setup -> ``method``, ``k_paper``, ``k``,
 ``n_clusters``, ``skipped``, ``evaluated``, ``n_sentences``, ``n_documents`` (optional), ``cluster``,
-``random``, ``random_layer``, ``random_position``, ``best``: [{``cluster``, ``cluster_pct``, ``top_tokens``}]), ``positions``
-(cluster -> flat neuron indices), ``refine_trace`` (cluster -> max distance per step),
-``refined_sizes``.
+``random``, ``random_layer``, ``random_position``, ``best``: [{``cluster``, ``cluster_pct``,
+``top_tokens``}]), ``positions`` (cluster -> flat neuron indices), ``refine_trace`` (cluster -> max
+distance per step), ``refined_sizes``.
 """
 from __future__ import annotations
 

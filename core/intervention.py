@@ -365,7 +365,8 @@ def select_sentences(windows: torch.Tensor, docs, top_ids: list, *, kind: str,
         pad = rd < 0
         new_global = np.where(pad, True, ~used[rd]).all(1)
         if new_doc_only:
-            avail, rd, pad, new_global = avail[new_global], rd[new_global], pad[new_global], new_global[new_global]
+            keep = new_global
+            avail, rd, pad, new_global = avail[keep], rd[keep], pad[keep], new_global[keep]
             if avail.size == 0:
                 return None
         new_own = np.where(pad, True, ~own[c][rd]).all(1)
@@ -619,8 +620,8 @@ def intervene(model, *, kind: str, windows: torch.Tensor, cluster: np.ndarray, t
         conditions += [("R3 cluster", cluster, False)]
         conditions += [(f"R3 {b}", s, False) for b in BASELINES for s in sets[b]]
     if "R4" in readings:
-        kept = [random_position_kept(cluster, n_layers, width, np.random.default_rng([int(s), *map(int, salt), 4]))
-                for s in seeds]
+        kept = [random_position_kept(cluster, n_layers, width,
+                                     np.random.default_rng([int(s), *map(int, salt), 4])) for s in seeds]
         conditions += [("R4 random_position", s, True) for s in kept]
     keep = torch.ones((len(conditions), n_layers * width))
     for c, (_, neurons, _) in enumerate(conditions):
@@ -833,7 +834,8 @@ def _clusterings(variants: dict, ks: dict, key: str, progress: bool) -> dict:
 
 
 def _token_strings(tok, ids) -> list[str]:
-    return [tok.convert_tokens_to_string([t]).strip() or t for t in tok.convert_ids_to_tokens([int(i) for i in ids])]
+    tokens = tok.convert_ids_to_tokens([int(i) for i in ids])
+    return [tok.convert_tokens_to_string([t]).strip() or t for t in tokens]
 
 
 def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, readings, progress_rows):
@@ -857,8 +859,8 @@ def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, reading
     for sc in scores:
         d = docs_np[sc["rows"]]
         sc["documents"] = np.unique(d[d >= 0]).tolist()
-    return {"evaluated": scores, "groups": sel.groups[kept].tolist(), "doc_groups": sel.doc_groups[kept].tolist(),
-            "n_sentences": sel.n_sentences, "n_documents": sel.n_documents, "topped_up": sel.topped_up,
+    return {"evaluated": scores, "groups": sel.groups[kept].tolist(),
+            "doc_groups": sel.doc_groups[kept].tolist(), "n_sentences": sel.n_sentences, "n_documents": sel.n_documents, "topped_up": sel.topped_up,
             "skipped": len(chosen) - len(scores)}
 
 
