@@ -752,6 +752,14 @@ def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, ma
                         max_doc_tokens=max_doc_tokens)
 
 
+def _has_doc_ids() -> bool:
+    """Whether ``core.data.text_windows`` gives document ids (branch ``docs``); part of the cache key,
+    so that results computed with the shim are not read back once the real ids exist."""
+    from . import data
+
+    return "with_docs" in inspect.signature(data.text_windows).parameters
+
+
 def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """The evaluation pool and the document id of every token: ``(windows, docs, real)``.
 
@@ -761,7 +769,7 @@ def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch
 
     kw = dict(split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
               max_doc_tokens=sizes["eval_max_doc_tokens"])
-    if "with_docs" in inspect.signature(data.text_windows).parameters:
+    if _has_doc_ids():
         windows, docs = data.text_windows(corpus, tokenizer, with_docs=True, **kw)
         return windows, torch.as_tensor(docs, dtype=torch.long), True
     # SHIM (remove when branch `docs` is merged): no document ids yet, every window its own document
@@ -925,7 +933,8 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     methods = tuple(sizes["methods"])
     key = cache_key(experiment="bcl", version=BCL_VERSION, repr=rep_key, sizes=sizes, ks=ks,
                     threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
-                    seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings))
+                    seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings),
+                    doc_ids=_has_doc_ids())
     path = cache_dir("bcl") / f"result-{name.replace(':', '_')}-{corpus.replace('/', '_')}-{key}.json"
     if path.exists():
         return json.loads(path.read_text())
