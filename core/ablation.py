@@ -37,7 +37,7 @@ RESAMPLE_TEXT = ("resample-chars", "resample-ids", "resample-generated")
 RESAMPLE_IMAGE = ("resample-pixels",)
 
 #: Bumped when a change alters what a cached sweep holds.
-ABL_VERSION = 1
+ABL_VERSION = 2
 
 
 def methods_for(kind: str) -> tuple[str, ...]:
@@ -240,10 +240,34 @@ def run_abl(
                 bar.update()
     bar.close()
     info = dict(info or {})
-    info.update({"n_units": n_units, "n_layers": n_layers, "neurons_per_layer": width})
+    info.update({"n_units": n_units, "n_layers": n_layers, "neurons_per_layer": width,
+                 "diagnostics": peak_diagnostics(stats)})
     return AblationSweep(model=name, kind=kind, methods=methods, fractions=tuple(fractions),
                          seeds=tuple(seeds), top1=top1, ce=ce, peak_over_std=peak_over_std(stats),
                          info=info)
+
+
+def peak_diagnostics(stats) -> dict:
+    """What lets a reader judge a peak-versus-mean verdict (issue 11, item 5), over every neuron.
+
+    Returns
+    -------
+    dict
+        ``median_bin_width_over_std``: median of ``(max - min) / 100 / std`` (the peak's resolution
+        in standard deviations); ``median_abs_peak_minus_mean_over_std``: median of
+        ``|peak - mean| / std``; ``first_position_extreme_share``: percent of neurons whose
+        collection min or max comes from the first position of a window (None where unknown);
+        ``neurons``. Constant neurons (std 0) are left out of the two medians.
+    """
+    std = torch.cat([s.std for s in stats]).double()
+    width = (torch.cat([s.max for s in stats]) - torch.cat([s.min for s in stats])).double() / 100.0
+    gap = (torch.cat([s.peak for s in stats]) - torch.cat([s.mean for s in stats])).double().abs()
+    ok = std > 0
+    first = [getattr(s, "first_position_extreme", None) for s in stats]
+    share = None if any(f is None for f in first) else 100.0 * float(torch.cat(first).double().mean())
+    return {"median_bin_width_over_std": float((width[ok] / std[ok]).median()) if ok.any() else None,
+            "median_abs_peak_minus_mean_over_std": float((gap[ok] / std[ok]).median()) if ok.any() else None,
+            "first_position_extreme_share": share, "neurons": int(std.numel())}
 
 
 def peak_over_std(stats) -> np.ndarray:

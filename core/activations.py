@@ -57,6 +57,9 @@ def collect_stats(
     Returns
     -------
     list of NeuronStats, one per layer of the site
+        Each also has ``first_position_extreme``: a BoolTensor of shape (n_neurons,), True where the
+        neuron's collection min or max occurs at the first position of a window (only the first
+        position), or None for sites without a position axis.
 
     Raises
     ------
@@ -68,6 +71,10 @@ def collect_stats(
     if path is not None and path.exists():
         return _load(path, n_layers)
     stats = [NeuronStats(width) for _ in range(n_layers)]
+    # extremes at the first position of a window vs the others (ABL diagnostics, issue 11 item 5)
+    inf_ = float("inf")
+    ext = {k: torch.full((n_layers, width), v, dtype=torch.float64)
+           for k, v in (("first_min", inf_), ("first_max", -inf_), ("rest_min", inf_), ("rest_max", -inf_))}
 
     def moments(layer: int, x: torch.Tensor) -> None:
         try:
@@ -75,6 +82,12 @@ def collect_stats(
         except FloatingPointError:
             bad = int((~torch.isfinite(x)).sum())
             raise NonFiniteActivationError(model_name, site, layer, bad) from None
+        if x.ndim == 3 and x.shape[1] > 1:
+            first, rest = x[:, 0].double(), x[:, 1:].reshape(-1, width).double()
+            ext["first_min"][layer] = torch.minimum(ext["first_min"][layer], first.min(0).values.cpu())
+            ext["first_max"][layer] = torch.maximum(ext["first_max"][layer], first.max(0).values.cpu())
+            ext["rest_min"][layer] = torch.minimum(ext["rest_min"][layer], rest.min(0).values.cpu())
+            ext["rest_max"][layer] = torch.maximum(ext["rest_max"][layer], rest.max(0).values.cpu())
 
     with sites.trace(model, site, moments):
         _forward_all(model, data, batch_size, progress, f"{model_name}: {site} statistics")
@@ -84,9 +97,15 @@ def collect_stats(
 
         with sites.trace(model, site, hist):
             _forward_all(model, data, batch_size, progress, f"{model_name}: {site} peaks")
+    first = ((ext["first_min"] < ext["rest_min"]) | (ext["first_max"] > ext["rest_max"])) \
+        if torch.isfinite(ext["rest_min"]).all() else None
+    for i, s in enumerate(stats):
+        s.first_position_extreme = None if first is None else first[i]
     if path is not None:
         tensors = {f"{i}.{k}": v.contiguous() for i, s in enumerate(stats)
                    for k, v in s.state_dict().items()}
+        if first is not None:
+            tensors["first_position_extreme"] = first.to(torch.uint8).contiguous()
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp))
     return stats
@@ -99,6 +118,8 @@ def _load(path, n_layers: int) -> list[NeuronStats]:
         prefix = f"{i}."
         out.append(NeuronStats.from_state_dict(
             {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}))
+        first = tensors.get("first_position_extreme")
+        out[-1].first_position_extreme = None if first is None else first[i].bool()
     return out
 
 

@@ -99,6 +99,11 @@ class Estimate:
         return {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                 for k, v in asdict(self).items()}
 
+    def shifted(self, delta: float) -> Estimate:
+        """The same estimate of ``statistic + delta`` (e.g. minus a rule's threshold, so that "the
+        interval excludes 0" reads "the interval excludes the threshold")."""
+        return replace(self, value=self.value + delta, low=self.low + delta, high=self.high + delta)
+
     def scaled(self, sign: float) -> Estimate:
         """The same estimate of ``sign * statistic`` (``sign`` = +1 or -1): value and interval flip."""
         lo, hi = sorted((sign * self.low, sign * self.high))
