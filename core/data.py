@@ -12,7 +12,8 @@ Registries
 Loading
     :func:`load_dataset` -> ``datasets.Dataset`` (one row per document, or per image).
 Splits (collection and evaluation never overlap)
-    :func:`split_indices`, :func:`text_windows` -> LongTensor ``(n_windows, seq_len)``,
+    :func:`split_indices`, :func:`text_windows` -> LongTensor ``(n_windows, seq_len)`` (with
+    ``with_docs=True`` also the source document of every position, same shape),
     :func:`image_split` -> ``(FloatTensor (n, 1, 28, 28), LongTensor (n,))``.
 Full tier (the papers' Hub datasets; local HF cache, or the Hub with HF_HUB_OFFLINE=0)
     ``HUB_TEXT_SUBSETS`` (names in ``HUB_TEXT_SUBSETS_DOC``: Hub ids, ``pile:<set>``, ``mmlu:<group>``,
@@ -630,19 +631,29 @@ def _token_ids(texts: Iterable[str], tokenizer, max_tokens: int, batch_size: int
         yield from (ids[:max_tokens] for ids in out["input_ids"])
 
 
-def _pieces(docs: Iterable[list[int]], length: int, separator: int | None, pack: bool) -> Iterator[list[int]]:
-    """Full-length pieces: per document (tails dropped), or from the packed stream of documents."""
+def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int | None,
+            pack: bool) -> Iterator[tuple[list[int], list[int]]]:
+    """Full-length pieces: per document (tails dropped), or from the packed stream of documents.
+
+    ``docs`` yields ``(document id, token ids)``; every piece comes with the document id of each of its
+    tokens (-1 at a separator), a list of the piece's length.
+    """
     if not pack:
-        for ids in docs:
+        for doc, ids in docs:
             for start in range(0, len(ids) - length + 1, length):
-                yield ids[start:start + length]
+                yield ids[start:start + length], [doc] * length
         return
     buffer: list[int] = []
-    for ids in docs:
-        buffer.extend(ids if separator is None or not buffer else [separator, *ids])
+    owner: list[int] = []
+    for doc, ids in docs:
+        if separator is not None and buffer:
+            buffer.append(separator)
+            owner.append(-1)
+        buffer.extend(ids)
+        owner.extend([doc] * len(ids))
         while len(buffer) >= length:
-            yield buffer[:length]
-            buffer = buffer[length:]
+            yield buffer[:length], owner[:length]
+            buffer, owner = buffer[length:], owner[length:]
 
 
 def _separator(tokenizer) -> int | None:
@@ -657,7 +668,8 @@ _WINDOW_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: int,
-                 max_doc_tokens: int = 1000, pack: bool | None = None) -> torch.Tensor:
+                 max_doc_tokens: int = 1000, pack: bool | None = None,
+                 with_docs: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Token windows of one split of a text subset.
 
     The split's documents, in split order (:func:`split_indices`), are tokenised without special
@@ -685,11 +697,20 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     pack : bool or None, default None
         None: pack exactly the subsets of ``PACKED_SUBSETS`` (short documents) and every Hub subset
         (Yelp reviews, MMLU questions, most C4 and Pile documents are shorter than a window).
+    with_docs : bool, default False
+        Also return the source document of every position.
 
     Returns
     -------
-    torch.LongTensor of shape (ceil(n_tokens / seq_len), seq_len)
-        A fresh tensor (results are memoised per tokenizer, and copied on the way out).
+    windows : torch.LongTensor of shape (ceil(n_tokens / seq_len), seq_len)
+        A fresh tensor (results are memoised per tokenizer, and copied on the way out). The same
+        windows whatever ``with_docs``.
+    docs : torch.LongTensor of shape (ceil(n_tokens / seq_len), seq_len), only with ``with_docs=True``
+        The source document of every position: a stable id, the document's index in the subset's
+        document list (``load_dataset(name)`` row, source order; :func:`split_indices` gives the same
+        indices) for the small tier, its running index in the split's document stream
+        (:func:`hub_texts`, 0 for the first) for Hub subsets; -1 at special tokens and separators.
+        Without packing a window holds one document; a packed window may hold several.
 
     Raises
     ------
@@ -711,7 +732,8 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     memo = _memo_for(tokenizer)
     if key not in memo:
         memo[key] = _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack)
-    return memo[key].clone()
+    windows, docs = memo[key]
+    return (windows.clone(), docs.clone()) if with_docs else windows.clone()
 
 
 def _memo_for(tokenizer) -> dict:
@@ -721,24 +743,35 @@ def _memo_for(tokenizer) -> dict:
         return {}
 
 
-def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack) -> torch.Tensor:
+def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens,
+                   pack) -> tuple[torch.Tensor, torch.Tensor]:
+    """(windows, document id of every position), each a LongTensor (n_windows, seq_len)."""
     length = _piece_length(tokenizer, seq_len)
     n_windows = math.ceil(n_tokens / seq_len)
     if name in HUB_TEXT_SUBSETS:
-        ids = _token_ids(hub_texts(name, split), tokenizer, max_doc_tokens)
+        texts = hub_texts(name, split)
+        ids = enumerate(_token_ids(texts, tokenizer, max_doc_tokens))
     else:
         docs = _documents(name)
-        ids = _token_ids([docs[i][1] for i in split_indices(name, split)], tokenizer, max_doc_tokens)
+        order = split_indices(name, split)
+        ids = zip(order.tolist(), _token_ids([docs[i][1] for i in order], tokenizer, max_doc_tokens))
     wrap = _wrapper(tokenizer)
-    pieces = _pieces(ids, length, _separator(tokenizer), pack)
-    windows = [wrap(piece) for piece in itertools.islice(pieces, n_windows)]
+    n_prefix = len(_prefix_ids(tokenizer))
+    windows, owners = [], []
+    for piece, owner in itertools.islice(_pieces(ids, length, _separator(tokenizer), pack), n_windows):
+        window = wrap(piece)
+        if window[n_prefix:n_prefix + length] != piece:
+            raise ValueError(f"{type(tokenizer).__name__} does not keep a window's tokens in place after "
+                             f"its {n_prefix} prefix special tokens; cannot tell each position's document")
+        windows.append(window)
+        owners.append([-1] * n_prefix + owner + [-1] * (len(window) - n_prefix - length))
     if len(windows) < n_windows:
         raise ValueError(
             f"subset {name!r}, split {split!r} has only {len(windows) * seq_len} tokens in "
             f"{len(windows)} full windows of seq_len={seq_len} (documents cut at {max_doc_tokens} tokens, "
             f"pack={pack}); asked for n_tokens={n_tokens}"
         )
-    return torch.tensor(windows, dtype=torch.long)
+    return torch.tensor(windows, dtype=torch.long), torch.tensor(owners, dtype=torch.long)
 
 
 # --------------------------------------------------------------------------------------------------

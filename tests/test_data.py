@@ -303,3 +303,44 @@ def test_random_pixels_are_normalised_and_seeded():
     assert a.min() >= -1 and a.max() < 1 and abs(float(a.mean())) < 0.05
     assert torch.equal(a, data.random_pixels((4, 1, 28, 28), seed=0))
     assert not torch.equal(a, data.random_pixels((4, 1, 28, 28), seed=1))
+
+
+# ------------------------------------------------------------------------------------------------
+# Document ids of window positions (claims.md, "Intervals": documents, not tokens)
+# ------------------------------------------------------------------------------------------------
+
+def test_windows_know_the_document_of_every_position(tokenizer):
+    docs = list(documents_or_skip("bbc-tech")["text"])
+    plain = data.text_windows("bbc-tech", tokenizer, split="eval", n_tokens=64 * 20, seq_len=64)
+    w, d = data.text_windows("bbc-tech", tokenizer, split="eval", n_tokens=64 * 20, seq_len=64, with_docs=True)
+    assert torch.equal(w, plain) and d.shape == w.shape and d.dtype == torch.long
+    assert (d[:, 0] == -1).all() and (d[:, -1] == -1).all()  # [CLS] and [SEP]
+    eval_docs = set(data.split_indices("bbc-tech", "eval").tolist())
+    for window, owner in zip(w.tolist(), d.tolist()):
+        ids = set(owner[1:-1])
+        assert len(ids) == 1 and ids <= eval_docs  # unpacked: one document per window
+        doc = _ids_key(tokenizer(docs_by_source("bbc-tech")[ids.pop()], add_special_tokens=False)["input_ids"])
+        assert _ids_key(window[1:-1]) in doc
+
+
+def docs_by_source(name):
+    return list(data.load_dataset(name)["text"])  # source order: the ids of with_docs=True
+
+
+def test_packed_windows_hold_several_documents_and_separators_have_none(tokenizer):
+    documents_or_skip("mmlu-cs")
+    w, d = data.text_windows("mmlu-cs", tokenizer, split="eval", n_tokens=2000, seq_len=128, with_docs=True)
+    assert torch.equal(w, data.text_windows("mmlu-cs", tokenizer, split="eval", n_tokens=2000, seq_len=128))
+    special = torch.isin(w, torch.tensor(tokenizer.all_special_ids))
+    assert torch.equal(d == -1, special)  # -1 exactly at [CLS], [SEP] and the separators between documents
+    per_window = [len(set(row) - {-1}) for row in d.tolist()]
+    assert sum(per_window) > 1.5 * len(per_window)  # most windows span documents
+    # documents follow the split order, each once, along the packed stream
+    stream = [x for row in d[:, 1:-1].tolist() for x in row if x >= 0]
+    firsts = list(dict.fromkeys(stream))
+    order = data.split_indices("mmlu-cs", "eval").tolist()
+    assert firsts == order[:len(firsts)]
+    # a window returned with its documents is a fresh copy too
+    d[:] = 7
+    assert not (data.text_windows("mmlu-cs", tokenizer, split="eval", n_tokens=2000, seq_len=128,
+                                  with_docs=True)[1] == 7).all()
