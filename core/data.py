@@ -631,21 +631,30 @@ def _token_ids(texts: Iterable[str], tokenizer, max_tokens: int, batch_size: int
         yield from (ids[:max_tokens] for ids in out["input_ids"])
 
 
-def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int | None,
-            pack: bool) -> Iterator[tuple[list[int], list[int]]]:
+def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int | None, pack: bool,
+            doc_windows: int | None = None) -> Iterator[tuple[list[int], list[int]]]:
     """Full-length pieces: per document (tails dropped), or from the packed stream of documents.
 
     ``docs`` yields ``(document id, token ids)``; every piece comes with the document id of each of its
-    tokens (-1 at a separator), a list of the piece's length.
+    tokens (-1 at a separator), a list of the piece's length. ``doc_windows`` (see :func:`text_windows`)
+    keeps at most that many pieces of a document: unpacked, drawn at random (seeded by the document
+    id) among its full pieces and kept in document order; packed, the document is cut to that many
+    pieces' worth of tokens first.
     """
     if not pack:
         for doc, ids in docs:
-            for start in range(0, len(ids) - length + 1, length):
+            starts = range(0, len(ids) - length + 1, length)
+            if doc_windows is not None and len(starts) > doc_windows:
+                rng = np.random.default_rng((_WINDOW_SEED, doc))
+                starts = sorted(rng.choice(starts, size=doc_windows, replace=False).tolist())
+            for start in starts:
                 yield ids[start:start + length], [doc] * length
         return
     buffer: list[int] = []
     owner: list[int] = []
     for doc, ids in docs:
+        if doc_windows is not None:
+            ids = ids[:doc_windows * length]
         if separator is not None and buffer:
             buffer.append(separator)
             owner.append(-1)
@@ -665,10 +674,11 @@ def _separator(tokenizer) -> int | None:
 
 
 _WINDOW_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WINDOW_SEED = 0  # seeds, with a document's id, which of its windows doc_windows= keeps
 
 
 def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: int,
-                 max_doc_tokens: int = 1000, pack: bool | None = None,
+                 max_doc_tokens: int = 1000, pack: bool | None = None, doc_windows: int | None = None,
                  with_docs: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Token windows of one split of a text subset.
 
@@ -697,6 +707,14 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     pack : bool or None, default None
         None: pack exactly the subsets of ``PACKED_SUBSETS`` (short documents) and every Hub subset
         (Yelp reviews, MMLU questions, most C4 and Pile documents are shorter than a window).
+    doc_windows : int or None, default None
+        The most windows one document may give (evaluation sets spread over documents, claims.md
+        "Sample design"). Unpacked: that many of the document's full windows (within its first
+        ``max_doc_tokens`` tokens), drawn without replacement by
+        ``numpy.random.default_rng((0, document id))`` and kept in document order, so a document gives
+        text from anywhere in its first ``max_doc_tokens`` tokens, not only its opening. Packed: each
+        document is cut to ``doc_windows * (seq_len - n_special)`` tokens before packing. None: every
+        window, in order.
     with_docs : bool, default False
         Also return the source document of every position.
 
@@ -727,11 +745,13 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     _check_split(split)
     if n_tokens <= 0 or max_doc_tokens <= 0:
         raise ValueError(f"n_tokens and max_doc_tokens must be positive, got {n_tokens} and {max_doc_tokens}")
+    if doc_windows is not None and doc_windows <= 0:
+        raise ValueError(f"doc_windows must be positive or None, got {doc_windows}")
     pack = (name in PACKED_SUBSETS or name in HUB_TEXT_SUBSETS) if pack is None else bool(pack)
-    key = (name, split, n_tokens, seq_len, max_doc_tokens, pack)
+    key = (name, split, n_tokens, seq_len, max_doc_tokens, pack, doc_windows)
     memo = _memo_for(tokenizer)
     if key not in memo:
-        memo[key] = _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack)
+        memo[key] = _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack, doc_windows)
     windows, docs = memo[key]
     return (windows.clone(), docs.clone()) if with_docs else windows.clone()
 
@@ -743,8 +763,8 @@ def _memo_for(tokenizer) -> dict:
         return {}
 
 
-def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens,
-                   pack) -> tuple[torch.Tensor, torch.Tensor]:
+def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack,
+                   doc_windows=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(windows, document id of every position), each a LongTensor (n_windows, seq_len)."""
     length = _piece_length(tokenizer, seq_len)
     n_windows = math.ceil(n_tokens / seq_len)
@@ -758,7 +778,7 @@ def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens,
     wrap = _wrapper(tokenizer)
     n_prefix = len(_prefix_ids(tokenizer))
     windows, owners = [], []
-    for piece, owner in itertools.islice(_pieces(ids, length, _separator(tokenizer), pack), n_windows):
+    for piece, owner in itertools.islice(_pieces(ids, length, _separator(tokenizer), pack, doc_windows), n_windows):
         window = wrap(piece)
         if window[n_prefix:n_prefix + length] != piece:
             raise ValueError(f"{type(tokenizer).__name__} does not keep a window's tokens in place after "
@@ -769,7 +789,7 @@ def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens,
         raise ValueError(
             f"subset {name!r}, split {split!r} has only {len(windows) * seq_len} tokens in "
             f"{len(windows)} full windows of seq_len={seq_len} (documents cut at {max_doc_tokens} tokens, "
-            f"pack={pack}); asked for n_tokens={n_tokens}"
+            f"pack={pack}, doc_windows={doc_windows}); asked for n_tokens={n_tokens}"
         )
     return torch.tensor(windows, dtype=torch.long), torch.tensor(owners, dtype=torch.long)
 
