@@ -638,8 +638,8 @@ def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int |
     ``docs`` yields ``(document id, token ids)``; every piece comes with the document id of each of its
     tokens (-1 at a separator), a list of the piece's length. ``doc_windows`` (see :func:`text_windows`)
     keeps at most that many pieces of a document: unpacked, drawn at random (seeded by the document
-    id) among its full pieces and kept in document order; packed, the document is cut to that many
-    pieces' worth of tokens first.
+    id) among its full pieces and kept in document order; packed, the document is cut first so that it
+    and its separator fill at most that many pieces.
     """
     if not pack:
         for doc, ids in docs:
@@ -653,8 +653,8 @@ def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int |
     buffer: list[int] = []
     owner: list[int] = []
     for doc, ids in docs:
-        if doc_windows is not None:
-            ids = ids[:doc_windows * length]
+        if doc_windows is not None:  # the document and its separator fill at most doc_windows pieces
+            ids = ids[:doc_windows * length - (separator is not None)]
         if separator is not None and buffer:
             buffer.append(separator)
             owner.append(-1)
@@ -713,8 +713,9 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
         ``max_doc_tokens`` tokens), drawn without replacement by
         ``numpy.random.default_rng((0, document id))`` and kept in document order, so a document gives
         text from anywhere in its first ``max_doc_tokens`` tokens, not only its opening. Packed: each
-        document is cut to ``doc_windows * (seq_len - n_special)`` tokens before packing. None: every
-        window, in order.
+        document is cut to ``doc_windows * (seq_len - n_special)`` tokens less one for its separator
+        before packing, so that ``n`` windows always span at least ``n / doc_windows`` documents. None:
+        every window, in order.
     with_docs : bool, default False
         Also return the source document of every position.
 

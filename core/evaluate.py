@@ -172,7 +172,8 @@ class EvalSet:
 
         Causal: the document of each target token (``docs[:, 1:]``, row by row); a target that is a
         special token or separator (document -1: a window's closing [SEP], the EOS between packed
-        documents) belongs to the document of the token it is predicted from (``docs[:, :-1]``).
+        documents) belongs to the document of the last document token before it in its window (the
+        text it is predicted from), or, where none precedes it, to the window's first document.
         Masked: ``docs[labels != -100]`` (chosen positions are never special). Images:
         ``np.arange(n_images)``.
 
@@ -192,14 +193,13 @@ class EvalSet:
             raise ValueError(f"{self._what()} has no document ids (docs=None): build its windows with "
                              f"core.data.text_windows(..., with_docs=True) and pass docs= to make_eval_set")
         if self.kind == "causal":
-            target, context = self.docs[:, 1:], self.docs[:, :-1]
-            units = torch.where(target >= 0, target, context).reshape(-1)
+            units = _fill_specials(self.docs)[:, 1:].reshape(-1)
         else:
             units = self.docs[self.labels != -100]
         units = units.numpy().astype(np.int64)
         if (units < 0).any():
             raise ValueError(f"{self._what()}: {int((units < 0).sum())} of {units.size} units have no document "
-                             f"(-1 at the target and at its context)")
+                             f"(a window of special tokens only)")
         return units
 
     def n_documents(self) -> int:
@@ -210,6 +210,17 @@ class EvalSet:
         """Keyword arguments of the model's forward for items ``start:stop``."""
         key = "pixel_values" if self.kind == "image" else "input_ids"
         return {key: self.inputs[start:stop].to(device)}
+
+
+def _fill_specials(docs: torch.Tensor) -> torch.Tensor:
+    """``docs`` (n_windows, seq_len) with each -1 replaced by the last id >= 0 before it in its row, or,
+    before the row's first id, by that first id (rows without any id stay -1)."""
+    pos = torch.arange(docs.shape[1]).expand_as(docs)
+    valid = docs >= 0
+    last = torch.where(valid, pos, torch.full_like(pos, -1)).cummax(dim=1).values
+    first = valid.long().argmax(dim=1, keepdim=True).expand_as(docs)
+    source = torch.where(last >= 0, last, first)
+    return torch.where(valid.any(dim=1, keepdim=True), docs.gather(1, source), torch.full_like(docs, -1))
 
 
 def make_eval_set(kind: str, inputs: torch.Tensor, *, labels: torch.Tensor | None = None,

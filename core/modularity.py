@@ -42,7 +42,7 @@ from .evaluate import EvalSet, evaluate
 __all__ = [
     "EPS", "ORIENTATIONS", "selection_scores", "top_fraction", "FractionSearch", "bisect_fraction",
     "ModData", "ModResult", "run_mod", "mod_experiment", "MOD_SIZES", "subsets_for", "lottery_null",
-    "offdiag",
+    "offdiag", "eval_set", "eval_seq_len",
 ]
 
 SITE = "mlp"
@@ -62,7 +62,7 @@ PER_LAYER_FRACTION = {"image": 0.125, "causal": 0.034}
 #: Size-matched random selections behind the null Lorenz AUC and the MOD-6 null.
 NULL_DRAWS = 1000
 #: Bumped when a change alters what a cached experiment holds.
-MOD_VERSION = 1
+MOD_VERSION = 2
 
 #: The text subsets of the ``ci`` and ``small`` profiles: those that appear in the a-priori related
 #: pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured; the
@@ -76,15 +76,21 @@ CI_TEXT_SUBSETS = ("bbc-politics", "parliament", "mmlu-bio", "mmlu-med", "health
 #: reads it, and a random language model sits near top1 0, so its ratios are mostly noise); the ci
 #: profile skips it to bound the run time. Image models always get it (it is cheap).
 MOD_SIZES: dict[str, dict] = {
-    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 256,
-           "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False},
+    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 256, "eval_seq_len": 16,
+           "eval_doc_windows": 1, "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False},
     # small fits the main job's 45 minutes on 2 cores: twice ci's evaluation tokens per subset (finer
     # relative-top1 steps for the bisection), ci's collection sample
-    "small": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 512,
-              "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": False},
-    "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 2048,
-              "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
+    "small": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 512, "eval_seq_len": 32,
+              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": False},
+    "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 4800, "eval_seq_len": 48,
+              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
 }
+"""``eval_seq_len`` and ``eval_doc_windows``: every subset's evaluation tokens come in windows of
+``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.text_windows``), so that
+each subset's evaluation set spans the profile's ``min_eval_documents`` (claims.md, Sample design: 16, the
+paper profile 100): 256 = 16 x 16 (ci), 512 = 16 x 32 (small), 4,800 = 100 x 48 (paper: the evaluation
+split of MMLU's computer-science group is too short for 100 windows of 64);
+packed subsets of short documents span more. The collection windows keep the profile's ``seq_len``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,10 +300,22 @@ class ModData:
     collect : {sample: {subset: EvalSet}}
         Two disjoint collection samples "A" and "B" of every reference subset.
     evalset : EvalSet
-        The evaluation split of every subset of ``subsets``, concatenated in order.
+        The evaluation split of every subset of ``subsets``, concatenated in order; text sets carry
+        ``docs`` (each subset's own document ids).
     unit_subset : ndarray of shape (evalset.n_units,), int
         Index into ``subsets`` of every evaluation unit.
     sizes : dict
+    described : dict
+    unit_docs : ndarray of shape (evalset.n_units,), int64, or None
+        Document of every evaluation unit, numbered across subsets (two subsets never share an id):
+        from ``evalset.unit_docs()`` and ``unit_subset`` unless given; images are their own documents;
+        None for a text set without ``docs``.
+
+    Raises
+    ------
+    ValueError
+        When ``unit_subset`` or ``unit_docs`` does not have one entry per evaluation unit (the message
+        names both shapes).
     """
 
     kind: str
@@ -308,6 +326,43 @@ class ModData:
     unit_subset: np.ndarray
     sizes: dict = field(default_factory=dict)
     described: dict = field(default_factory=dict)
+    unit_docs: np.ndarray | None = None
+
+    def __post_init__(self):
+        n_units = self.evalset.n_units
+        self.unit_subset = np.asarray(self.unit_subset)
+        if self.unit_subset.shape != (n_units,):
+            raise ValueError(f"MOD data: unit_subset has shape {self.unit_subset.shape}, but the evaluation set "
+                             f"has {n_units} units (shape ({n_units},) expected)")
+        if self.unit_docs is None and self.evalset.has_docs:
+            pairs = np.stack([self.unit_subset.astype(np.int64), self.evalset.unit_docs()])
+            self.unit_docs = np.unique(pairs, axis=1, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        elif self.unit_docs is not None:
+            self.unit_docs = np.asarray(self.unit_docs, dtype=np.int64)
+            if self.unit_docs.shape != (n_units,):
+                raise ValueError(f"MOD data: unit_docs has shape {self.unit_docs.shape}, but the evaluation set "
+                                 f"has {n_units} units (shape ({n_units},) expected)")
+
+    def counts(self) -> dict:
+        """Scored units and documents of the evaluation (claims.md: every result records them).
+
+        Returns
+        -------
+        dict
+            ``eval_units`` (int, all subsets), ``eval_units_per_subset`` ({subset: int}), and where the
+            documents are known ``eval_documents_per_subset`` ({subset: distinct documents among its
+            scored units; images: images}) and ``eval_documents_min`` (the fewest over subsets);
+            ``draws``: 1 (the selections are deterministic, no random draw is pooled).
+        """
+        n = len(self.subsets)
+        units = np.bincount(self.unit_subset, minlength=n)
+        out = {"eval_units": int(units.sum()), "eval_units_per_subset": dict(zip(self.subsets, map(int, units))),
+               "draws": 1}
+        if self.unit_docs is not None:
+            docs = [int(np.unique(self.unit_docs[self.unit_subset == i]).size) for i in range(n)]
+            out["eval_documents_per_subset"] = dict(zip(self.subsets, docs))
+            out["eval_documents_min"] = min(docs) if docs else 0
+        return out
 
 
 def _sub_evalset(data: ModData, i: int) -> EvalSet:
@@ -316,7 +371,8 @@ def _sub_evalset(data: ModData, i: int) -> EvalSet:
     items = np.flatnonzero(data.unit_subset[::per_item] == i)
     sl = slice(int(items[0]), int(items[-1]) + 1)
     labels = None if data.evalset.labels is None else data.evalset.labels[sl]
-    return EvalSet(data.kind, data.evalset.inputs[sl], labels)
+    docs = None if data.evalset.docs is None else data.evalset.docs[sl]
+    return EvalSet(data.kind, data.evalset.inputs[sl], labels, docs, data.subsets[i])
 
 
 def _per_subset_top1(top1: np.ndarray, unit_subset: np.ndarray, n: int) -> np.ndarray:
@@ -657,7 +713,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                  "tolerance_pp": 100 * TOLERANCE, "max_evals": MAX_EVALS,
                  "search": "bisection of log(fraction) over [1 / n_neurons, 1]", "orientation": "code",
                  "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
-                 "reference": list(data.reference), "sizes": data.sizes, "data": data.described})
+                 "reference": list(data.reference), "sizes": {**data.sizes, **data.counts()},
+                 "data": data.described})
     return ModResult(name, kind, list(data.subsets), dict(targets), primary, arrays, status, info)
 
 
@@ -763,28 +820,62 @@ def check_subset(name: str, subset: str, valid: Sequence[str]) -> str:
     return check_name(f"subset of {name}'s data family", subset, valid)
 
 
+def eval_set(tokenizer, subset: str, sizes: dict, seq_len: int) -> EvalSet:
+    """The evaluation set of one MOD text subset: ``sizes["eval_tokens"]`` tokens of its eval split in
+    windows of ``seq_len`` tokens, at most ``sizes["eval_doc_windows"]`` per document (absent: no limit),
+    with their documents (:func:`core.data.text_windows`).
+
+    Returns
+    -------
+    EvalSet
+        Causal, ``inputs`` and ``docs`` LongTensors of shape (n_windows, seq_len).
+    """
+    from . import data as D
+
+    windows, docs = D.text_windows(subset, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
+                                   doc_windows=sizes.get("eval_doc_windows"), with_docs=True)
+    return EvalSet("causal", windows, docs=docs, name=f"{subset}, eval split")
+
+
+def eval_seq_len(sizes: dict, profile, max_length: int | None) -> int:
+    """Evaluation window of the MOD text subsets: ``sizes["eval_seq_len"]`` (absent: the profile's
+    ``seq_len``), capped by the model's ``max_length``."""
+    length = sizes.get("eval_seq_len") or profile.seq_len
+    return min(length, max_length or length)
+
+
 def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
     from . import data as D
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
-    n_c, n_e = sizes["collect_tokens"], sizes["eval_tokens"]
+    eval_len = eval_seq_len(sizes, profile, lm.max_length)
+    n_c = sizes["collect_tokens"]
     collect = {"A": {}, "B": {}}
     for s in reference:
         w = D.text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * n_c, seq_len=seq_len)
         half = w.shape[0] // 2
         collect["A"][s] = EvalSet("causal", w[:half])
         collect["B"][s] = EvalSet("causal", w[half:])
-    evals = [D.text_windows(s, lm.tokenizer, split="eval", n_tokens=n_e, seq_len=seq_len) for s in subsets]
-    inputs = torch.cat(evals)
-    unit_subset = np.repeat(np.arange(len(subsets)), [e.shape[0] * (seq_len - 1) for e in evals])
+    evals = [eval_set(lm.tokenizer, s, sizes, eval_len) for s in subsets]
+    check = getattr(profile, "check_documents", None)
+    for s, e in zip(subsets, evals):
+        if check is not None:
+            check(e.n_documents(), f"MOD evaluation set of subset {s!r} (eval split)")
+    evalset = EvalSet("causal", torch.cat([e.inputs for e in evals]), docs=torch.cat([e.docs for e in evals]),
+                      name="MOD subsets, eval split")
+    unit_subset = np.repeat(np.arange(len(subsets)), [e.n_units for e in evals])
     half = collect["A"][reference[0]].inputs.shape[0]
-    return ModData("causal", list(subsets), list(reference), collect, EvalSet("causal", inputs), unit_subset,
+    doc_windows = sizes.get("eval_doc_windows")
+    return ModData("causal", list(subsets), list(reference), collect, evalset, unit_subset,
                    sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
-                          "eval_tokens_per_subset": evals[0].shape[0] * seq_len, "seq_len": seq_len,
+                          "eval_tokens_per_subset": evals[0].inputs.numel(), "seq_len": seq_len,
+                          "eval_seq_len": eval_len, "eval_doc_windows": doc_windows,
                           "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
                    described={"subsets": ("small-tier text subsets (offline-assets.md)" if lm.tier == "small" else
                                           "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC)")
-                                         + ", collect split: two disjoint samples A and B; eval split for every top1",
+                                         + ", collect split: two disjoint samples A and B; eval split for every top1"
+                                         + f" in windows of {eval_len} tokens"
+                                         + (f", at most {doc_windows} per document" if doc_windows else ""),
                               "reference": "balanced union of every text subset"})
 
 

@@ -363,6 +363,6 @@ def test_one_window_per_document_from_anywhere_in_its_first_tokens(tokenizer):
     _, d = data.text_windows("mmlu-law", tokenizer, split="eval", n_tokens=64 * 24, seq_len=64, doc_windows=1,
                              with_docs=True)
     counts = np.bincount(d[d >= 0].numpy())
-    assert counts.max() <= 62
+    assert counts.max() <= 61  # with its separator, at most one window's 62 tokens
     with pytest.raises(ValueError, match="doc_windows"):
         data.text_windows("news", tokenizer, split="eval", n_tokens=64, seq_len=64, doc_windows=0)
