@@ -47,6 +47,7 @@ def test_a_window_opening_with_special_tokens_gives_them_its_first_document():
 
 def test_masked_units_follow_the_evaluators_order():
     ids, docs = _windows(n=5, seq=16)
+    ids[:, 0] = 0  # a special token where the document id is -1, as text_windows makes them
     corrupted, labels = mask_tokens(ids, special_ids=[0, 1, 2], mask_id=3, vocab_size=VOCAB, seed=0)
     es = make_eval_set("masked", corrupted, labels=labels, docs=docs)
     units = es.unit_docs()
