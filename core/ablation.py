@@ -370,8 +370,9 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
     }
     resample = {m: {"input_ids": ids[None]} for m, ids in resample.items()}
     sizes = {"collect_tokens": int(collect_windows.numel()), "eval_tokens": int(evalset.inputs.numel()),
-             "seq_len": seq_len, "eval_seq_len": eval_len, "eval_windows": int(evalset.inputs.shape[0]),
-             "eval_doc_windows": profile.eval_doc_windows}
+             "seq_len": seq_len, "eval_seq_len": eval_len, "eval_windows": int(evalset.inputs.shape[0])}
+    if profile.eval_doc_windows:
+        sizes["eval_doc_windows"] = profile.eval_doc_windows
     described = {"collect": f"{text}, collect split",
                  "eval": f"{text}, eval split: {evalset.inputs.shape[0]} windows of {eval_len} tokens"
                          + (f", at most {profile.eval_doc_windows} per document (drawn at random among "

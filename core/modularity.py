@@ -348,20 +348,28 @@ class ModData:
 
         Returns
         -------
-        dict
-            ``eval_units`` (int, all subsets), ``eval_units_per_subset`` ({subset: int}), and where the
-            documents are known ``eval_documents_per_subset`` ({subset: distinct documents among its
-            scored units; images: images}) and ``eval_documents_min`` (the fewest over subsets);
-            ``draws``: 1 (the selections are deterministic, no random draw is pooled).
+        dict of str to int
+            ``eval_units`` (scored tokens or images, all subsets), ``draws`` (1: the selections are
+            deterministic, no random draw is pooled) and, where the documents are known,
+            ``eval_documents`` (distinct documents, all subsets) and ``eval_documents_min_per_subset``
+            (the fewest distinct documents among one subset's scored units; images are their own).
+            Numbers only, so that claims can put them in ``sample_sizes``.
         """
+        out = {"eval_units": int(self.unit_subset.size), "draws": 1}
+        if self.unit_docs is not None:
+            per_subset = self.per_subset()["eval_documents"]
+            out["eval_documents"] = int(np.unique(self.unit_docs).size)
+            out["eval_documents_min_per_subset"] = min(per_subset.values()) if per_subset else 0
+        return out
+
+    def per_subset(self) -> dict:
+        """``{"eval_units": {subset: int}, "eval_documents": {subset: int}}`` (documents only where known)."""
         n = len(self.subsets)
         units = np.bincount(self.unit_subset, minlength=n)
-        out = {"eval_units": int(units.sum()), "eval_units_per_subset": dict(zip(self.subsets, map(int, units))),
-               "draws": 1}
+        out = {"eval_units": dict(zip(self.subsets, map(int, units)))}
         if self.unit_docs is not None:
-            docs = [int(np.unique(self.unit_docs[self.unit_subset == i]).size) for i in range(n)]
-            out["eval_documents_per_subset"] = dict(zip(self.subsets, docs))
-            out["eval_documents_min"] = min(docs) if docs else 0
+            out["eval_documents"] = {s: int(np.unique(self.unit_docs[self.unit_subset == i]).size)
+                                     for i, s in enumerate(self.subsets)}
         return out
 
 
@@ -714,7 +722,7 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                  "search": "bisection of log(fraction) over [1 / n_neurons, 1]", "orientation": "code",
                  "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
                  "reference": list(data.reference), "sizes": {**data.sizes, **data.counts()},
-                 "data": data.described})
+                 "per_subset": data.per_subset(), "data": data.described})
     return ModResult(name, kind, list(data.subsets), dict(targets), primary, arrays, status, info)
 
 
@@ -869,7 +877,7 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
     return ModData("causal", list(subsets), list(reference), collect, evalset, unit_subset,
                    sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
                           "eval_tokens_per_subset": evals[0].inputs.numel(), "seq_len": seq_len,
-                          "eval_seq_len": eval_len, "eval_doc_windows": doc_windows,
+                          "eval_seq_len": eval_len, **({"eval_doc_windows": doc_windows} if doc_windows else {}),
                           "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
                    described={"subsets": ("small-tier text subsets (offline-assets.md)" if lm.tier == "small" else
                                           "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC)")

@@ -103,6 +103,9 @@ def test_the_sweep_keeps_its_units_documents_and_counts(tmp_path):
                     info={"sizes": {"eval_tokens": ids.numel()}})
     assert np.array_equal(sweep.unit_docs, evalset.unit_docs()) and sweep.unit_docs.shape == (sweep.n_units,)
     assert sweep.info["sizes"] == {"eval_tokens": 48, "eval_units": 44, "draws": 3, "eval_documents": 8}
+    from core.results import _is_number
+
+    assert all(_is_number(v) for v in sweep.info["sizes"].values())  # claims put them in sample_sizes
     sweep.save(tmp_path / "s.npz")
     back = AblationSweep.load(tmp_path / "s.npz")
     assert np.array_equal(back.unit_docs, sweep.unit_docs) and back.unit_docs.dtype == np.int64
@@ -140,8 +143,8 @@ def test_mod_units_know_their_subsets_documents():
     per_subset = [set(data.unit_docs[data.unit_subset == i].tolist()) for i in range(3)]
     assert [len(s) for s in per_subset] == [1, 2, 3]
     assert not (per_subset[0] & per_subset[1]) and not (per_subset[1] & per_subset[2])
-    assert data.counts() == {"eval_units": 66, "eval_units_per_subset": {"a": 22, "b": 22, "c": 22}, "draws": 1,
-                             "eval_documents_per_subset": {"a": 1, "b": 2, "c": 3}, "eval_documents_min": 1}
+    assert data.counts() == {"eval_units": 66, "draws": 1, "eval_documents": 6, "eval_documents_min_per_subset": 1}
+    assert data.per_subset() == {"eval_units": {"a": 22, "b": 22, "c": 22}, "eval_documents": {"a": 1, "b": 2, "c": 3}}
     sub = _sub_evalset(data, 2)
     assert torch.equal(sub.docs, data.evalset.docs[4:6]) and sub.name == "c"
     assert sub.unit_docs().tolist() == [1] * 11 + [2] * 5 + [3] * 6
@@ -161,8 +164,12 @@ def test_the_mod_result_records_documents_and_units():
     res = run_mod(build("llama", 0), build("llama", 1), name="tiny", data=data, batch_size=4, stats_key="docs",
                   k=4, progress=False, null_draws=10)
     sizes = res.info["sizes"]
-    assert sizes["eval_documents_min"] == 1 and sizes["eval_documents_per_subset"] == {"a": 1, "b": 2, "c": 3}
-    assert sizes["eval_units"] == 66 and sizes["draws"] == 1
+    assert sizes == {"eval_units": 66, "draws": 1, "eval_documents": 6, "eval_documents_min_per_subset": 1}
+    assert res.info["per_subset"]["eval_documents"] == {"a": 1, "b": 2, "c": 3}
+    # claims put the sizes in a result's sample_sizes: numbers only
+    from core.results import _is_number
+
+    assert all(_is_number(v) for v in sizes.values())
 
 
 # ------------------------------------------------------------------------------------------------
