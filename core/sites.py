@@ -86,9 +86,12 @@ def _vit_like(prefix: str) -> Architecture:
     return Architecture(f"{prefix}.layers", "mlp.fc2", "attention.o_proj", "mlp.fc1")
 
 
-#: ``config.model_type`` -> :class:`Architecture`. Families whose blocks run attention and MLP in
-#: parallel (``gptj``, ``gpt_neox``, ``phi``, ``falcon``) have the same sites: the residual site is
-#: still the output of each block.
+#: ``config.model_type`` -> :class:`Architecture`. Blocks that run attention and MLP in parallel on
+#: the same input (``gptj``, ``phi``, ``falcon``, ``gpt_neox`` and ``stablelm`` with
+#: ``use_parallel_residual``) have the same three sites: the input of the output projection, the
+#: input of ``W_out``, the stream between blocks. Fused input projections (Falcon's and GPT-NeoX's
+#: ``query_key_value``, Phi-3's ``qkv_proj``) do not touch them; Phi-3's fused ``gate_up_proj`` is
+#: split by ``w_in_chunk``/``gate_chunk``.
 ARCHITECTURES: dict[str, Architecture] = {
     # decoders
     "llama": _LLAMA,

@@ -271,12 +271,18 @@ def test_heads_that_share_values_agree_at_the_first_position(family):
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_mlp_neurons_are_the_input_of_w_out_and_w_in_rows_feed_them(family):
-    """Width d_mlp; doubling rows of W_in (as returned, a view of the model's weight) changes exactly
-    those MLP neurons; for gated MLPs the up rows enter linearly, so those neurons exactly double."""
+    """Width d_mlp, read at the input of W_out (d_mlp -> d_model, outside the attention module);
+    doubling rows of W_in (as returned, a view of the model's weight) changes exactly those MLP
+    neurons; for gated MLPs the up rows enter linearly, so those neurons exactly double."""
     model = build(family)
     x = inputs(family)
     d_mlp = _d_mlp(family)
     assert sites.site_width(model, "mlp") == d_mlp
+    for block, w_out in zip(sites.blocks(model), sites.site_modules(model, "mlp")):
+        weight = w_out.weight if isinstance(w_out, torch.nn.Linear) else w_out.weight.T  # GPT-2's Conv1D
+        assert weight.shape == (D_MODEL, d_mlp)  # W_out: d_mlp neurons -> the residual stream
+        attention = [m for m in block.modules() if "Attention" in type(m).__name__]
+        assert not any(w_out is sub for m in attention for sub in m.modules())
     gated = sites.architecture(model).gate is not None
     rows = [0, 5, 17, 40]
     for which in ("up", "gate") if gated else ("up",):
