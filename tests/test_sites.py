@@ -17,11 +17,11 @@ D_MODEL = 32
 
 #: Families whose last ``output_hidden_states`` entry comes after a final norm (path from the task
 #: model): transformers 5 replaces it with ``last_hidden_state``, so it is not the residual site
-#: (the last block's output) but that norm applied to it. Every decoder of the table; in the encoders,
-#: ViT and DeiT the last entry is the last block's output (ViT's and DeiT's final layer norm comes
-#: after it).
+#: (the last block's output) but that norm applied to it. Every decoder of the table (OPT only with
+#: ``do_layer_norm_before``, its default; OPT-350m has no final norm); in the encoders, ViT and DeiT
+#: the last entry is the last block's output (ViT's and DeiT's final layer norm comes after it).
 FINAL_NORM_LAST = {
-    "llama": "model.norm", "mistral": "model.norm", "phi3": "model.norm", "qwen3": "model.norm",
+    "llama": "model.norm", "mistral": "model.norm", "qwen2": "model.norm", "phi3": "model.norm", "qwen3": "model.norm",
     "olmo2": "model.norm", "gemma": "model.norm", "gemma2": "model.norm", "stablelm": "model.norm",
     "phi": "model.final_layernorm", "gpt2": "transformer.ln_f", "gptj": "transformer.ln_f",
     "falcon": "transformer.ln_f", "gpt_neox": "gpt_neox.final_layer_norm",

@@ -46,6 +46,7 @@ FAMILIES = {
     "phi": _causal(T.PhiConfig, T.PhiForCausalLM, max_position_embeddings=64, **_SMALL, **_IDS),
     "phi3": _causal(T.Phi3Config, T.Phi3ForCausalLM, num_key_value_heads=2, max_position_embeddings=64,
                     **_SMALL, **_IDS),
+    "qwen2": _causal(T.Qwen2Config, T.Qwen2ForCausalLM, num_key_value_heads=2, **_SMALL, **_IDS),
     "qwen3": _causal(T.Qwen3Config, T.Qwen3ForCausalLM, num_key_value_heads=2, head_dim=16, **_SMALL, **_IDS),
     "olmo2": _causal(T.Olmo2Config, T.Olmo2ForCausalLM, num_key_value_heads=2, **_SMALL, **_IDS),
     "gemma": _causal(T.GemmaConfig, T.GemmaForCausalLM, num_key_value_heads=2, head_dim=16, **_SMALL, **_IDS),
@@ -82,7 +83,7 @@ HEAD_DIM = {"qwen3": 16, "gemma": 16, "gemma2": 16}
 
 #: Decoders whose attention shares keys and values between heads: number of key-value heads
 #: (Falcon-7B's multi-query attention: one).
-KV_HEADS = {"llama": 2, "mistral": 2, "phi3": 2, "qwen3": 2, "olmo2": 2, "gemma": 2, "gemma2": 2,
+KV_HEADS = {"llama": 2, "mistral": 2, "qwen2": 2, "phi3": 2, "qwen3": 2, "olmo2": 2, "gemma": 2, "gemma2": 2,
             "stablelm": 2, "falcon": 1}
 
 
