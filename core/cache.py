@@ -234,17 +234,36 @@ def load_or_rebuild(path: str | os.PathLike, load: Callable[[Path], Any], build:
         except Exception:  # checked again under the lock: another process may be replacing it
             pass
     with (cache_lock(path) if lock else nullcontext()):
-        if path.exists():
-            try:
-                return load(path)
-            except Exception as e:
-                warnings.warn(CacheDamagedWarning(
-                    f"damaged cache entry {path} ({_short(e)}); removing it and rebuilding it"), stacklevel=2)
-                _remove(path)
+        found = load_cached(path, load, stacklevel=3)
+        if found is not None:
+            return found
         value = build()
         if save is not None:
             save(value, path)
         return value
+
+
+def load_cached(path: str | os.PathLike, load: Callable[[Path], Any], *, stacklevel: int = 2) -> Any:
+    """``load(path)`` of a cache entry; None when it is absent, or damaged: then a
+    :class:`CacheDamagedWarning` names it and the error, and it is removed, so that the caller
+    computes and writes it again. The two-line form of :func:`load_or_rebuild` for a load site whose
+    computation follows inline::
+
+        if (found := load_cached(path, Result.load)) is not None:
+            return found
+
+    ``load`` must not return None for an entry that exists.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except Exception as e:
+        warnings.warn(CacheDamagedWarning(
+            f"damaged cache entry {path} ({_short(e)}); removing it and rebuilding it"), stacklevel=stacklevel + 1)
+        _remove(path)
+        return None
 
 
 def partial_path(entry: str | os.PathLike) -> Path:

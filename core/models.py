@@ -256,6 +256,8 @@ def _load(name: str, device: str) -> LoadedModel:
         card = {"name": name, "provenance": f"random initialisation (seed {RANDOM_SEED}) of the config "
                 f"of {spec.name}", "seed": RANDOM_SEED, "config": model.config.to_dict(),
                 "twin_of": card}
+        if spec.origin is not None:  # the experiments' caches key a model outside the zoo by its files
+            card["cache_key"] = cache_key(twin_of=card["twin_of"].get("cache_key"), seed=RANDOM_SEED)
     if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
         model = model.to(device)
     model = model.eval()

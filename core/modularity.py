@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_path, cache_dir, cache_key, one_at_a_time
+from .cache import atomic_path, cache_dir, cache_key, load_cached, one_at_a_time
 from .errors import check_name
 from .evaluate import EvalSet, evaluate
 
@@ -352,9 +352,8 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
             # the whole NeuronStats state (whose unused histogram buffer is d_mlp x 100 per layer).
             path = cache_dir("mod", "stats") / (f"{name.replace(':', '_')}-{subset.replace('/', '_')}-"
                                                 f"{sample}-{key}.npz")
-            if path.exists():
-                with np.load(path) as z:
-                    mean_abs[sample][subset], mean[sample][subset] = z["mean_abs"], z["mean"]
+            if (found := load_cached(path, _load_side_stats)) is not None:  # a damaged file is recomputed
+                mean_abs[sample][subset], mean[sample][subset] = found
                 continue
             st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
                                histogram=False, progress=progress, model_name=f"{name} {subset} {sample}")
@@ -364,6 +363,11 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
                 with open(tmp, "wb") as f:
                     np.savez(f, mean_abs=mean_abs[sample][subset], mean=mean[sample][subset])
     return ModelSide(mean_abs, mean)
+
+
+def _load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as z:
+        return z["mean_abs"], z["mean"]
 
 
 def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch.Tensor, base: np.ndarray,
@@ -886,8 +890,8 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                           collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
                           reference=reference, device=lm.device.type)
     path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
-    if path.exists():
-        return ModResult.load(path)
+    if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
+        return found
     if lm.kind == "image" and lm.tier == "full":
         data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], D.hub_image_processor(lm.spec.hub_id))
     elif lm.kind == "image":
