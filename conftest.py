@@ -26,6 +26,7 @@ of that paper's experiments once; caches that several workers fill use :func:`co
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,9 +62,12 @@ def _resolve_models(config) -> list[str] | None:
     from core.models import MODELS, RANDOM_SUFFIX, get_spec, resolve
 
     names, own = [], []
+    invoked = os.environ.get("NEURON_CLAIMS_CWD")  # scripts/main.sh: where the command was typed
     for entry in (n.strip() for n in wanted.split(",")):
         if not entry:
             continue
+        if invoked and not os.path.isabs(entry) and (Path(invoked) / entry).exists():
+            entry = str(Path(invoked) / entry)
         try:
             name = resolve(entry)
             kind = get_spec(name).kind
