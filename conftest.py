@@ -110,11 +110,11 @@ def pytest_collection_modifyitems(config, items):
                 spec = get_spec(name)
             except MissingAssetError:
                 continue
+            kinds = sorted({MODELS[m].kind for m in measured if m in MODELS})
             raise pytest.UsageError(
-                f"--models: {spec.location} is {spec.kind} ({spec.architecture}), and none of the claims "
-                f"collected applies to {spec.kind} models; expected a model of a kind these claims measure, or "
-                f"the claim modules of its kind (claims/: ABL for causal, masked and image models, MOD for "
-                f"causal and image, BCL for causal and masked)")
+                f"--models: {spec.location} is a {spec.kind} model ({spec.architecture}), and none of the "
+                f"claims collected applies to {spec.kind} models; they measure {', '.join(kinds)} models. "
+                f"Expected a model of one of those kinds, or the claim modules of its kind (claims/)")
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

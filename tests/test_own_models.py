@@ -300,3 +300,23 @@ def test_models_with_an_unusable_path_is_a_usage_error_saying_why(tmp_path, monk
     config = SimpleNamespace(getoption=lambda name: f"minilm-l6,{folder}")
     with pytest.raises(pytest.UsageError, match=expected):
         conftest._resolve_models(config)
+
+
+def test_a_model_no_collected_claim_applies_to_is_a_usage_error(tmp_path):
+    from types import SimpleNamespace
+
+    import conftest
+
+    folder = own.save(own.bert(), tmp_path / "my-encoder", masked=True)
+    name = models.resolve(folder)
+
+    def item(model):  # a claim test of MOD (decoders and ViT) as collected
+        return SimpleNamespace(callspec=SimpleNamespace(params={"model": model}),
+                               get_closest_marker=lambda mark: mark == "claim" or None)
+
+    config = SimpleNamespace(_neuron_claims={"models": [name]}, hook=SimpleNamespace(pytest_deselected=lambda items: None))
+    with pytest.raises(pytest.UsageError, match=r"my-encoder is a masked model.*they measure causal, image"):
+        conftest.pytest_collection_modifyitems(config, [item("smollm2-135m"), item("tiny-vit-fmnist")])
+    items = [item("smollm2-135m"), item(name)]  # an applicable claim: the zoo's case is deselected
+    conftest.pytest_collection_modifyitems(config, items)
+    assert [i.callspec.params["model"] for i in items] == [name]
