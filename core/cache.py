@@ -190,6 +190,15 @@ def _remove(path: Path) -> None:
             pass
 
 
+def _is_damage(e: Exception) -> bool:
+    """Whether a load error means the entry itself is damaged. A missing package, a missing asset or
+    running out of memory is no fault of the entry: it passes through, and the entry is kept."""
+    from .errors import MissingAssetError
+
+    return not (isinstance(e, (ImportError, MemoryError, MissingAssetError))
+                or type(e).__name__ == "OutOfMemoryError")  # torch.OutOfMemoryError (CUDA)
+
+
 def _short(e: BaseException, limit: int = 300) -> str:
     text = f"{type(e).__name__}: {e}".replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."
@@ -208,8 +217,10 @@ def load_or_rebuild(path: str | os.PathLike, load: Callable[[Path], Any], build:
     path : path-like
         The entry: a file or a folder.
     load : callable ``load(path) -> value``
-        Reads the entry. Any ``Exception`` it raises marks the entry damaged (``KeyboardInterrupt``
-        and other ``BaseException`` pass through).
+        Reads the entry. An ``Exception`` it raises marks the entry damaged, except ``ImportError``,
+        ``MemoryError``, CUDA out-of-memory and :class:`core.errors.MissingAssetError`, which pass
+        through and leave the entry in place (as do ``KeyboardInterrupt`` and other
+        ``BaseException``).
     build : callable ``build() -> value``
         Computes the value. Without ``save`` it must write the entry itself (atomically).
     save : callable ``save(value, path)``, optional
@@ -252,7 +263,8 @@ def load_cached(path: str | os.PathLike, load: Callable[[Path], Any], *, stackle
         if (found := load_cached(path, Result.load)) is not None:
             return found
 
-    ``load`` must not return None for an entry that exists.
+    ``load`` must not return None for an entry that exists. Errors that are no fault of the entry
+    pass through as in :func:`load_or_rebuild`.
     """
     path = Path(path)
     if not path.exists():
@@ -260,6 +272,8 @@ def load_cached(path: str | os.PathLike, load: Callable[[Path], Any], *, stackle
     try:
         return load(path)
     except Exception as e:
+        if not _is_damage(e):
+            raise
         warnings.warn(CacheDamagedWarning(
             f"damaged cache entry {path} ({_short(e)}); removing it and rebuilding it"), stacklevel=stacklevel + 1)
         _remove(path)

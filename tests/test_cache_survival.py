@@ -204,3 +204,16 @@ def test_a_damaged_checkpoint_is_named_and_ignored(tmp_path):
     with pytest.warns(CacheDamagedWarning, match=str(path)):
         ck = Checkpoint(path, key="k")
     assert ck.resumed == 0
+
+
+@pytest.mark.parametrize("error", [ImportError("no module named 'sentencepiece'"), MemoryError()])
+def test_an_error_that_is_no_fault_of_the_entry_passes_through_and_keeps_it(tmp_path, error):
+    path = tmp_path / "entry.json"
+    path.write_text("{}")
+
+    def load(p):
+        raise error
+
+    with pytest.raises(type(error)):
+        load_cached(path, load)
+    assert path.exists()
