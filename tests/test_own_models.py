@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -314,7 +313,8 @@ def test_a_model_no_collected_claim_applies_to_is_a_usage_error(tmp_path):
         return SimpleNamespace(callspec=SimpleNamespace(params={"model": model}),
                                get_closest_marker=lambda mark: mark == "claim" or None)
 
-    config = SimpleNamespace(_neuron_claims={"models": [name]}, hook=SimpleNamespace(pytest_deselected=lambda items: None))
+    config = SimpleNamespace(_neuron_claims={"models": [name]},
+                             hook=SimpleNamespace(pytest_deselected=lambda items: None))
     with pytest.raises(pytest.UsageError, match=r"my-encoder is a masked model.*they measure causal, image"):
         conftest.pytest_collection_modifyitems(config, [item("smollm2-135m"), item("tiny-vit-fmnist")])
     items = [item("smollm2-135m"), item(name)]  # an applicable claim: the zoo's case is deselected
