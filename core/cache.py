@@ -392,6 +392,12 @@ class Checkpoint:
             pass
 
 
+def checkpointed(checkpoint: Checkpoint | None, step, compute: Callable[[], Any]) -> Any:
+    """``checkpoint.step(step, compute)``, or ``compute()`` without a checkpoint: the one-line hook
+    of a loop whose steps a :class:`Checkpoint` may keep."""
+    return compute() if checkpoint is None else checkpoint.step(step, compute)
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """sha256 (64 hex digits) of a file's bytes, computed once per version of the file.
 

@@ -217,3 +217,39 @@ def test_an_error_that_is_no_fault_of_the_entry_passes_through_and_keeps_it(tmp_
     with pytest.raises(type(error)):
         load_cached(path, load)
     assert path.exists()
+
+
+def test_an_interrupted_mod_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    from core import modularity
+    from tests.test_modularity import _image_data, _vit_pair
+
+    trained, random = _vit_pair()
+    data = _image_data(trained, n_subsets=3, per=30)
+    real, calls = modularity.evaluate, []
+
+    def counting(*a, after=None, **k):
+        calls.append(1)
+        if after is not None and len(calls) > after:
+            raise Interrupt
+        return real(*a, **k)
+
+    def run(path):
+        return modularity.run_mod(trained, random, name="tiny", data=data, batch_size=30, stats_key="t", k=8,
+                                  progress=False, null_draws=5, checkpoint=Checkpoint(path, key="mod"))
+
+    monkeypatch.setattr(modularity, "evaluate", counting)
+    uninterrupted = run(tmp_path / "a.partial")
+    total = len(calls)
+    calls.clear()
+    monkeypatch.setattr(modularity, "evaluate", lambda *a, **kw: counting(*a, after=total // 2, **kw))
+    with pytest.raises(Interrupt):
+        run(tmp_path / "b.partial")
+    finished = len(Checkpoint(tmp_path / "b.partial", key="mod"))
+    assert finished > 0  # searches or cross-pruning rows kept
+    calls.clear()
+    monkeypatch.setattr(modularity, "evaluate", counting)
+    resumed = run(tmp_path / "b.partial")
+    assert len(calls) < total  # the finished steps were not evaluated again
+    assert uninterrupted.status == resumed.status and uninterrupted.arrays.keys() == resumed.arrays.keys()
+    for name, a in uninterrupted.arrays.items():
+        assert np.array_equal(a, resumed.arrays[name], equal_nan=True), name
