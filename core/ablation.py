@@ -193,6 +193,7 @@ def run_abl(
     stats_key: str | None = None,
     progress: bool = True,
     info: dict | None = None,
+    checkpoint=None,
 ) -> AblationSweep:
     """Run the ABL experiment on one model.
 
@@ -211,6 +212,9 @@ def run_abl(
     fractions, seeds : the pruning grid (ABL section 3.5: 0%..90% in 10% steps, three seeds)
     stats_key : str, optional
         Cache key of the collection statistics (see :func:`core.activations.collect_stats`).
+    checkpoint : core.cache.Checkpoint, optional
+        Keeps every finished evaluation (one per (seed, fraction, method), and the unablated one), so
+        that a sweep interrupted part-way resumes from them; the result equals an uninterrupted one.
 
     Returns
     -------
@@ -231,11 +235,19 @@ def run_abl(
 
     steps = [(s, f) for s in range(len(seeds)) for f in range(len(fractions)) if fractions[f] > 0]
     bar = tqdm(total=1 + len(steps) * len(methods), desc=f"{name}: ablation sweep", disable=not progress)
-    base = evaluate(model, evalset, batch_size=batch_size)
+
+    def step(key, run) -> tuple[np.ndarray, np.ndarray]:
+        """(top1, ce) of one evaluation; from the checkpoint where an earlier run finished it."""
+        def scores():
+            sc = run()
+            return sc.top1, sc.ce
+        return scores() if checkpoint is None else checkpoint.step(key, scores)
+
+    base_top1, base_ce = step(("base",), lambda: evaluate(model, evalset, batch_size=batch_size))
     bar.update()
     for f, frac in enumerate(fractions):
         if frac == 0:
-            top1[:, :, f], ce[:, :, f] = base.top1, base.ce
+            top1[:, :, f], ce[:, :, f] = base_top1, base_ce
     for s, seed in enumerate(seeds):
         masks = nested_masks(n_layers, width, fractions, seed)
         for f, frac in enumerate(fractions):
@@ -243,9 +255,11 @@ def run_abl(
                 continue
             for m, method in enumerate(methods):
                 bar.set_postfix_str(f"seed {seed}, {frac:.0%}, {method}")
-                with sites.ablate(model, SITE, masks[f], offsets[method]):
-                    scores: UnitScores = evaluate(model, evalset, batch_size=batch_size)
-                top1[m, s, f], ce[m, s, f] = scores.top1, scores.ce
+                def run(f=f, method=method) -> UnitScores:
+                    with sites.ablate(model, SITE, masks[f], offsets[method]):
+                        return evaluate(model, evalset, batch_size=batch_size)
+
+                top1[m, s, f], ce[m, s, f] = step((seed, frac, method), run)
                 bar.update()
     bar.close()
     unit_docs = evalset.unit_docs() if evalset.has_docs else None
@@ -423,7 +437,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     """
-    from .cache import cache_key, cache_lock
+    from .cache import Checkpoint, cache_key, cache_lock, load_cached, partial_path
     from .models import load_model
 
     lm = load_model(name, device=device)
@@ -435,17 +449,20 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                     seq_len=seq_len, data=dataset, fractions=FRACTIONS, seeds=SEEDS,
                     generator=GENERATOR[lm.tier], device=str(lm.device.type))
     path = cache_dir("abl") / f"{name.replace(':', '_')}-{key}.npz"
-    if path.exists():
-        return AblationSweep.load(path)
+    if (found := load_cached(path, AblationSweep.load)) is not None:  # a damaged entry is named and rebuilt
+        return found
     with cache_lock(path):  # xdist workers / concurrent runs: one computes, the others wait and load
-        if path.exists():
-            return AblationSweep.load(path)
+        if (found := load_cached(path, AblationSweep.load)) is not None:
+            return found
         if modality == "image":
             collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
         else:
             collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
+        checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted sweep resumes from it
         sweep = run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
                         batch_size=profile.batch_size, stats_key=f"abl-{name.replace(':', '_')}-{key}",
-                        progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name})
+                        progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name},
+                        checkpoint=checkpoint)
         sweep.save(path)
+        checkpoint.complete()
     return sweep

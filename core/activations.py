@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_path, cache_dir
+from .cache import atomic_path, cache_dir, load_cached
 from .errors import NonFiniteActivationError
 from .evaluate import EvalSet
 from .stats import NeuronStats
@@ -52,7 +52,8 @@ def collect_stats(
     key : str, optional
         Cache key: if given, the statistics are saved under ``cache_dir("stats")/<key>.safetensors``
         and reloaded on the next call with the same key. The key must encode everything that
-        determines the statistics (model and its weights, data, split, sizes, site).
+        determines the statistics (model and its weights, data, split, sizes, site). A cached file that
+        does not load is named in a :class:`core.cache.CacheDamagedWarning` and recomputed.
 
     Returns
     -------
@@ -68,8 +69,8 @@ def collect_stats(
     """
     path = cache_dir("stats") / f"{key}.safetensors" if key else None
     n_layers, width = sites.n_layers(model, site), sites.site_width(model, site)
-    if path is not None and path.exists():
-        return _load(path, n_layers)
+    if path is not None and (found := load_cached(path, lambda p: _load(p, n_layers))) is not None:
+        return found  # (a damaged file is named in a warning, removed and recomputed)
     stats = [NeuronStats(width) for _ in range(n_layers)]
     # extremes at the first position of a window vs the others (ABL diagnostics, issue 11 item 5)
     inf_ = float("inf")

@@ -596,10 +596,13 @@ def _special_template(tokenizer) -> tuple[list[int], list[int]]:
     """
     probe = "hello world"
     core = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    if not core:  # a vocabulary without these letters and no unknown token: probe with its own tokens
+        probe = tokenizer.decode(_ordinary_ids(tokenizer)[:8].tolist())
+        core = tokenizer(probe, add_special_tokens=False)["input_ids"]
     full = tokenizer(probe, add_special_tokens=True)["input_ids"]
     n_special = tokenizer.num_special_tokens_to_add(pair=False)
     for start in range(len(full) - len(core) + 1):
-        if full[start:start + len(core)] == core and len(full) - len(core) == n_special:
+        if core and full[start:start + len(core)] == core and len(full) - len(core) == n_special:
             return full[:start], full[start + len(core):]
     raise ValueError(f"cannot tell where {type(tokenizer).__name__} puts its {n_special} special tokens: "
                      f"{probe!r} encodes to {full} with them and {core} without")
@@ -666,7 +669,9 @@ def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int |
 
 
 def _separator(tokenizer) -> int | None:
-    for attr in ("eos_token_id", "sep_token_id"):
+    """The id that separates packed documents: EOS, else SEP, else BOS (a SentencePiece tokenizer with
+    only ``<s>``); None for a tokenizer with none of them (documents are then joined directly)."""
+    for attr in ("eos_token_id", "sep_token_id", "bos_token_id"):
         value = getattr(tokenizer, attr, None)
         if isinstance(value, int):
             return value
@@ -829,8 +834,11 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
     """Normalised images and labels of one split of an image dataset.
 
     ``fashion-mnist``: ``fit`` is the train split (60,000 images), ``collect`` the first 5,000 test
-    images, ``eval`` the last 5,000 test images, each in file order. Pixels become
-    ``(x / 255 - 0.5) / 0.5``, in [-1, 1].
+    images, ``eval`` the last 5,000 test images, each in file order. Without ``processor`` (the
+    harness's own 1-channel 28 x 28 ViT) pixels become ``(x / 255 - 0.5) / 0.5``, in [-1, 1]. With
+    ``processor`` (a model trained on RGB images, e.g. :func:`hub_image_processor` of its checkpoint),
+    each grey image is converted to RGB (the grey value in all three channels) and preprocessed by it,
+    as the model's own images were (resized to its input size, its normalisation).
 
     Full tier (``HUB_IMAGE_DATASETS``, from the local HF cache or the Hub with HF_HUB_OFFLINE=0):
 
@@ -858,11 +866,15 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
         Keep only these classes (names of ``FASHION_MNIST_CLASSES``, or CIFAR-20 superclasses for
         ``uoft-cs/cifar100``); labels keep their original ids.
     processor : transformers image processor or None, default None
-        Hub datasets only.
+        Called as ``processor(images=list_of_rgb_pil_images, return_tensors="pt")``, a batch of at
+        most 256 images at a time; its ``pixel_values`` are the images. None: the defaults above.
 
     Returns
     -------
-    images : torch.FloatTensor of shape (n, 1, 28, 28) (Fashion-MNIST) or (n, 3, 224, 224) (Hub), float32
+    images : torch.FloatTensor, float32
+        Shape (n, 1, 28, 28) (Fashion-MNIST without processor), (n, 3, 224, 224) (Hub datasets
+        without processor), or (n, C, H, W) as the processor returns (e.g. (n, 3, 224, 224): 600 KB
+        an image, so 2,000 images take 1.2 GB).
     labels : torch.LongTensor of shape (n,)
 
     Raises
@@ -892,8 +904,14 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
             raise ValueError(f"n_images={n_images}, but split {split!r} of {name} has {len(images)} images"
                              f"{'' if classes is None else f' of classes {classes}'}")
         images, labels = images[:n_images], labels[:n_images]
+    y = torch.from_numpy(labels.astype(np.int64))
+    if processor is not None:  # the model's own preprocessing, on the grey images as RGB
+        from PIL import Image
+
+        return _preprocess(len(images), lambda a, b: [Image.fromarray(im) for im in images[a:b]],
+                           processor), y
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    return (x - 0.5) / 0.5, torch.from_numpy(labels.astype(np.int64))
+    return (x - 0.5) / 0.5, y
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1297,20 +1315,28 @@ def _hub_image_rows(name: str, split: str) -> tuple[object, np.ndarray, np.ndarr
     return ds, rows, np.asarray(ds["label"], dtype=np.int64), None
 
 
-def vit_base_processor():
+def vit_base_processor(size: int | None = None):
     """transformers' ViT image processor with ViT-base's settings (``VIT_PREPROCESSING``), built offline:
-    the fallback when a full-tier model's own processor is not in the local HF cache."""
+    the fallback when a full-tier model's own processor is not in the local HF cache.
+
+    Parameters
+    ----------
+    size : int or None, default None
+        Output height and width in pixels; None for ViT-base's 224 (a model without a processor of its
+        own: its ``config.image_size``).
+    """
     import transformers
     from transformers.image_utils import PILImageResampling
 
     cls = getattr(transformers, "ViTImageProcessorPil", transformers.ViTImageProcessor)  # no torchvision
-    size = VIT_PREPROCESSING["size"]
+    size = VIT_PREPROCESSING["size"] if size is None else int(size)
     return cls(size={"height": size, "width": size}, resample=PILImageResampling.BILINEAR,
                image_mean=list(VIT_PREPROCESSING["mean"]), image_std=list(VIT_PREPROCESSING["std"]))
 
 
 def hub_image_processor(hub_id: str):
-    """The image processor of a full-tier model from the local HF cache, or None when it is absent.
+    """The image processor of a full-tier model from the local HF cache (or of a checkpoint folder,
+    given its path), or None when it is absent.
 
     Never reaches the network (``local_files_only=True``); :func:`image_split` falls back to
     :func:`vit_base_processor`.
@@ -1338,13 +1364,29 @@ def _hub_image_split(name: str, split: str, n_images: int | None, classes: list[
         rows = rows[:n_images]
     column = "img" if name == "uoft-cs/cifar100" else "image"
     processor = processor if processor is not None else vit_base_processor()
-    x_parts = []
-    for start in range(0, len(rows), 256):  # decode in batches: bounded memory besides the result
-        batch = ds.select(rows[start:start + 256].tolist())[column]
-        x_parts.append(processor(images=[im.convert("RGB") for im in batch], return_tensors="pt")
-                       ["pixel_values"].float())
-    x = torch.cat(x_parts) if x_parts else torch.zeros((0, 3, VIT_PREPROCESSING["size"], VIT_PREPROCESSING["size"]))
+    if len(rows) == 0:
+        x = torch.zeros((0, 3, VIT_PREPROCESSING["size"], VIT_PREPROCESSING["size"]))
+    else:
+        x = _preprocess(len(rows), lambda start, stop: ds.select(rows[start:stop].tolist())[column], processor)
     return x, torch.from_numpy(labels[rows])
+
+
+_PREPROCESS_BATCH = 256
+
+
+def _preprocess(n: int, batch: Callable[[int, int], list], processor) -> torch.Tensor:
+    """``processor``'s ``pixel_values`` (float32) of ``n`` images, which ``batch(start, stop)`` returns
+    as PIL images; each is converted to RGB first. Decoded and processed a batch at a time into one
+    preallocated tensor, so memory holds the result and one batch."""
+    out = None
+    for start in range(0, n, _PREPROCESS_BATCH):
+        stop = min(start + _PREPROCESS_BATCH, n)
+        images = [im.convert("RGB") for im in batch(start, stop)]
+        pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+        if out is None:
+            out = torch.empty((n, *pixels.shape[1:]), dtype=torch.float32)
+        out[start:stop] = pixels
+    return out
 
 
 # --- a-priori related pairs of the full tier (MOD-4, offline-assets.md) -------------------------------

@@ -35,7 +35,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_path, cache_dir, cache_key, one_at_a_time
+from .cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
+                    partial_path)
 from .errors import check_name
 from .evaluate import EvalSet, evaluate
 
@@ -416,9 +417,8 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
             # the whole NeuronStats state (whose unused histogram buffer is d_mlp x 100 per layer).
             path = cache_dir("mod", "stats") / (f"{name.replace(':', '_')}-{subset.replace('/', '_')}-"
                                                 f"{sample}-{key}.npz")
-            if path.exists():
-                with np.load(path) as z:
-                    mean_abs[sample][subset], mean[sample][subset] = z["mean_abs"], z["mean"]
+            if (found := load_cached(path, _load_side_stats)) is not None:  # a damaged file is recomputed
+                mean_abs[sample][subset], mean[sample][subset] = found
                 continue
             st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
                                histogram=False, progress=progress, model_name=f"{name} {subset} {sample}")
@@ -428,6 +428,11 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
                 with open(tmp, "wb") as f:
                     np.savez(f, mean_abs=mean_abs[sample][subset], mean=mean[sample][subset])
     return ModelSide(mean_abs, mean)
+
+
+def _load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as z:
+        return z["mean_abs"], z["mean"]
 
 
 def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch.Tensor, base: np.ndarray,
@@ -591,7 +596,8 @@ class ModResult:
 
 def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats_key: str,
             k: int, progress: bool = True, info: dict | None = None, w_in_which: str = "up",
-            null_draws: int = NULL_DRAWS, seed: int = 0, random_cross_pruning: bool = True) -> ModResult:
+            null_draws: int = NULL_DRAWS, seed: int = 0, random_cross_pruning: bool = True,
+            checkpoint=None) -> ModResult:
     """The MOD experiment on a model and its random twin.
 
     Parameters
@@ -611,6 +617,9 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     random_cross_pruning : bool, default True
         Evaluate the random twin's relative-accuracy matrix (else its rows stay NaN; its selections and
         overlaps are computed either way).
+    checkpoint : core.cache.Checkpoint, optional
+        Keeps every finished fraction search and cross-pruning row, so that a run interrupted part-way
+        resumes from them; the result equals an uninterrupted one.
 
     Returns
     -------
@@ -653,7 +662,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                     s = evaluate(trained, sub_sets[i], batch_size=batch_size)
                 return float(s.top1.mean()) / base[i] if base[i] > 0 else float("nan")
 
-            search = bisect_fraction(relative, target, n_neurons=n_layers * width)
+            search = checkpointed(checkpoint, ("search", t, subset),  # resumes after an interruption
+                                  lambda: bisect_fraction(relative, target, n_neurons=n_layers * width))
             fr[i], rel[i], ev[i] = search.fraction, search.relative, search.n_evals
             st.append(search.status)
             bar.update()
@@ -670,7 +680,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
             chosen = top_fraction(scores[subset], float(fractions[i]))
             sel[i] = chosen.ravel()
             if base_row is not None:
-                R[i] = cross_pruning_row(model, data, chosen, offsets, base_row, batch_size)
+                R[i] = checkpointed(checkpoint, ("row", desc, subset),
+                                    lambda: cross_pruning_row(model, data, chosen, offsets, base_row, batch_size))
         return R, sel
 
     for t in targets:
@@ -985,17 +996,20 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                           collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
                           reference=reference, device=lm.device.type)
     path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
-    if path.exists():
-        return ModResult.load(path)
+    if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
+        return found
     if lm.kind == "image" and lm.tier == "full":
         data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], D.hub_image_processor(lm.spec.hub_id))
     elif lm.kind == "image":
         data = _image_data(profile, subsets, sizes)
     else:
         data = _text_data(lm, profile, subsets, reference, sizes)
+    checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted run resumes from it
     result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
                      stats_key=stats_key, k=k, progress=progress,
                      random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
-                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
+                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)},
+                     checkpoint=checkpoint)
     result.save(path)
+    checkpoint.complete()
     return result
