@@ -94,7 +94,7 @@ PROFILES: dict[str, Profile] = {
                      readings=("R1", "R2", "R3", "R4", "R5"), eval_seq_len=1_000, eval_doc_windows=1,
                      min_eval_documents=100),
     # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m's cost per
-    # token is the same in windows of 64 and 256 (its output layer dominates, issue 10), and one ABL sweep
+    # token is the same in windows of 64 as in windows of 256 (measured for issue 10), and one ABL sweep
     # is 163 evaluations, so decoders keep 1,024 evaluation tokens, now 16 documents x one window of 64;
     # the masked LM, cheaper per token and scoring only 15% of them, keeps 4,096: 32 documents x 128.
     "small": Profile("small", collect_tokens=16_384, eval_tokens=1_024, collect_images=2_000,
