@@ -468,8 +468,7 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
     _check_resampling(n_resamples, level, where, construction)
     order = np.argsort(inverse, kind="stable")
     sizes = np.bincount(inverse, minlength=n_groups)
-    members = np.split(order, np.cumsum(sizes)[:-1])                          # unit indices per group
-    if vectorized and len(set(sizes.tolist())) != 1:
+    if vectorized and sizes.min() != sizes.max():
         raise ValueError(f"{where}: vectorized=True needs {group_level} of equal size, got sizes "
                          f"{sorted(set(sizes.tolist()))} over {n_groups} {group_level}")
 
@@ -486,12 +485,13 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
     per_unit = 8 * sum(a.size // n_units for a in arrs.values())
     out = np.empty((n_resamples, size))
     if vectorized:
-        table = np.stack(members)                                              # (n_groups, size_g)
+        table = order.reshape(n_groups, -1)                                    # (n_groups, size_g)
         for r, idx in _row_chunks(rng, n_groups, n_resamples, (16 + per_unit) * n_units):
             take = table[idx].reshape(len(idx), -1)                            # (b, n_units)
             sub = {k: np.moveaxis(np.take(a, take, axis=-1), -2, 0) for k, a in arrs.items()}
             out[r:r + len(idx)] = _outputs(many(sub), len(idx), size, where)
     else:
+        members = np.split(order, np.cumsum(sizes)[:-1])                      # unit indices per group
         for r, idx in _row_chunks(rng, n_groups, n_resamples, 8 * n_groups):
             for i, row in enumerate(idx):
                 take = np.concatenate([members[g] for g in row])
@@ -715,8 +715,13 @@ def _kish_df(w: np.ndarray) -> float:
 
 
 def _nan_to_zero_var(out: np.ndarray) -> np.ndarray:
-    """Variance over resamples (axis 0, ddof=1) with NaN resamples counted as 0 (claims.md)."""
-    return np.var(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), axis=0, ddof=1)
+    """Variance over resamples (axis 0, ddof=1) with undefined (NaN, infinite) resamples counted as
+    0 (claims.md)."""
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out = np.where(bad, 0.0, out)
+    dev = out - out.mean(axis=0)
+    return np.einsum("ij,ij->j", dev, dev) / (out.shape[0] - 1)
 
 
 #: Interval constructions of :func:`nested_bootstrap` / :func:`cluster_bootstrap`.
@@ -805,8 +810,12 @@ def _check_groups(groups, arrs: dict, where: str, draws: bool,
     if not all(np.isfinite(a).all() for a in arrs.values()):
         bad = {k: int((~np.isfinite(a)).sum()) for k, a in arrs.items()}
         raise ValueError(f"{where}: the values hold NaN or infinite entries {bad} (shapes {shapes})")
-    uniq, inverse = np.unique(g, return_inverse=True)
-    n_groups = len(uniq)
+    if g.size and np.issubdtype(g.dtype, np.integer) and not np.any(g[1:] < g[:-1]):
+        inverse = np.cumsum(np.r_[False, g[1:] != g[:-1]])                    # sorted ids: no sort
+        n_groups = int(inverse[-1]) + 1
+    else:
+        uniq, inverse = np.unique(g, return_inverse=True)
+        n_groups = len(uniq)
     if n_groups < MIN_LEVEL:
         raise ValueError(f"{where}: {group_level} are a level of the bootstrap and need at least "
                          f"{MIN_LEVEL}; all {n_units} units (arrays {shapes}) come from {n_groups}")
