@@ -638,3 +638,22 @@ def test_the_interval_holds_the_value_and_the_mean(data, seed):
     assert e.value == pytest.approx(y.mean(), abs=tol)
     assert e.n_groups in (None, int(docs.max()) + 1) and e.n_seeds == y.shape[0]
     assert min(c["df"] for c in e.components.values()) >= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 12).flatmap(lambda n: st.tuples(
+    arrays(np.float64, (3, n), elements=st.integers(-3, 3).map(float)),
+    arrays(np.float64, (3, n), elements=st.floats(-10, 10, allow_nan=False)))))
+def test_spearman_rows_matches_spearman(xy):
+    x, y = xy
+    rows = inf.spearman_rows(x, y)
+    for i in range(3):
+        one = inf.spearman(x[i], y[i])
+        assert (np.isnan(rows[i]) and np.isnan(one)) or rows[i] == pytest.approx(one, abs=1e-9)
+
+
+def test_spearman_rows_bad_input():
+    with pytest.raises(ValueError, match=r"spearman_rows: expected two arrays of the same shape"):
+        inf.spearman_rows(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"n >= 2"):
+        inf.spearman_rows(np.ones(1), np.ones(1))
