@@ -497,11 +497,7 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
         raise ValueError(f"{where}: vectorized=True needs {group_level} of equal size, got sizes "
                          f"{sorted(set(sizes.tolist()))} over {n_groups} {group_level}")
 
-    if vectorized:
-        def many(sub: dict) -> np.ndarray:
-            return np.asarray(stat(sub["x"] if single else sub), dtype=np.float64)
-    else:
-        many = _many(stat, single, False, where)
+    many = _many(stat, single, True, where)                                   # vectorized=True only
     full = np.asarray(stat(arrs["x"] if single else arrs), dtype=np.float64)
     if full.ndim > 1:
         raise ValueError(f"{where}: expected the statistic to be a scalar or 1-D, got shape {full.shape}")
