@@ -105,7 +105,8 @@ def test_abl_3_peak_has_the_lowest_loss_along_the_curve(model, abl, conclude):
     sweep = abl(model)
     fractions = [f for f in sweep.fractions if f > 0]
     ce = {m: np.stack([sweep.ce_at(m, f) for f in fractions]) for m in CONSTANT_METHODS}  # (F, S, U)
-    lowest = inf.nested_bootstrap(ce, peak_lowest_count, docs=sweep.unit_docs, where=f"ABL-3 {model}")
+    lowest = inf.nested_bootstrap(ce, peak_lowest_count, docs=sweep.unit_docs, where=f"ABL-3 {model}",
+                                  vectorized=True)
     significant, details, below = 0, {}, []
     for i, f in enumerate(fractions):
         pair = [diff(sweep, ce[m][i], ce["peak"][i]) for m in ("mean", "zero")]
@@ -117,11 +118,11 @@ def test_abl_3_peak_has_the_lowest_loss_along_the_curve(model, abl, conclude):
                                        "fractions (of 9) where CE(peak) is the lowest", details))
 
 
-def peak_lowest_count(means: dict) -> float:
+def peak_lowest_count(means: dict) -> np.ndarray:
     """Fractions at which the mean CE of peak is below those of mean and zero; ``means[m]`` has
-    shape (n_fractions, n_draws)."""
+    shape (..., n_fractions, n_draws) (leading axes: resamples). Returns shape (...)."""
     m = {k: v.mean(-1) for k, v in means.items()}
-    return float(np.sum(m["peak"] < np.minimum(m["mean"], m["zero"])))
+    return np.sum(m["peak"] < np.minimum(m["mean"], m["zero"]), axis=-1).astype(np.float64)
 
 
 def abl3_verdict(count: float, significantly_below: list[bool]) -> tuple[str, int]:
@@ -287,7 +288,7 @@ def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
             values = sweep.top1 if metric == "top1" else sweep.ce
             arr = np.swapaxes(values[sweep.methods.index(m)].astype(np.float64), 0, 1)  # (F, S, U)
             est = inf.nested_bootstrap(arr, curve_spearman(sweep.fractions), docs=sweep.unit_docs,
-                                       where=f"ABL-10 {model}")
+                                       where=f"ABL-10 {model}", vectorized=True)
             ests[f"rho({metric}({m}), fraction)"] = est
             signed.append(est.scaled(sign))
     verdict = inf.directional(signed)
@@ -298,11 +299,12 @@ def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
 
 
 def curve_spearman(fractions):
-    """``stat(means)``: Spearman rho of the per-draw means (shape (n_fractions, n_draws)) with the
-    fraction, over every (fraction, draw) point."""
+    """``stat(means)``: Spearman rho of the per-draw means (shape (..., n_fractions, n_draws), leading
+    axes: resamples) with the fraction, over every (fraction, draw) point; shape (...)."""
     f = np.asarray(fractions, dtype=np.float64)
 
-    def stat(means: np.ndarray) -> float:
-        return inf.spearman(np.repeat(f, means.shape[1]), means.ravel())
+    def stat(means: np.ndarray) -> np.ndarray:
+        x = np.broadcast_to(np.repeat(f, means.shape[-1]), (*means.shape[:-2], means.shape[-2] * means.shape[-1]))
+        return inf.spearman_rows(x, means.reshape(*means.shape[:-2], -1))
 
     return stat

@@ -84,7 +84,7 @@ def _curve(slope: float, noise: float, seed: int = 0) -> tuple[np.ndarray, np.nd
 @pytest.mark.parametrize("slope, verdict", [(5.0, "replicated"), (-5.0, "contradicted")])
 def test_abl10_sign(slope, verdict):
     ce, docs = _curve(slope, 1.0)
-    est = inf.nested_bootstrap(ce, curve_spearman(FRACTIONS), docs=docs)
+    est = inf.nested_bootstrap(ce, curve_spearman(FRACTIONS), docs=docs, vectorized=True)
     assert (est.value > 0.9) == (slope > 0) and (est.value < -0.9) == (slope < 0)
     # top1 falls with the fraction: the rule flips its sign before the directional verdict
     assert inf.directional([est]) == verdict
@@ -94,7 +94,7 @@ def test_abl10_sign(slope, verdict):
 
 def test_abl10_flat_curve_is_not_replicated():
     ce, docs = _curve(0.0, 1.0, seed=3)
-    est = inf.nested_bootstrap(ce, curve_spearman(FRACTIONS), docs=docs)
+    est = inf.nested_bootstrap(ce, curve_spearman(FRACTIONS), docs=docs, vectorized=True)
     assert inf.directional([est]) != "replicated"
 
 
