@@ -6,9 +6,8 @@ random draws as a second level, methods paired) and :func:`cluster_bootstrap` (s
 clusters, pairs, with the groups of units that share something) measure the statistic's variance
 due to each level by a bootstrap of that level alone (2,000 resamples each, a fixed seed) and build
 Banerjee's t interval from them, the construction calibrated by ``tests/test_calibration.py``;
-:func:`needed` says what an inconclusive verdict would need. Revision 1's percentile functions
-(:func:`paired_bootstrap`, :func:`bootstrap_many`, :func:`bootstrap_interval`: units resampled,
-seeds pooled) stay until every claim has moved.
+:func:`needed` says what an inconclusive verdict would need. Every claim uses these two; revision
+1's token-level percentile bootstrap (seeds pooled, documents ignored) is gone.
 
 Verdicts are one of :data:`VERDICTS`:
 
@@ -18,23 +17,22 @@ Verdicts are one of :data:`VERDICTS`:
   claims: the interval lies wholly outside the margin);
 - ``inconclusive``: anything else (NaN statistics included).
 
-Resampling protocol of revision 1: ``rng = numpy.random.default_rng(seed)``, and resample ``r`` is
-row ``r`` of ``rng.integers(0, n_units, size=(n_resamples, n_units))`` (the rows are drawn in
-chunks to bound memory; numpy's stream does not depend on the chunking). The same seed therefore
-gives the same resampled units to every statistic of a claim. Revision 2 draws its groups the same
-way (see :func:`nested_bootstrap`, ``seed``).
+Resampling protocol: ``rng = numpy.random.default_rng(seed)``; a level's resample ``r`` is row ``r``
+of ``rng.integers(0, n, size=(n_resamples, n))`` over its ``n`` groups (documents, then draws; see
+:func:`nested_bootstrap`, ``seed``), so the same seed gives the same resampled groups to every
+statistic of a claim.
 """
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 __all__ = [
     "VERDICTS", "CONSTRUCTIONS", "Estimate", "nested_bootstrap", "cluster_bootstrap", "needed",
-    "bootstrap_interval", "paired_bootstrap", "bootstrap_many", "spearman", "spearman_rows",
+    "spearman", "spearman_rows",
     "directional", "equivalence", "at_least", "at_most", "all_of",
 ]
 
@@ -124,159 +122,6 @@ class Estimate:
 
 # ---------------------------------------------------------------------------------------------
 # bootstrap
-
-def bootstrap_interval(stat_fn: Callable[[np.ndarray], float], n_units: int, *,
-                       n_resamples: int = 2000, seed: SeedLike = 0,
-                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of any statistic of resampled unit indices.
-
-    Parameters
-    ----------
-    stat_fn : callable
-        ``stat_fn(idx) -> float``, where ``idx`` is an int64 array of shape (n_units,) of unit
-        indices drawn with replacement; called once per resample (use :func:`paired_bootstrap`
-        for means, which is vectorised).
-    n_units : int
-        Number of bootstrap units, >= 2.
-    n_resamples : int, default=2000
-    seed : int or numpy.random.Generator, default=0
-    level : float, default=0.95
-        In (0, 1).
-
-    Returns
-    -------
-    (low, high) : tuple of float
-        The ``(1 - level) / 2`` and ``(1 + level) / 2`` percentiles of the resampled statistic
-        (numpy's linear interpolation); NaN if any resample gave NaN.
-
-    Raises
-    ------
-    ValueError
-        On ``n_units < 2``, ``n_resamples < 1`` or ``level`` outside (0, 1).
-    """
-    _check_settings(n_units, n_resamples, level)
-    stats = np.empty(n_resamples)
-    r = 0
-    for idx in _index_chunks(np.random.default_rng(seed), n_units, n_resamples, 8):
-        for row in idx:
-            stats[r] = float(stat_fn(row))
-            r += 1
-    low, high = _percentiles(stats[:, None], level)
-    return float(low[0]), float(high[0])
-
-
-def paired_bootstrap(diffs, *, n_resamples: int = 2000, seed: SeedLike = 0,
-                     level: float = 0.95) -> Estimate:
-    """Mean of paired differences with its bootstrap interval over units, pooled over seeds.
-
-    The statistic is the mean of ``diffs`` over every seed and unit. One resample draws
-    ``n_units`` unit indices with replacement and averages over all seeds of the drawn units (the
-    same units under every seed), so seeds are pooled, not resampled (claims.md, "Intervals").
-    Vectorised: the seeds are averaged per unit first, then chunks of resamples gather those unit
-    means with integer index arrays; no chunk holds more than about 64 MB.
-
-    Parameters
-    ----------
-    diffs : array-like of shape (n_units,) or (n_seeds, n_units)
-        Per-unit paired differences (e.g. top1 under method A minus under method B on the same
-        token, in percentage points; or CE differences in nats). Finite.
-    n_resamples : int, default=2000
-    seed : int or numpy.random.Generator, default=0
-    level : float, default=0.95
-
-    Returns
-    -------
-    Estimate
-        ``value`` = mean of ``diffs``; ``low``, ``high`` = percentile interval; ``n_units``,
-        ``n_seeds`` (1 for a 1-D input).
-
-    Raises
-    ------
-    ValueError
-        If ``diffs`` is not 1-D or 2-D, has fewer than 2 units or no seed, or holds NaN/inf; or on
-        bad ``n_resamples``/``level``.
-    """
-    d = np.asarray(diffs, dtype=np.float64)
-    if d.ndim == 1:
-        d = d[None, :]
-    if d.ndim != 2:
-        raise ValueError(f"paired_bootstrap: expected diffs of shape (n_units,) or (n_seeds, n_units), "
-                         f"got {np.shape(diffs)}")
-    n_seeds, n_units = d.shape
-    if n_seeds < 1:
-        raise ValueError(f"paired_bootstrap: expected at least one seed, got shape {d.shape}")
-    _check_settings(n_units, n_resamples, level)
-    if not np.isfinite(d).all():
-        raise ValueError(f"paired_bootstrap: diffs holds {int((~np.isfinite(d)).sum())} NaN or "
-                         f"infinite value(s)")
-    unit_means = d.mean(axis=0)
-    stats = np.empty(n_resamples)
-    r = 0
-    for idx in _index_chunks(np.random.default_rng(seed), n_units, n_resamples, 16):
-        stats[r:r + len(idx)] = unit_means[idx].mean(axis=1)
-        r += len(idx)
-    low, high = _percentiles(stats[:, None], level)
-    return Estimate(float(d.mean()), float(low[0]), float(high[0]), n_units, n_seeds, level,
-                    n_resamples)
-
-
-def bootstrap_many(arrays: dict[str, np.ndarray], stat_fn: Callable[[dict], object], *,
-                   n_resamples: int = 2000, seed: SeedLike = 0, level: float = 0.95,
-                   n_seeds: int = 1) -> Estimate | tuple[Estimate, ...]:
-    """Bootstrap a statistic that combines several paired arrays, with one set of resampled units.
-
-    Every resample draws one index vector over units and applies it to the last axis of every
-    array, so paired arrays stay paired (e.g. the CE curves of several ablation methods on the same
-    tokens, for "is A the lowest of {A, B, C}", or a Spearman correlation over a curve).
-
-    Parameters
-    ----------
-    arrays : dict of str to ndarray
-        Arrays of any shapes that share their last axis, the units: shape (..., n_units).
-    stat_fn : callable
-        ``stat_fn(resampled) -> float or 1-D array``, where ``resampled`` maps the same keys to
-        arrays of the same shapes with the units resampled. Called once on the full sample and once
-        per resample; it must return the same number of outputs every time.
-    n_resamples : int, default=2000
-    seed : int or numpy.random.Generator, default=0
-    level : float, default=0.95
-    n_seeds : int, default=1
-        Recorded in the returned estimates (the seeds the arrays pool, if any); not used otherwise.
-
-    Returns
-    -------
-    Estimate, or tuple of Estimate
-        An Estimate if ``stat_fn`` returns a scalar; a tuple of one Estimate per output if it
-        returns a 1-D array. ``value`` is the statistic on the full sample; the interval is the
-        percentile interval of each output (NaN if any resample gave NaN for that output).
-
-    Raises
-    ------
-    ValueError
-        If ``arrays`` is empty, the last axes differ, there are fewer than 2 units, or ``stat_fn``
-        returns something other than a scalar or 1-D array, or a varying number of outputs.
-    """
-    if not arrays:
-        raise ValueError("bootstrap_many: expected at least one array, got none")
-    arrs = {k: np.asarray(v) for k, v in arrays.items()}
-    sizes = {k: (a.shape[-1] if a.ndim else None) for k, a in arrs.items()}
-    if len(set(sizes.values())) != 1 or None in sizes.values():
-        raise ValueError(f"bootstrap_many: expected arrays sharing their last axis (units), got last "
-                         f"axis sizes {sizes}")
-    n_units = next(iter(sizes.values()))
-    _check_settings(n_units, n_resamples, level)
-    full = _as_outputs(stat_fn(arrs), None)
-    stats = np.empty((n_resamples, full.size))
-    r = 0
-    for idx in _index_chunks(np.random.default_rng(seed), n_units, n_resamples, 8):
-        for row in idx:
-            stats[r] = _as_outputs(stat_fn({k: a[..., row] for k, a in arrs.items()}), full.size)
-            r += 1
-    low, high = _percentiles(stats, level)
-    ests = tuple(Estimate(float(v), float(lo), float(hi), n_units, n_seeds, level, n_resamples)
-                 for v, lo, hi in zip(full.ravel(), low, high))
-    return ests[0] if full.ndim == 0 else ests
-
 
 # ---------------------------------------------------------------------------------------------
 # revision 2: documents, draws and shared units as levels of the bootstrap
@@ -1069,28 +914,10 @@ def _check_settings(n_units: int, n_resamples: int, level: float) -> None:
         raise ValueError(f"bootstrap: expected level in (0, 1), got {level}")
 
 
-def _index_chunks(rng: np.random.Generator, n_units: int, n_resamples: int,
-                  bytes_per_index: int) -> Iterator[np.ndarray]:
-    """Consecutive row blocks of ``rng.integers(0, n_units, size=(n_resamples, n_units))``."""
-    rows = max(1, _CHUNK_BYTES // (bytes_per_index * n_units))
-    for start in range(0, n_resamples, rows):
-        yield rng.integers(0, n_units, size=(min(rows, n_resamples - start), n_units))
-
-
 def _percentiles(stats: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     tail = 100.0 * (1.0 - level) / 2.0
     low, high = np.percentile(stats, [tail, 100.0 - tail], axis=0)
     return low, high
-
-
-def _as_outputs(value, n: int | None) -> np.ndarray:
-    out = np.asarray(value, dtype=np.float64)
-    if out.ndim > 1:
-        raise ValueError(f"bootstrap_many: expected stat_fn to return a scalar or 1-D array, got shape "
-                         f"{out.shape}")
-    if n is not None and out.size != n:
-        raise ValueError(f"bootstrap_many: expected stat_fn to return {n} output(s), got {out.size}")
-    return out
 
 
 def _estimates(estimates, where: str) -> list[Estimate]:
