@@ -1,4 +1,4 @@
-"""Timings of the streaming neuron statistics and the paired bootstrap.
+"""Timings of the streaming neuron statistics (the intervals: benchmark/test_bench_intervals.py).
 
 Run with ``pytest benchmark/test_bench_stats.py --benchmark-only`` (the project's addopts skip
 benchmarks otherwise). Nothing here asserts on a timing.
@@ -8,11 +8,9 @@ The batch is (4096, 17280) float32: 4096 token positions of the attention pre-ou
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from core.inference import paired_bootstrap
 from core.stats import NeuronStats
 
 N_SAMPLES, N_NEURONS, N_BINS = 4096, 30 * 576, 100
@@ -70,9 +68,3 @@ def test_bench_histogram_counting(benchmark, batch, first_pass, method):
             hist.view(-1).add_(torch.bincount(flat, minlength=N_NEURONS * N_BINS))
 
     benchmark.pedantic(count, rounds=3, warmup_rounds=1)
-
-
-def test_bench_paired_bootstrap(benchmark):
-    diffs = np.random.default_rng(0).normal(0.1, 1.0, size=(3, 100_000))
-    benchmark.extra_info["n_resamples"] = 2000
-    benchmark.pedantic(paired_bootstrap, args=(diffs,), rounds=3, warmup_rounds=0)

@@ -41,7 +41,10 @@ class Claim:
 
     def models(self) -> list:
         """pytest params: every small-tier model of the claim's kinds, and the paper's own full-tier
-        models marked ``gpu`` (``pytest -m gpu`` selects the full tier, ``-m "not gpu"`` the small)."""
+        models marked ``gpu`` (``pytest -m gpu`` selects the full tier, ``-m "not gpu"`` the small);
+        then every model outside the zoo given with ``--models`` (:func:`use_own_models`) whose kind is
+        one of the claim's (or whose kind is unknown: a Hub id missing from the local cache, which
+        skips naming it)."""
         params = []
         for spec in MODELS.values():
             if spec.kind not in self.kinds:
@@ -52,7 +55,26 @@ class Claim:
                     continue
                 marks.append(pytest.mark.gpu)
             params.append(pytest.param(spec.name, id=spec.name, marks=marks))
+        for name, kind in _OWN_MODELS:
+            if kind is None or kind in self.kinds:
+                params.append(pytest.param(name, id=name, marks=[pytest.mark.claim(self.id)]))
         return params
+
+
+#: Models outside the zoo given with ``--models``: (name, kind or None). Set by conftest before collection.
+_OWN_MODELS: list[tuple[str, str | None]] = []
+
+
+def use_own_models(models) -> None:
+    """Give every claim of their kind a case for these models outside the zoo (``conftest.py`` calls
+    this for ``--models`` before the claim modules are collected).
+
+    Parameters
+    ----------
+    models : iterable of (name, kind or None)
+        Names as :func:`core.models.resolve` gives them; kind None parametrizes every claim.
+    """
+    _OWN_MODELS[:] = [(str(n), k) for n, k in models]
 
 
 @dataclass

@@ -4,15 +4,17 @@ One test per row of the ABL table of ``../shared/claims.md``, parametrized over 
 the catalogue assigns them: "decoders" are the causal LMs, "masked LMs" the masked LMs, "ViT" the
 image transformers. Every test reads the same experiment (:func:`core.ablation.abl_experiment`:
 attention pre-out neurons pruned at random in nested 10% steps, three seeds, every method on the
-same neurons), computes the catalogue's statistic with a paired bootstrap over evaluation units
-(2,000 resamples, pooled over the three seeds) and hands the verdict to ``conclude``.
+same neurons), computes the catalogue's statistic with the interval of revision 2
+(:func:`core.inference.nested_bootstrap`: the three neuron draws and the evaluation documents are
+levels of the bootstrap, methods paired on the same draw and document) and hands the verdict to
+``conclude``. Where the rule has several parts, the headline statistic is the part that decided.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, detail, per_model
+from claims._claim import Claim, Measurement, decisive, detail, per_model
 from core import inference as inf
 from core.ablation import CONSTANT_METHODS, AblationSweep, abl_experiment
 
@@ -34,15 +36,30 @@ def abl(profile, device, pytestconfig):
 
 
 def measurement(sweep: AblationSweep, verdict: str, headline: inf.Estimate, name: str,
-                details: dict) -> Measurement:
+                details: dict, *, decided_by: str | None = None, estimates=()) -> Measurement:
+    sizes = sweep.info.get("sizes", {})
     return Measurement(verdict=verdict, statistic=headline, statistic_name=name, details=details,
-                       sample_sizes={"eval_units": sweep.n_units, **sweep.info.get("sizes", {})},
-                       seeds=list(sweep.seeds), data=sweep.info.get("data", ""))
+                       sample_sizes={"eval_units": sweep.n_units, "draws": len(sweep.seeds),
+                                     "eval_documents": int(np.unique(sweep.unit_docs).size), **sizes},
+                       seeds=list(sweep.seeds), data=sweep.info.get("data", ""), decided_by=decided_by,
+                       estimates=list(estimates) or [headline])
 
 
-def diff(a: np.ndarray, b: np.ndarray) -> inf.Estimate:
-    """Paired bootstrap of a - b over evaluation units, pooled over seeds."""
-    return inf.paired_bootstrap(a - b)
+def diff(sweep: AblationSweep, a: np.ndarray, b: np.ndarray) -> inf.Estimate:
+    """a - b, each of shape (n_seeds, n_units): mean with its interval over draws and documents."""
+    return inf.nested_bootstrap(a - b, docs=sweep.unit_docs, where=f"ABL {sweep.model}")
+
+
+def several(sweep: AblationSweep, parts: dict, unit: str, *, at: str, direction: int = +1,
+            units: dict | None = None) -> Measurement:
+    """A rule of several parts, each a difference claimed > 0 (ABL-1/2/4/5/7/8): the verdict of
+    :func:`core.inference.directional`, and the part that decided it as the headline."""
+    verdict = inf.directional(list(parts.values()), direction=direction)
+    part = decisive(verdict, parts, direction)
+    units = units or {}
+    return measurement(sweep, verdict, parts[part], f"{part} at {at}, {units.get(part, unit)}",
+                       {k: detail(e, units.get(k, unit)) for k, e in parts.items()},
+                       decided_by=part, estimates=parts.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,11 +76,9 @@ ABL_2 = claim("ABL-2", "On decoders, peak ablation degrades less than mean ablat
 
 
 def _peak_beats(sweep: AblationSweep, other: str) -> Measurement:
-    top1 = diff(sweep.top1_at("peak", 0.5), sweep.top1_at(other, 0.5))
-    ce = diff(sweep.ce_at(other, 0.5), sweep.ce_at("peak", 0.5))
-    return measurement(sweep, inf.directional([top1, ce]), top1, f"top1(peak) - top1({other}) at 50%, {PP}",
-                       {f"top1(peak) - top1({other})": detail(top1, PP),
-                        f"CE({other}) - CE(peak)": detail(ce, "nats")})
+    parts = {f"top1(peak) - top1({other})": diff(sweep, sweep.top1_at("peak", 0.5), sweep.top1_at(other, 0.5)),
+             f"CE({other}) - CE(peak)": diff(sweep, sweep.ce_at(other, 0.5), sweep.ce_at("peak", 0.5))}
+    return several(sweep, parts, PP, at="50%", units={f"CE({other}) - CE(peak)": "nats"})
 
 
 @pytest.mark.parametrize("model", ABL_1.models())
@@ -90,24 +105,35 @@ def test_abl_3_peak_has_the_lowest_loss_along_the_curve(model, abl, conclude):
     sweep = abl(model)
     fractions = [f for f in sweep.fractions if f > 0]
     ce = {m: np.stack([sweep.ce_at(m, f) for f in fractions]) for m in CONSTANT_METHODS}  # (F, S, U)
-    lowest = inf.bootstrap_many(
-        ce, lambda a: float(sum(a["peak"][i].mean() < min(a["mean"][i].mean(), a["zero"][i].mean())
-                                for i in range(len(fractions)))), n_seeds=len(sweep.seeds))
-    significant, details = 0, {}
+    lowest = inf.nested_bootstrap(ce, peak_lowest_count, docs=sweep.unit_docs, where=f"ABL-3 {model}",
+                                  vectorized=True)
+    significant, details, below = 0, {}, []
     for i, f in enumerate(fractions):
-        below = [diff(ce[m][i], ce["peak"][i]) for m in ("mean", "zero")]
-        details[f"{f:.0%}: CE(mean) - CE(peak), CE(zero) - CE(peak)"] = [detail(e, "nats") for e in below]
-        significant += any(e.high < 0 for e in below)
-    count = lowest.value
-    if count >= 6 and significant == 0:
-        verdict = "replicated"
-    elif significant >= 6:
-        verdict = "contradicted"
-    else:
-        verdict = "inconclusive"
+        pair = [diff(sweep, ce[m][i], ce["peak"][i]) for m in ("mean", "zero")]
+        details[f"{f:.0%}: CE(mean) - CE(peak), CE(zero) - CE(peak)"] = [detail(e, "nats") for e in pair]
+        below.append(any(e.high < 0 for e in pair))
+    verdict, significant = abl3_verdict(lowest.value, below)
     details["fractions where another method is significantly lower than peak"] = significant
     conclude(ABL_3, model, measurement(sweep, verdict, lowest,
                                        "fractions (of 9) where CE(peak) is the lowest", details))
+
+
+def peak_lowest_count(means: dict) -> np.ndarray:
+    """Fractions at which the mean CE of peak is below those of mean and zero; ``means[m]`` has
+    shape (..., n_fractions, n_draws) (leading axes: resamples). Returns shape (...)."""
+    m = {k: v.mean(-1) for k, v in means.items()}
+    return np.sum(m["peak"] < np.minimum(m["mean"], m["zero"]), axis=-1).astype(np.float64)
+
+
+def abl3_verdict(count: float, significantly_below: list[bool]) -> tuple[str, int]:
+    """ABL-3's rule: replicated if peak is lowest at >= 6 of 9 fractions and no other method is
+    significantly lower anywhere; contradicted if another method is significantly lower at >= 6."""
+    significant = int(sum(significantly_below))
+    if count >= 6 and significant == 0:
+        return "replicated", significant
+    if significant >= 6:
+        return "contradicted", significant
+    return "inconclusive", significant
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,12 +149,9 @@ ABL_4 = claim("ABL-4", "Resampling degrades most",
 def test_abl_4_resampling_degrades_most(model, abl, conclude):
     sweep = abl(model)
     resampling = [m for m in sweep.methods if m.startswith("resample")]
-    ests = {f"top1({m}) - top1({r})": diff(sweep.top1_at(m, 0.5), sweep.top1_at(r, 0.5))
-            for r in resampling for m in CONSTANT_METHODS}
-    worst = min(ests, key=lambda k: ests[k].value)
-    conclude(ABL_4, model, measurement(
-        sweep, inf.directional(list(ests.values())), ests[worst],
-        f"smallest difference, {worst} at 50%, {PP}", {k: detail(e, PP) for k, e in ests.items()}))
+    parts = {f"top1({m}) - top1({r})": diff(sweep, sweep.top1_at(m, 0.5), sweep.top1_at(r, 0.5))
+             for r in resampling for m in CONSTANT_METHODS}
+    conclude(ABL_4, model, several(sweep, parts, PP, at="50%"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,14 +167,11 @@ ABL_5 = claim("ABL-5", "Among resampling variants, random token ids degrade leas
 def test_abl_5_token_id_resampling_degrades_least_on_decoders(model, abl, conclude):
     sweep = abl(model)
     others = [m for m in sweep.methods if m.startswith("resample") and m != "resample-ids"]
-    top1 = {f"top1(ids) - top1({o})": diff(sweep.top1_at("resample-ids", 0.9), sweep.top1_at(o, 0.9))
+    top1 = {f"top1(ids) - top1({o})": diff(sweep, sweep.top1_at("resample-ids", 0.9), sweep.top1_at(o, 0.9))
             for o in others}
-    ce = {f"CE({o}) - CE(ids)": diff(sweep.ce_at(o, 0.9), sweep.ce_at("resample-ids", 0.9)) for o in others}
-    worst = min(top1, key=lambda k: top1[k].value)
-    conclude(ABL_5, model, measurement(
-        sweep, inf.directional([*top1.values(), *ce.values()]), top1[worst],
-        f"smallest top1 difference, {worst} at 90%, {PP}",
-        {**{k: detail(e, PP) for k, e in top1.items()}, **{k: detail(e, "nats") for k, e in ce.items()}}))
+    ce = {f"CE({o}) - CE(ids)": diff(sweep, sweep.ce_at(o, 0.9), sweep.ce_at("resample-ids", 0.9))
+          for o in others}
+    conclude(ABL_5, model, several(sweep, {**top1, **ce}, PP, at="90%", units={k: "nats" for k in ce}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,11 +187,13 @@ ABL_6 = claim("ABL-6", "On ViT, zero, mean and peak are statistically indistingu
 def test_abl_6_constant_methods_are_equivalent_on_vit(model, abl, conclude):
     sweep = abl(model)
     pairs = [("peak", "mean"), ("peak", "zero"), ("mean", "zero")]
-    ests = {f"top1({a}) - top1({b})": diff(sweep.top1_at(a, 0.5), sweep.top1_at(b, 0.5)) for a, b in pairs}
+    ests = {f"top1({a}) - top1({b})": diff(sweep, sweep.top1_at(a, 0.5), sweep.top1_at(b, 0.5))
+            for a, b in pairs}
     widest = max(ests, key=lambda k: max(abs(ests[k].low), abs(ests[k].high)))
     conclude(ABL_6, model, measurement(
         sweep, inf.equivalence(list(ests.values()), margin=2.0), ests[widest],
-        f"the pair farthest from 0, {widest} at 50%, {PP}", {k: detail(e, PP) for k, e in ests.items()}))
+        f"the pair farthest from 0, {widest} at 50%, {PP}", {k: detail(e, PP) for k, e in ests.items()},
+        decided_by=widest, estimates=ests.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,12 +207,9 @@ ABL_7 = claim("ABL-7", "On masked LMs, peak edges out mean and zero up to 75%",
 @pytest.mark.parametrize("model", ABL_7.models())
 def test_abl_7_peak_edges_out_mean_and_zero_on_masked_lms(model, abl, conclude):
     sweep = abl(model)
-    ests = {f"top1(peak) - top1({m})": diff(sweep.top1_at("peak", 0.5), sweep.top1_at(m, 0.5))
-            for m in ("mean", "zero")}
-    worst = min(ests, key=lambda k: ests[k].value)
-    conclude(ABL_7, model, measurement(
-        sweep, inf.directional(list(ests.values())), ests[worst], f"{worst} at 50%, {PP}",
-        {k: detail(e, PP) for k, e in ests.items()}))
+    parts = {f"top1(peak) - top1({m})": diff(sweep, sweep.top1_at("peak", 0.5), sweep.top1_at(m, 0.5))
+             for m in ("mean", "zero")}
+    conclude(ABL_7, model, several(sweep, parts, PP, at="50%"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,12 +223,9 @@ ABL_8 = claim("ABL-8", "On masked LMs at 90%, random-token-id resampling has the
 @pytest.mark.parametrize("model", ABL_8.models())
 def test_abl_8_token_id_resampling_has_the_lowest_loss_on_masked_lms(model, abl, conclude):
     sweep = abl(model)
-    ests = {f"CE({m}) - CE(ids)": diff(sweep.ce_at(m, 0.9), sweep.ce_at("resample-ids", 0.9))
-            for m in sweep.methods if m != "resample-ids"}
-    worst = min(ests, key=lambda k: ests[k].value)
-    conclude(ABL_8, model, measurement(
-        sweep, inf.directional(list(ests.values())), ests[worst], f"smallest difference, {worst} at 90%, nats",
-        {k: detail(e, "nats") for k, e in ests.items()}))
+    parts = {f"CE({m}) - CE(ids)": diff(sweep, sweep.ce_at(m, 0.9), sweep.ce_at("resample-ids", 0.9))
+             for m in sweep.methods if m != "resample-ids"}
+    conclude(ABL_8, model, several(sweep, parts, "nats", at="90%"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,16 +241,34 @@ ABL_9 = claim("ABL-9", "Most attention pre-out neurons are zero-centred; a minor
 def test_abl_9_most_attention_neurons_are_zero_centred(model, abl, conclude):
     sweep = abl(model)
     ratio = sweep.peak_over_std  # (n_neurons,), every layer
-    centred = inf.paired_bootstrap(100.0 * (ratio <= 0.25))
-    off = inf.paired_bootstrap(100.0 * (ratio > 1.0))
-    verdicts = [inf.at_least(centred, 75.0), inf.at_least(off, 1.0)]
-    verdict = inf.all_of(verdicts)
-    m = measurement(sweep, verdict, centred, "neurons with |peak| <= 0.25 std, percent",
-                    {"|peak| <= 0.25 std": detail(centred, "percent of neurons"),
-                     "|peak| > 1 std": detail(off, "percent of neurons"),
-                     "median |peak| / std": float(np.median(ratio))})
+    centred, off, parts, verdict = abl9_verdict(ratio, where=f"ABL-9 {model}")
+    decided = next(k for k, v in parts.items() if v == verdict or verdict == "inconclusive" and v != "replicated")
+    m = measurement(sweep, verdict, centred if decided == CENTRED else off, f"neurons with {decided}, percent",
+                    {CENTRED: detail(centred, "percent of neurons"), OFF: detail(off, "percent of neurons"),
+                     "median |peak| / std": float(np.median(ratio)),
+                     "diagnostics": sweep.info.get("diagnostics")},
+                    decided_by=decided, estimates=[centred.shifted(-75.0), off.shifted(-1.0)])
     m.sample_sizes = {**m.sample_sizes, "neurons": int(ratio.size)}
     conclude(ABL_9, model, m)
+
+
+CENTRED, OFF = "|peak| <= 0.25 std", "|peak| > 1 std"
+
+
+def abl9_verdict(ratio: np.ndarray, *, where: str = "ABL-9"):
+    """ABL-9's two conditions on ``|peak| / std`` per neuron (bootstrap over neurons): >= 75% of
+    neurons at or below 0.25 std AND >= 1% above 1 std.
+
+    Returns
+    -------
+    (centred, off, parts, verdict)
+        Both estimates in percent of neurons, each condition's own verdict ``{CENTRED: ..., OFF: ...}``
+        and the conjunction's verdict.
+    """
+    centred = inf.cluster_bootstrap(100.0 * (ratio <= 0.25), where=where, group_level="neurons")
+    off = inf.cluster_bootstrap(100.0 * (ratio > 1.0), where=where, group_level="neurons")
+    parts = {CENTRED: inf.at_least(centred, 75.0), OFF: inf.at_least(off, 1.0)}
+    return centred, off, parts, inf.all_of(parts.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,21 +282,29 @@ ABL_10 = claim("ABL-10", "Degradation grows with the fraction pruned (sanity)",
 @pytest.mark.parametrize("model", ABL_10.models())
 def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
     sweep = abl(model)
-    fractions = np.repeat(np.asarray(sweep.fractions)[None], len(sweep.seeds), 0).ravel()
     ests, signed = {}, []
     for m in CONSTANT_METHODS:
         for metric, sign in (("top1", -1.0), ("ce", 1.0)):
             values = sweep.top1 if metric == "top1" else sweep.ce
-            arr = values[sweep.methods.index(m)].astype(np.float64)  # (seeds, fractions, units)
-            est = inf.bootstrap_many(
-                {"x": arr}, lambda a: inf.spearman(fractions, a["x"].mean(-1).ravel()),
-                n_seeds=len(sweep.seeds))
+            arr = np.swapaxes(values[sweep.methods.index(m)].astype(np.float64), 0, 1)  # (F, S, U)
+            est = inf.nested_bootstrap(arr, curve_spearman(sweep.fractions), docs=sweep.unit_docs,
+                                       where=f"ABL-10 {model}", vectorized=True)
             ests[f"rho({metric}({m}), fraction)"] = est
-            signed.append(inf.Estimate(sign * est.value, *sorted((sign * est.low, sign * est.high)),
-                                       est.n_units, est.n_seeds))
+            signed.append(est.scaled(sign))
     verdict = inf.directional(signed)
-    weakest = min(range(len(signed)), key=lambda i: signed[i].value)
-    name = list(ests)[weakest]
+    name = decisive(verdict, dict(zip(ests, signed)))
     conclude(ABL_10, model, measurement(
-        sweep, verdict, ests[name], f"weakest correlation, {name} (Spearman rho)",
-        {k: detail(e, "Spearman rho") for k, e in ests.items()}))
+        sweep, verdict, ests[name], f"{name} (Spearman rho)",
+        {k: detail(e, "Spearman rho") for k, e in ests.items()}, decided_by=name, estimates=signed))
+
+
+def curve_spearman(fractions):
+    """``stat(means)``: Spearman rho of the per-draw means (shape (..., n_fractions, n_draws), leading
+    axes: resamples) with the fraction, over every (fraction, draw) point; shape (...)."""
+    f = np.asarray(fractions, dtype=np.float64)
+
+    def stat(means: np.ndarray) -> np.ndarray:
+        x = np.broadcast_to(np.repeat(f, means.shape[-1]), (*means.shape[:-2], means.shape[-2] * means.shape[-1]))
+        return inf.spearman_rows(x, means.reshape(*means.shape[:-2], -1))
+
+    return stat

@@ -37,7 +37,7 @@ RESAMPLE_TEXT = ("resample-chars", "resample-ids", "resample-generated")
 RESAMPLE_IMAGE = ("resample-pixels",)
 
 #: Bumped when a change alters what a cached sweep holds.
-ABL_VERSION = 1
+ABL_VERSION = 3
 
 
 def methods_for(kind: str) -> tuple[str, ...]:
@@ -89,7 +89,12 @@ class AblationSweep:
         ``|peak| / std`` of every attention pre-out neuron on the collection split (ABL Fig. 1);
         0 for a constant neuron whose peak is 0, inf for a constant neuron elsewhere.
     info : dict
-        Sizes and data description.
+        Sizes and data description. ``info["sizes"]`` holds ``eval_units`` (scored tokens or images),
+        ``draws`` (neuron-selection seeds) and, where the units' documents are known,
+        ``eval_documents`` (distinct documents among the scored units; images are their own).
+    unit_docs : ndarray of shape (n_units,), int64, or None
+        Source document of every evaluation unit, in unit order (:meth:`core.evaluate.EvalSet.unit_docs`;
+        ``arange(n_images)`` for images); None when the evaluation set had no document ids.
     """
 
     model: str
@@ -101,6 +106,7 @@ class AblationSweep:
     ce: np.ndarray
     peak_over_std: np.ndarray
     info: dict = field(default_factory=dict)
+    unit_docs: np.ndarray | None = None
 
     @property
     def n_units(self) -> int:
@@ -141,8 +147,9 @@ class AblationSweep:
 
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
+                docs = {} if self.unit_docs is None else {"unit_docs": np.asarray(self.unit_docs, dtype=np.int64)}
                 np.savez_compressed(
-                    f, top1=self.top1, ce=self.ce, peak_over_std=self.peak_over_std,
+                    f, top1=self.top1, ce=self.ce, peak_over_std=self.peak_over_std, **docs,
                     meta=np.frombuffer(json.dumps({
                         "model": self.model, "kind": self.kind, "methods": self.methods,
                         "fractions": self.fractions, "seeds": self.seeds, "info": self.info,
@@ -157,7 +164,7 @@ class AblationSweep:
             return cls(model=meta["model"], kind=meta["kind"], methods=tuple(meta["methods"]),
                        fractions=tuple(meta["fractions"]), seeds=tuple(meta["seeds"]),
                        top1=z["top1"], ce=z["ce"], peak_over_std=z["peak_over_std"],
-                       info=meta["info"])
+                       info=meta["info"], unit_docs=z["unit_docs"] if "unit_docs" in z.files else None)
 
 
 def offsets_for(method: str, stats, resampled: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -186,6 +193,7 @@ def run_abl(
     stats_key: str | None = None,
     progress: bool = True,
     info: dict | None = None,
+    checkpoint=None,
 ) -> AblationSweep:
     """Run the ABL experiment on one model.
 
@@ -204,10 +212,15 @@ def run_abl(
     fractions, seeds : the pruning grid (ABL section 3.5: 0%..90% in 10% steps, three seeds)
     stats_key : str, optional
         Cache key of the collection statistics (see :func:`core.activations.collect_stats`).
+    checkpoint : core.cache.Checkpoint, optional
+        Keeps every finished evaluation (one per (seed, fraction, method), and the unablated one), so
+        that a sweep interrupted part-way resumes from them; the result equals an uninterrupted one.
 
     Returns
     -------
     AblationSweep
+        With ``unit_docs`` from ``evalset`` (None for a text set without ``docs``) and
+        ``info["sizes"]`` completed with ``eval_units``, ``draws`` and ``eval_documents``.
     """
     kind = evalset.kind
     methods = CONSTANT_METHODS + tuple(resample_inputs)
@@ -222,11 +235,19 @@ def run_abl(
 
     steps = [(s, f) for s in range(len(seeds)) for f in range(len(fractions)) if fractions[f] > 0]
     bar = tqdm(total=1 + len(steps) * len(methods), desc=f"{name}: ablation sweep", disable=not progress)
-    base = evaluate(model, evalset, batch_size=batch_size)
+
+    def step(key, run) -> tuple[np.ndarray, np.ndarray]:
+        """(top1, ce) of one evaluation; from the checkpoint where an earlier run finished it."""
+        def scores():
+            sc = run()
+            return sc.top1, sc.ce
+        return scores() if checkpoint is None else checkpoint.step(key, scores)
+
+    base_top1, base_ce = step(("base",), lambda: evaluate(model, evalset, batch_size=batch_size))
     bar.update()
     for f, frac in enumerate(fractions):
         if frac == 0:
-            top1[:, :, f], ce[:, :, f] = base.top1, base.ce
+            top1[:, :, f], ce[:, :, f] = base_top1, base_ce
     for s, seed in enumerate(seeds):
         masks = nested_masks(n_layers, width, fractions, seed)
         for f, frac in enumerate(fractions):
@@ -234,16 +255,46 @@ def run_abl(
                 continue
             for m, method in enumerate(methods):
                 bar.set_postfix_str(f"seed {seed}, {frac:.0%}, {method}")
-                with sites.ablate(model, SITE, masks[f], offsets[method]):
-                    scores: UnitScores = evaluate(model, evalset, batch_size=batch_size)
-                top1[m, s, f], ce[m, s, f] = scores.top1, scores.ce
+                def run(f=f, method=method) -> UnitScores:
+                    with sites.ablate(model, SITE, masks[f], offsets[method]):
+                        return evaluate(model, evalset, batch_size=batch_size)
+
+                top1[m, s, f], ce[m, s, f] = step((seed, frac, method), run)
                 bar.update()
     bar.close()
+    unit_docs = evalset.unit_docs() if evalset.has_docs else None
     info = dict(info or {})
-    info.update({"n_units": n_units, "n_layers": n_layers, "neurons_per_layer": width})
+    sizes = {**info.get("sizes", {}), "eval_units": n_units, "draws": len(seeds)}
+    if unit_docs is not None:
+        sizes["eval_documents"] = int(np.unique(unit_docs).size)
+    info.update({"n_units": n_units, "n_layers": n_layers, "neurons_per_layer": width,
+                 "diagnostics": peak_diagnostics(stats), "sizes": sizes})
     return AblationSweep(model=name, kind=kind, methods=methods, fractions=tuple(fractions),
                          seeds=tuple(seeds), top1=top1, ce=ce, peak_over_std=peak_over_std(stats),
-                         info=info)
+                         info=info, unit_docs=unit_docs)
+
+
+def peak_diagnostics(stats) -> dict:
+    """What lets a reader judge a peak-versus-mean verdict (issue 11, item 5), over every neuron.
+
+    Returns
+    -------
+    dict
+        ``median_bin_width_over_std``: median of ``(max - min) / 100 / std`` (the peak's resolution
+        in standard deviations); ``median_abs_peak_minus_mean_over_std``: median of
+        ``|peak - mean| / std``; ``first_position_extreme_share``: percent of neurons whose
+        collection min or max comes from the first position of a window (None where unknown);
+        ``neurons``. Constant neurons (std 0) are left out of the two medians.
+    """
+    std = torch.cat([s.std for s in stats]).double()
+    width = (torch.cat([s.max for s in stats]) - torch.cat([s.min for s in stats])).double() / 100.0
+    gap = (torch.cat([s.peak for s in stats]) - torch.cat([s.mean for s in stats])).double().abs()
+    ok = std > 0
+    first = [getattr(s, "first_position_extreme", None) for s in stats]
+    share = None if any(f is None for f in first) else 100.0 * float(torch.cat(first).double().mean())
+    return {"median_bin_width_over_std": float((width[ok] / std[ok]).median()) if ok.any() else None,
+            "median_abs_peak_minus_mean_over_std": float((gap[ok] / std[ok]).median()) if ok.any() else None,
+            "first_position_extreme_share": share, "neurons": int(std.numel())}
 
 
 def peak_over_std(stats) -> np.ndarray:
@@ -275,15 +326,49 @@ RESAMPLE_SEED = 0
 MASK_SEEDS = {"collect": 1, "eval": 0}
 
 
+def eval_set(tokenizer, kind: str, profile, text: str, max_length: int | None = None) -> EvalSet:
+    """The ABL evaluation set of a text model: the profile's evaluation windows of ``text``'s eval split.
+
+    ``profile.eval_tokens_for(kind)`` tokens in windows of ``profile.eval_seq_len_for(kind, max_length)``,
+    at most ``profile.eval_doc_windows`` per document (:func:`core.data.text_windows`), with their
+    documents; masked LMs get their targets with seed ``MASK_SEEDS["eval"]``.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+    kind : {"causal", "masked"}
+    profile : core.profiles.Profile
+    text : str
+        A text subset (``ABL_DATA``).
+    max_length : int, optional
+        The model's maximum sequence length.
+
+    Returns
+    -------
+    EvalSet
+        ``inputs`` and ``docs`` LongTensors of shape (n_windows, eval_seq_len).
+    """
+    from . import data
+    from .evaluate import make_eval_set
+
+    seq_len = profile.eval_seq_len_for(kind, max_length)
+    windows, docs = data.text_windows(text, tokenizer, split="eval", n_tokens=profile.eval_tokens_for(kind),
+                                      seq_len=seq_len, doc_windows=profile.eval_doc_windows, with_docs=True)
+    return make_eval_set(kind, windows, tokenizer=tokenizer, seed=MASK_SEEDS["eval"], docs=docs,
+                         name=f"{text}, eval split")
+
+
 def _text_inputs(lm, profile, text: str, seq_len: int):
     from . import data
     from .evaluate import make_eval_set
 
     tok = lm.tokenizer
-    windows = {split: data.text_windows(text, tok, split=split, n_tokens=n, seq_len=seq_len)
-               for split, n in (("collect", profile.collect_tokens), ("eval", profile.eval_tokens_for(lm.kind)))}
-    collect, evalset = (make_eval_set(lm.kind, windows[s], tokenizer=tok, seed=MASK_SEEDS[s])
-                        for s in ("collect", "eval"))
+    collect_windows = data.text_windows(text, tok, split="collect", n_tokens=profile.collect_tokens,
+                                        seq_len=seq_len)
+    collect = make_eval_set(lm.kind, collect_windows, tokenizer=tok, seed=MASK_SEEDS["collect"])
+    evalset = eval_set(tok, lm.kind, profile, text, lm.max_length)
+    profile.check_documents(evalset.n_documents(), f"ABL evaluation set of {lm.name} ({text}, eval split)")
+    eval_len = evalset.inputs.shape[1]  # resampling inputs have the evaluation windows' length
     if lm.kind == "causal":
         gen_model, gen_tok = lm.model, tok
     else:
@@ -291,16 +376,21 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
 
         gen = load_model(GENERATOR[lm.tier], device=str(lm.device))
         gen_model, gen_tok = gen.model, gen.tokenizer
-    generated = data.generated_text(gen_model, gen_tok, seq_len, seed=RESAMPLE_SEED, device=lm.device)
+    generated = data.generated_text(gen_model, gen_tok, eval_len, seed=RESAMPLE_SEED, device=lm.device)
     resample = {
-        "resample-chars": data.random_characters(tok, seq_len, seed=RESAMPLE_SEED),
-        "resample-ids": data.random_token_ids(tok, seq_len, seed=RESAMPLE_SEED),
-        "resample-generated": data.generated_window(generated, tok, seq_len),
+        "resample-chars": data.random_characters(tok, eval_len, seed=RESAMPLE_SEED),
+        "resample-ids": data.random_token_ids(tok, eval_len, seed=RESAMPLE_SEED),
+        "resample-generated": data.generated_window(generated, tok, eval_len),
     }
     resample = {m: {"input_ids": ids[None]} for m, ids in resample.items()}
-    sizes = {"collect_tokens": int(windows["collect"].numel()), "eval_tokens": int(windows["eval"].numel()),
-             "seq_len": seq_len}
-    described = {"collect": f"{text}, collect split", "eval": f"{text}, eval split",
+    sizes = {"collect_tokens": int(collect_windows.numel()), "eval_tokens": int(evalset.inputs.numel()),
+             "seq_len": seq_len, "eval_seq_len": eval_len, "eval_windows": int(evalset.inputs.shape[0])}
+    if profile.eval_doc_windows:
+        sizes["eval_doc_windows"] = profile.eval_doc_windows
+    described = {"collect": f"{text}, collect split",
+                 "eval": f"{text}, eval split: {evalset.inputs.shape[0]} windows of {eval_len} tokens"
+                         + (f", at most {profile.eval_doc_windows} per document (drawn at random among "
+                            f"its windows)" if profile.eval_doc_windows else ""),
                  "resample-generated": f"{GENERATOR[lm.tier] if lm.kind != 'causal' else lm.name} "
                                        f"from one random token, seed {RESAMPLE_SEED}"}
     if lm.kind == "masked":
@@ -347,7 +437,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     """
-    from .cache import cache_key, cache_lock
+    from .cache import Checkpoint, cache_key, cache_lock, load_cached, partial_path
     from .models import load_model
 
     lm = load_model(name, device=device)
@@ -359,17 +449,20 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                     seq_len=seq_len, data=dataset, fractions=FRACTIONS, seeds=SEEDS,
                     generator=GENERATOR[lm.tier], device=str(lm.device.type))
     path = cache_dir("abl") / f"{name.replace(':', '_')}-{key}.npz"
-    if path.exists():
-        return AblationSweep.load(path)
+    if (found := load_cached(path, AblationSweep.load)) is not None:  # a damaged entry is named and rebuilt
+        return found
     with cache_lock(path):  # xdist workers / concurrent runs: one computes, the others wait and load
-        if path.exists():
-            return AblationSweep.load(path)
+        if (found := load_cached(path, AblationSweep.load)) is not None:
+            return found
         if modality == "image":
             collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
         else:
             collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
+        checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted sweep resumes from it
         sweep = run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
                         batch_size=profile.batch_size, stats_key=f"abl-{name.replace(':', '_')}-{key}",
-                        progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name})
+                        progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name},
+                        checkpoint=checkpoint)
         sweep.save(path)
+        checkpoint.complete()
     return sweep

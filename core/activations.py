@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_path, cache_dir
+from .cache import atomic_path, cache_dir, load_cached
 from .errors import NonFiniteActivationError
 from .evaluate import EvalSet
 from .stats import NeuronStats
@@ -52,11 +52,15 @@ def collect_stats(
     key : str, optional
         Cache key: if given, the statistics are saved under ``cache_dir("stats")/<key>.safetensors``
         and reloaded on the next call with the same key. The key must encode everything that
-        determines the statistics (model and its weights, data, split, sizes, site).
+        determines the statistics (model and its weights, data, split, sizes, site). A cached file that
+        does not load is named in a :class:`core.cache.CacheDamagedWarning` and recomputed.
 
     Returns
     -------
     list of NeuronStats, one per layer of the site
+        Each also has ``first_position_extreme``: a BoolTensor of shape (n_neurons,), True where the
+        neuron's collection min or max occurs at the first position of a window (only the first
+        position), or None for sites without a position axis.
 
     Raises
     ------
@@ -65,9 +69,13 @@ def collect_stats(
     """
     path = cache_dir("stats") / f"{key}.safetensors" if key else None
     n_layers, width = sites.n_layers(model, site), sites.site_width(model, site)
-    if path is not None and path.exists():
-        return _load(path, n_layers)
+    if path is not None and (found := load_cached(path, lambda p: _load(p, n_layers))) is not None:
+        return found  # (a damaged file is named in a warning, removed and recomputed)
     stats = [NeuronStats(width) for _ in range(n_layers)]
+    # extremes at the first position of a window vs the others (ABL diagnostics, issue 11 item 5)
+    inf_ = float("inf")
+    ext = {k: torch.full((n_layers, width), v, dtype=torch.float64)
+           for k, v in (("first_min", inf_), ("first_max", -inf_), ("rest_min", inf_), ("rest_max", -inf_))}
 
     def moments(layer: int, x: torch.Tensor) -> None:
         try:
@@ -75,6 +83,12 @@ def collect_stats(
         except FloatingPointError:
             bad = int((~torch.isfinite(x)).sum())
             raise NonFiniteActivationError(model_name, site, layer, bad) from None
+        if x.ndim == 3 and x.shape[1] > 1:
+            first, rest = x[:, 0].double(), x[:, 1:].reshape(-1, width).double()
+            ext["first_min"][layer] = torch.minimum(ext["first_min"][layer], first.min(0).values.cpu())
+            ext["first_max"][layer] = torch.maximum(ext["first_max"][layer], first.max(0).values.cpu())
+            ext["rest_min"][layer] = torch.minimum(ext["rest_min"][layer], rest.min(0).values.cpu())
+            ext["rest_max"][layer] = torch.maximum(ext["rest_max"][layer], rest.max(0).values.cpu())
 
     with sites.trace(model, site, moments):
         _forward_all(model, data, batch_size, progress, f"{model_name}: {site} statistics")
@@ -84,9 +98,15 @@ def collect_stats(
 
         with sites.trace(model, site, hist):
             _forward_all(model, data, batch_size, progress, f"{model_name}: {site} peaks")
+    first = ((ext["first_min"] < ext["rest_min"]) | (ext["first_max"] > ext["rest_max"])) \
+        if torch.isfinite(ext["rest_min"]).all() else None
+    for i, s in enumerate(stats):
+        s.first_position_extreme = None if first is None else first[i]
     if path is not None:
         tensors = {f"{i}.{k}": v.contiguous() for i, s in enumerate(stats)
                    for k, v in s.state_dict().items()}
+        if first is not None:
+            tensors["first_position_extreme"] = first.to(torch.uint8).contiguous()
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp))
     return stats
@@ -99,6 +119,8 @@ def _load(path, n_layers: int) -> list[NeuronStats]:
         prefix = f"{i}."
         out.append(NeuronStats.from_state_dict(
             {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}))
+        first = tensors.get("first_position_extreme")
+        out[-1].first_position_extreme = None if first is None else first[i].bool()
     return out
 
 

@@ -4,6 +4,10 @@ The cache folder is ``$NEURON_CLAIMS_CACHE`` if set, else ``~/.cache/neuron-clai
 artefact lives under a key derived from everything that determines it (:func:`cache_key`). Every file
 the harness writes goes through :func:`atomic_write_bytes` (write to a temporary file in the same
 folder, fsync, ``os.replace``), so an interrupted run never leaves a half-written file behind.
+
+A damaged entry (one that exists but does not load) is detected, named in a warning and rebuilt by
+:func:`load_or_rebuild`; a long computation keeps its finished steps in a :class:`Checkpoint` beside its
+entry, so that an interrupted run resumes from them. :func:`file_digest` hashes a file once per version.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ import importlib.metadata
 import json
 import os
 import tempfile
-from contextlib import contextmanager
+import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -162,3 +167,263 @@ def package_versions(*names: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[n] = "absent"
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Long runs that survive: damaged entries are rebuilt, interrupted computations resume
+# ---------------------------------------------------------------------------------------------
+
+class CacheDamagedWarning(UserWarning):
+    """A cache entry that exists but does not load (truncated, corrupt, of an unreadable format);
+    the message names the entry and the error, and the entry is removed and rebuilt."""
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _is_damage(e: Exception) -> bool:
+    """Whether a load error means the entry itself is damaged. A missing package, a missing asset or
+    running out of memory is no fault of the entry: it passes through, and the entry is kept."""
+    from .errors import MissingAssetError
+
+    return not (isinstance(e, (ImportError, MemoryError, MissingAssetError))
+                or type(e).__name__ == "OutOfMemoryError")  # torch.OutOfMemoryError (CUDA)
+
+
+def _short(e: BaseException, limit: int = 300) -> str:
+    text = f"{type(e).__name__}: {e}".replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def load_or_rebuild(path: str | os.PathLike, load: Callable[[Path], Any], build: Callable[[], Any], *,
+                    save: Callable[[Any, Path], Any] | None = None, lock: bool = True) -> Any:
+    """The cache entry at ``path``, loaded if it exists and loads, else built (and saved).
+
+    An entry that exists but fails to load (a truncated ``.npz``, a corrupt JSON or safetensors file,
+    a model folder with a damaged weight file) is named in a :class:`CacheDamagedWarning`, removed
+    and rebuilt, instead of failing every caller with an error that names no file.
+
+    Parameters
+    ----------
+    path : path-like
+        The entry: a file or a folder.
+    load : callable ``load(path) -> value``
+        Reads the entry. An ``Exception`` it raises marks the entry damaged, except ``ImportError``,
+        ``MemoryError``, CUDA out-of-memory and :class:`core.errors.MissingAssetError`, which pass
+        through and leave the entry in place (as do ``KeyboardInterrupt`` and other
+        ``BaseException``).
+    build : callable ``build() -> value``
+        Computes the value. Without ``save`` it must write the entry itself (atomically).
+    save : callable ``save(value, path)``, optional
+        Writes a built value to ``path`` (atomically).
+    lock : bool, default True
+        Build while holding :func:`cache_lock` on ``path``, so that concurrent processes build an
+        entry once (a second one waits, then loads). Pass False where the caller holds that lock.
+
+    Returns
+    -------
+    The loaded or built value.
+
+    Warns
+    -----
+    CacheDamagedWarning
+        Naming ``path`` and the error, when an existing entry does not load.
+    """
+    path = Path(path)
+    if path.exists():
+        try:
+            return load(path)
+        except Exception:  # checked again under the lock: another process may be replacing it
+            pass
+    with (cache_lock(path) if lock else nullcontext()):
+        found = load_cached(path, load, stacklevel=3)
+        if found is not None:
+            return found
+        value = build()
+        if save is not None:
+            save(value, path)
+        return value
+
+
+def load_cached(path: str | os.PathLike, load: Callable[[Path], Any], *, stacklevel: int = 2) -> Any:
+    """``load(path)`` of a cache entry; None when it is absent, or damaged: then a
+    :class:`CacheDamagedWarning` names it and the error, and it is removed, so that the caller
+    computes and writes it again. The two-line form of :func:`load_or_rebuild` for a load site whose
+    computation follows inline::
+
+        if (found := load_cached(path, Result.load)) is not None:
+            return found
+
+    ``load`` must not return None for an entry that exists. Errors that are no fault of the entry
+    pass through as in :func:`load_or_rebuild`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load(path)
+    except Exception as e:
+        if not _is_damage(e):
+            raise
+        warnings.warn(CacheDamagedWarning(
+            f"damaged cache entry {path} ({_short(e)}); removing it and rebuilding it"), stacklevel=stacklevel + 1)
+        _remove(path)
+        return None
+
+
+def partial_path(entry: str | os.PathLike) -> Path:
+    """Where the :class:`Checkpoint` of a cache entry lives: ``<entry>.partial`` beside it."""
+    entry = Path(entry)
+    return entry.with_name(entry.name + ".partial")
+
+
+class Checkpoint:
+    """Finished steps of a long computation, kept beside its cache entry so that a run interrupted
+    part-way (Ctrl-C, a killed job) resumes from them instead of starting over.
+
+    Steps are named by hashable, picklable keys (e.g. ``(seed, fraction, method)``) and hold picklable
+    values (numpy arrays). :meth:`step` returns a finished step's value or computes and records it.
+    The file is rewritten atomically (:func:`atomic_write_bytes`) at most every ``interval_s``
+    seconds, and always when a step raises (so Ctrl-C keeps everything finished before it); a killed
+    process loses at most ``interval_s`` seconds of steps. It holds ``key`` too: a file written for
+    another computation, or one that does not load, is ignored (with a :class:`CacheDamagedWarning`
+    for the latter) and replaced. :meth:`complete` deletes the file once the entry is written.
+
+    Parameters
+    ----------
+    path : path-like
+        The partial file, normally ``partial_path(entry)``.
+    key : str
+        What the computation is (the entry's cache key): steps are reused only under the same key.
+    interval_s : float, default 30
+        Seconds between writes (0: after every step).
+
+    Attributes
+    ----------
+    resumed : int
+        Number of steps loaded from an earlier run.
+    """
+
+    FORMAT = "neuron-claims-checkpoint-1"
+
+    def __init__(self, path: str | os.PathLike, *, key: str, interval_s: float = 30.0):
+        import time
+
+        self.path = Path(path)
+        self.key = str(key)
+        self.interval_s = float(interval_s)
+        self._steps: dict = self._read()
+        self.resumed = len(self._steps)
+        self._dirty = False
+        self._last = time.monotonic()
+
+    def _read(self) -> dict:
+        import pickle
+
+        if not self.path.exists():
+            return {}
+        try:
+            state = pickle.loads(self.path.read_bytes())
+            if not isinstance(state, dict) or state.get("format") != self.FORMAT:
+                raise ValueError("not a checkpoint file")
+        except Exception as e:
+            warnings.warn(CacheDamagedWarning(
+                f"damaged checkpoint {self.path} ({_short(e)}); starting the computation over"), stacklevel=3)
+            return {}
+        return dict(state["steps"]) if state.get("key") == self.key else {}
+
+    def __contains__(self, step) -> bool:
+        return step in self._steps
+
+    def __getitem__(self, step):
+        return self._steps[step]
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def put(self, step, value) -> None:
+        """Record a finished step; writes the file when ``interval_s`` has passed since the last write."""
+        import time
+
+        self._steps[step] = value
+        self._dirty = True
+        if time.monotonic() - self._last >= self.interval_s:
+            self.flush()
+
+    def step(self, step, compute: Callable[[], Any]) -> Any:
+        """The value of ``step``: recorded earlier, or ``compute()`` (then recorded). When
+        ``compute`` raises (also ``KeyboardInterrupt``), the steps finished so far are written first."""
+        if step in self._steps:
+            return self._steps[step]
+        try:
+            value = compute()
+        except BaseException:
+            self.flush()
+            raise
+        self.put(step, value)
+        return value
+
+    def flush(self) -> None:
+        """Write every recorded step now (atomically), if any changed since the last write."""
+        import pickle
+        import time
+
+        if self._dirty:
+            atomic_write_bytes(self.path, pickle.dumps(
+                {"format": self.FORMAT, "key": self.key, "steps": self._steps}, protocol=pickle.HIGHEST_PROTOCOL))
+            self._dirty = False
+        self._last = time.monotonic()
+
+    def complete(self) -> None:
+        """The computation is finished and its entry written: delete the partial file."""
+        self._steps, self._dirty = {}, False
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def checkpointed(checkpoint: Checkpoint | None, step, compute: Callable[[], Any]) -> Any:
+    """``checkpoint.step(step, compute)``, or ``compute()`` without a checkpoint: the one-line hook
+    of a loop whose steps a :class:`Checkpoint` may keep."""
+    return compute() if checkpoint is None else checkpoint.step(step, compute)
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 (64 hex digits) of a file's bytes, computed once per version of the file.
+
+    The digest is remembered under ``cache_dir("digests")``, keyed by the file's absolute path, size,
+    modification time (ns), inode and device, so a later call costs one ``stat`` and a small read,
+    while a changed file (any of those differs) is hashed again.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    memo = cache_dir("digests") / (cache_key(path=str(path), size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                             inode=st.st_ino, device=st.st_dev) + ".sha256")
+    try:
+        known = memo.read_text().strip()
+        if len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+            return known
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    atomic_write_text(memo, digest + "\n")
+    return digest

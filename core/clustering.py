@@ -15,7 +15,7 @@ import importlib.metadata
 import numpy as np
 import torch
 
-from .cache import atomic_path, cache_dir, cache_key
+from .cache import atomic_path, cache_dir, cache_key, load_cached
 
 __all__ = ["moefication", "k_for", "PAPER_K", "CLUSTER_SIZE", "N_INIT"]
 
@@ -104,8 +104,8 @@ def moefication(w_in, k: int, *, seed: int = 0, n_init: int = N_INIT, max_iter: 
         key = cache_key(kind="moefication", version=CLUSTERING_VERSION, weights=digest, shape=w.shape,
                         k=k, seed=seed, n_init=n_init, max_iter=max_iter, library=version)
         path = cache_dir("moefication") / f"{key}.npy"
-        if path.exists():
-            return np.load(path)
+        if (found := load_cached(path, np.load)) is not None:  # a damaged file is named and refitted
+            return found
     labels = _fit(w, k, seed=seed, n_init=n_init, max_iter=max_iter)
     if path is not None:
         with atomic_path(path) as tmp:

@@ -12,7 +12,8 @@ Registries
 Loading
     :func:`load_dataset` -> ``datasets.Dataset`` (one row per document, or per image).
 Splits (collection and evaluation never overlap)
-    :func:`split_indices`, :func:`text_windows` -> LongTensor ``(n_windows, seq_len)``,
+    :func:`split_indices`, :func:`text_windows` -> LongTensor ``(n_windows, seq_len)`` (with
+    ``with_docs=True`` also the source document of every position, same shape),
     :func:`image_split` -> ``(FloatTensor (n, 1, 28, 28), LongTensor (n,))``.
 Full tier (the papers' Hub datasets; local HF cache, or the Hub with HF_HUB_OFFLINE=0)
     ``HUB_TEXT_SUBSETS`` (names in ``HUB_TEXT_SUBSETS_DOC``: Hub ids, ``pile:<set>``, ``mmlu:<group>``,
@@ -595,10 +596,13 @@ def _special_template(tokenizer) -> tuple[list[int], list[int]]:
     """
     probe = "hello world"
     core = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    if not core:  # a vocabulary without these letters and no unknown token: probe with its own tokens
+        probe = tokenizer.decode(_ordinary_ids(tokenizer)[:8].tolist())
+        core = tokenizer(probe, add_special_tokens=False)["input_ids"]
     full = tokenizer(probe, add_special_tokens=True)["input_ids"]
     n_special = tokenizer.num_special_tokens_to_add(pair=False)
     for start in range(len(full) - len(core) + 1):
-        if full[start:start + len(core)] == core and len(full) - len(core) == n_special:
+        if core and full[start:start + len(core)] == core and len(full) - len(core) == n_special:
             return full[:start], full[start + len(core):]
     raise ValueError(f"cannot tell where {type(tokenizer).__name__} puts its {n_special} special tokens: "
                      f"{probe!r} encodes to {full} with them and {core} without")
@@ -630,23 +634,44 @@ def _token_ids(texts: Iterable[str], tokenizer, max_tokens: int, batch_size: int
         yield from (ids[:max_tokens] for ids in out["input_ids"])
 
 
-def _pieces(docs: Iterable[list[int]], length: int, separator: int | None, pack: bool) -> Iterator[list[int]]:
-    """Full-length pieces: per document (tails dropped), or from the packed stream of documents."""
+def _pieces(docs: Iterable[tuple[int, list[int]]], length: int, separator: int | None, pack: bool,
+            doc_windows: int | None = None) -> Iterator[tuple[list[int], list[int]]]:
+    """Full-length pieces: per document (tails dropped), or from the packed stream of documents.
+
+    ``docs`` yields ``(document id, token ids)``; every piece comes with the document id of each of its
+    tokens (-1 at a separator), a list of the piece's length. ``doc_windows`` (see :func:`text_windows`)
+    keeps at most that many pieces of a document: unpacked, drawn at random (seeded by the document
+    id) among its full pieces and kept in document order; packed, the document is cut first so that it
+    and its separator fill at most that many pieces.
+    """
     if not pack:
-        for ids in docs:
-            for start in range(0, len(ids) - length + 1, length):
-                yield ids[start:start + length]
+        for doc, ids in docs:
+            starts = range(0, len(ids) - length + 1, length)
+            if doc_windows is not None and len(starts) > doc_windows:
+                rng = np.random.default_rng((_WINDOW_SEED, doc))
+                starts = sorted(rng.choice(starts, size=doc_windows, replace=False).tolist())
+            for start in starts:
+                yield ids[start:start + length], [doc] * length
         return
     buffer: list[int] = []
-    for ids in docs:
-        buffer.extend(ids if separator is None or not buffer else [separator, *ids])
+    owner: list[int] = []
+    for doc, ids in docs:
+        if doc_windows is not None:  # the document and its separator fill at most doc_windows pieces
+            ids = ids[:doc_windows * length - (separator is not None)]
+        if separator is not None and buffer:
+            buffer.append(separator)
+            owner.append(-1)
+        buffer.extend(ids)
+        owner.extend([doc] * len(ids))
         while len(buffer) >= length:
-            yield buffer[:length]
-            buffer = buffer[length:]
+            yield buffer[:length], owner[:length]
+            buffer, owner = buffer[length:], owner[length:]
 
 
 def _separator(tokenizer) -> int | None:
-    for attr in ("eos_token_id", "sep_token_id"):
+    """The id that separates packed documents: EOS, else SEP, else BOS (a SentencePiece tokenizer with
+    only ``<s>``); None for a tokenizer with none of them (documents are then joined directly)."""
+    for attr in ("eos_token_id", "sep_token_id", "bos_token_id"):
         value = getattr(tokenizer, attr, None)
         if isinstance(value, int):
             return value
@@ -654,10 +679,12 @@ def _separator(tokenizer) -> int | None:
 
 
 _WINDOW_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WINDOW_SEED = 0  # seeds, with a document's id, which of its windows doc_windows= keeps
 
 
 def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: int,
-                 max_doc_tokens: int = 1000, pack: bool | None = None) -> torch.Tensor:
+                 max_doc_tokens: int = 1000, pack: bool | None = None, doc_windows: int | None = None,
+                 with_docs: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Token windows of one split of a text subset.
 
     The split's documents, in split order (:func:`split_indices`), are tokenised without special
@@ -685,11 +712,29 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     pack : bool or None, default None
         None: pack exactly the subsets of ``PACKED_SUBSETS`` (short documents) and every Hub subset
         (Yelp reviews, MMLU questions, most C4 and Pile documents are shorter than a window).
+    doc_windows : int or None, default None
+        The most windows one document may give (evaluation sets spread over documents, claims.md
+        "Sample design"). Unpacked: that many of the document's full windows (within its first
+        ``max_doc_tokens`` tokens), drawn without replacement by
+        ``numpy.random.default_rng((0, document id))`` and kept in document order, so a document gives
+        text from anywhere in its first ``max_doc_tokens`` tokens, not only its opening. Packed: each
+        document is cut to ``doc_windows * (seq_len - n_special)`` tokens less one for its separator
+        before packing, so that ``n`` windows always span at least ``n / doc_windows`` documents. None:
+        every window, in order.
+    with_docs : bool, default False
+        Also return the source document of every position.
 
     Returns
     -------
-    torch.LongTensor of shape (ceil(n_tokens / seq_len), seq_len)
-        A fresh tensor (results are memoised per tokenizer, and copied on the way out).
+    windows : torch.LongTensor of shape (ceil(n_tokens / seq_len), seq_len)
+        A fresh tensor (results are memoised per tokenizer, and copied on the way out). The same
+        windows whatever ``with_docs``.
+    docs : torch.LongTensor of shape (ceil(n_tokens / seq_len), seq_len), only with ``with_docs=True``
+        The source document of every position: a stable id, the document's index in the subset's
+        document list (``load_dataset(name)`` row, source order; :func:`split_indices` gives the same
+        indices) for the small tier, its running index in the split's document stream
+        (:func:`hub_texts`, 0 for the first) for Hub subsets; -1 at special tokens and separators.
+        Without packing a window holds one document; a packed window may hold several.
 
     Raises
     ------
@@ -706,12 +751,15 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     _check_split(split)
     if n_tokens <= 0 or max_doc_tokens <= 0:
         raise ValueError(f"n_tokens and max_doc_tokens must be positive, got {n_tokens} and {max_doc_tokens}")
+    if doc_windows is not None and doc_windows <= 0:
+        raise ValueError(f"doc_windows must be positive or None, got {doc_windows}")
     pack = (name in PACKED_SUBSETS or name in HUB_TEXT_SUBSETS) if pack is None else bool(pack)
-    key = (name, split, n_tokens, seq_len, max_doc_tokens, pack)
+    key = (name, split, n_tokens, seq_len, max_doc_tokens, pack, doc_windows)
     memo = _memo_for(tokenizer)
     if key not in memo:
-        memo[key] = _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack)
-    return memo[key].clone()
+        memo[key] = _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack, doc_windows)
+    windows, docs = memo[key]
+    return (windows.clone(), docs.clone()) if with_docs else windows.clone()
 
 
 def _memo_for(tokenizer) -> dict:
@@ -721,24 +769,35 @@ def _memo_for(tokenizer) -> dict:
         return {}
 
 
-def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack) -> torch.Tensor:
+def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack,
+                   doc_windows=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(windows, document id of every position), each a LongTensor (n_windows, seq_len)."""
     length = _piece_length(tokenizer, seq_len)
     n_windows = math.ceil(n_tokens / seq_len)
     if name in HUB_TEXT_SUBSETS:
-        ids = _token_ids(hub_texts(name, split), tokenizer, max_doc_tokens)
+        texts = hub_texts(name, split)
+        ids = enumerate(_token_ids(texts, tokenizer, max_doc_tokens))
     else:
         docs = _documents(name)
-        ids = _token_ids([docs[i][1] for i in split_indices(name, split)], tokenizer, max_doc_tokens)
+        order = split_indices(name, split)
+        ids = zip(order.tolist(), _token_ids([docs[i][1] for i in order], tokenizer, max_doc_tokens))
     wrap = _wrapper(tokenizer)
-    pieces = _pieces(ids, length, _separator(tokenizer), pack)
-    windows = [wrap(piece) for piece in itertools.islice(pieces, n_windows)]
+    n_prefix = len(_prefix_ids(tokenizer))
+    windows, owners = [], []
+    for piece, owner in itertools.islice(_pieces(ids, length, _separator(tokenizer), pack, doc_windows), n_windows):
+        window = wrap(piece)
+        if window[n_prefix:n_prefix + length] != piece:
+            raise ValueError(f"{type(tokenizer).__name__} does not keep a window's tokens in place after "
+                             f"its {n_prefix} prefix special tokens; cannot tell each position's document")
+        windows.append(window)
+        owners.append([-1] * n_prefix + owner + [-1] * (len(window) - n_prefix - length))
     if len(windows) < n_windows:
         raise ValueError(
             f"subset {name!r}, split {split!r} has only {len(windows) * seq_len} tokens in "
             f"{len(windows)} full windows of seq_len={seq_len} (documents cut at {max_doc_tokens} tokens, "
-            f"pack={pack}); asked for n_tokens={n_tokens}"
+            f"pack={pack}, doc_windows={doc_windows}); asked for n_tokens={n_tokens}"
         )
-    return torch.tensor(windows, dtype=torch.long)
+    return torch.tensor(windows, dtype=torch.long), torch.tensor(owners, dtype=torch.long)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -775,8 +834,11 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
     """Normalised images and labels of one split of an image dataset.
 
     ``fashion-mnist``: ``fit`` is the train split (60,000 images), ``collect`` the first 5,000 test
-    images, ``eval`` the last 5,000 test images, each in file order. Pixels become
-    ``(x / 255 - 0.5) / 0.5``, in [-1, 1].
+    images, ``eval`` the last 5,000 test images, each in file order. Without ``processor`` (the
+    harness's own 1-channel 28 x 28 ViT) pixels become ``(x / 255 - 0.5) / 0.5``, in [-1, 1]. With
+    ``processor`` (a model trained on RGB images, e.g. :func:`hub_image_processor` of its checkpoint),
+    each grey image is converted to RGB (the grey value in all three channels) and preprocessed by it,
+    as the model's own images were (resized to its input size, its normalisation).
 
     Full tier (``HUB_IMAGE_DATASETS``, from the local HF cache or the Hub with HF_HUB_OFFLINE=0):
 
@@ -804,11 +866,15 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
         Keep only these classes (names of ``FASHION_MNIST_CLASSES``, or CIFAR-20 superclasses for
         ``uoft-cs/cifar100``); labels keep their original ids.
     processor : transformers image processor or None, default None
-        Hub datasets only.
+        Called as ``processor(images=list_of_rgb_pil_images, return_tensors="pt")``, a batch of at
+        most 256 images at a time; its ``pixel_values`` are the images. None: the defaults above.
 
     Returns
     -------
-    images : torch.FloatTensor of shape (n, 1, 28, 28) (Fashion-MNIST) or (n, 3, 224, 224) (Hub), float32
+    images : torch.FloatTensor, float32
+        Shape (n, 1, 28, 28) (Fashion-MNIST without processor), (n, 3, 224, 224) (Hub datasets
+        without processor), or (n, C, H, W) as the processor returns (e.g. (n, 3, 224, 224): 600 KB
+        an image, so 2,000 images take 1.2 GB).
     labels : torch.LongTensor of shape (n,)
 
     Raises
@@ -838,8 +904,14 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
             raise ValueError(f"n_images={n_images}, but split {split!r} of {name} has {len(images)} images"
                              f"{'' if classes is None else f' of classes {classes}'}")
         images, labels = images[:n_images], labels[:n_images]
+    y = torch.from_numpy(labels.astype(np.int64))
+    if processor is not None:  # the model's own preprocessing, on the grey images as RGB
+        from PIL import Image
+
+        return _preprocess(len(images), lambda a, b: [Image.fromarray(im) for im in images[a:b]],
+                           processor), y
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    return (x - 0.5) / 0.5, torch.from_numpy(labels.astype(np.int64))
+    return (x - 0.5) / 0.5, y
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1243,20 +1315,28 @@ def _hub_image_rows(name: str, split: str) -> tuple[object, np.ndarray, np.ndarr
     return ds, rows, np.asarray(ds["label"], dtype=np.int64), None
 
 
-def vit_base_processor():
+def vit_base_processor(size: int | None = None):
     """transformers' ViT image processor with ViT-base's settings (``VIT_PREPROCESSING``), built offline:
-    the fallback when a full-tier model's own processor is not in the local HF cache."""
+    the fallback when a full-tier model's own processor is not in the local HF cache.
+
+    Parameters
+    ----------
+    size : int or None, default None
+        Output height and width in pixels; None for ViT-base's 224 (a model without a processor of its
+        own: its ``config.image_size``).
+    """
     import transformers
     from transformers.image_utils import PILImageResampling
 
     cls = getattr(transformers, "ViTImageProcessorPil", transformers.ViTImageProcessor)  # no torchvision
-    size = VIT_PREPROCESSING["size"]
+    size = VIT_PREPROCESSING["size"] if size is None else int(size)
     return cls(size={"height": size, "width": size}, resample=PILImageResampling.BILINEAR,
                image_mean=list(VIT_PREPROCESSING["mean"]), image_std=list(VIT_PREPROCESSING["std"]))
 
 
 def hub_image_processor(hub_id: str):
-    """The image processor of a full-tier model from the local HF cache, or None when it is absent.
+    """The image processor of a full-tier model from the local HF cache (or of a checkpoint folder,
+    given its path), or None when it is absent.
 
     Never reaches the network (``local_files_only=True``); :func:`image_split` falls back to
     :func:`vit_base_processor`.
@@ -1284,13 +1364,29 @@ def _hub_image_split(name: str, split: str, n_images: int | None, classes: list[
         rows = rows[:n_images]
     column = "img" if name == "uoft-cs/cifar100" else "image"
     processor = processor if processor is not None else vit_base_processor()
-    x_parts = []
-    for start in range(0, len(rows), 256):  # decode in batches: bounded memory besides the result
-        batch = ds.select(rows[start:start + 256].tolist())[column]
-        x_parts.append(processor(images=[im.convert("RGB") for im in batch], return_tensors="pt")
-                       ["pixel_values"].float())
-    x = torch.cat(x_parts) if x_parts else torch.zeros((0, 3, VIT_PREPROCESSING["size"], VIT_PREPROCESSING["size"]))
+    if len(rows) == 0:
+        x = torch.zeros((0, 3, VIT_PREPROCESSING["size"], VIT_PREPROCESSING["size"]))
+    else:
+        x = _preprocess(len(rows), lambda start, stop: ds.select(rows[start:stop].tolist())[column], processor)
     return x, torch.from_numpy(labels[rows])
+
+
+_PREPROCESS_BATCH = 256
+
+
+def _preprocess(n: int, batch: Callable[[int, int], list], processor) -> torch.Tensor:
+    """``processor``'s ``pixel_values`` (float32) of ``n`` images, which ``batch(start, stop)`` returns
+    as PIL images; each is converted to RGB first. Decoded and processed a batch at a time into one
+    preallocated tensor, so memory holds the result and one batch."""
+    out = None
+    for start in range(0, n, _PREPROCESS_BATCH):
+        stop = min(start + _PREPROCESS_BATCH, n)
+        images = [im.convert("RGB") for im in batch(start, stop)]
+        pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+        if out is None:
+            out = torch.empty((n, *pixels.shape[1:]), dtype=torch.float32)
+        out[start:stop] = pixels
+    return out
 
 
 # --- a-priori related pairs of the full tier (MOD-4, offline-assets.md) -------------------------------

@@ -9,6 +9,9 @@ evaluator returns one value per unit, in a fixed order, instead of a mean: paire
   replaced by the mask token, 10% by a random token and 10% kept (BERT's 80/10/10 rule); units are
   the chosen positions;
 - image classifiers: one unit per image.
+
+Every unit belongs to a source document (claims.md, "Intervals": documents, not tokens):
+:meth:`EvalSet.unit_docs` gives it in the same unit order (images are their own documents).
 """
 from __future__ import annotations
 
@@ -108,17 +111,47 @@ class EvalSet:
         FloatTensor (n_images, channels, height, width).
     labels : LongTensor or None
         Causal: None. Masked: (n_windows, seq_len) with -100 at unchosen positions. Images: (n_images,).
+    docs : LongTensor or None
+        Text: the source document of every input position, shape (n_windows, seq_len) like ``inputs``,
+        -1 at special tokens and separators (:func:`core.data.text_windows` with ``with_docs=True``);
+        None where unknown. Images: None (every image is its own document).
+    name : str or None
+        What the set is (e.g. ``"news, eval split"``), for messages.
+
+    Raises
+    ------
+    ValueError
+        On an unknown kind, missing labels, ``docs`` for images, or ``docs`` whose shape differs from
+        the inputs' (the message names both shapes).
     """
 
     kind: str
     inputs: torch.Tensor
     labels: torch.Tensor | None = None
+    docs: torch.Tensor | None = None
+    name: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind != "causal" and self.labels is None:
             raise ValueError(f"a {self.kind} evaluation set needs labels")
+        if self.docs is None:
+            return
+        if self.kind == "image":
+            raise ValueError(f"{self._what()}: images are their own documents; pass docs=None")
+        docs = torch.as_tensor(self.docs)
+        if tuple(docs.shape) != tuple(self.inputs.shape):
+            raise ValueError(f"{self._what()}: docs has shape {tuple(docs.shape)}, but the inputs have shape "
+                             f"{tuple(self.inputs.shape)}; docs must give the document of every input position")
+        if docs.is_floating_point() or docs.is_complex() or docs.dtype == torch.bool:
+            raise ValueError(f"{self._what()}: docs must hold integer document ids, got dtype {docs.dtype}")
+        object.__setattr__(self, "docs", docs.long())
+
+    def _what(self) -> str:
+        shape = "x".join(map(str, self.inputs.shape))
+        return f"{self.kind} evaluation set {self.name!r} ({shape})" if self.name else \
+            f"{self.kind} evaluation set ({shape})"
 
     @property
     def n_units(self) -> int:
@@ -129,22 +162,82 @@ class EvalSet:
             return int((self.labels != -100).sum())
         return int(self.inputs.shape[0])
 
+    @property
+    def has_docs(self) -> bool:
+        """Whether :meth:`unit_docs` is known (images always; text when ``docs`` is set)."""
+        return self.kind == "image" or self.docs is not None
+
+    def unit_docs(self) -> np.ndarray:
+        """The source document of every evaluation unit, in the unit order of :func:`evaluate`.
+
+        Causal: the document of each target token (``docs[:, 1:]``, row by row); a target that is a
+        special token or separator (document -1: a window's closing [SEP], the EOS between packed
+        documents) belongs to the document of the last document token before it in its window (the
+        text it is predicted from), or, where none precedes it, to the window's first document.
+        Masked: ``docs[labels != -100]`` (chosen positions are never special). Images:
+        ``np.arange(n_images)``.
+
+        Returns
+        -------
+        ndarray of shape (n_units,), int64
+
+        Raises
+        ------
+        ValueError
+            For a text set without ``docs`` (the message names the set), or a unit left without a
+            document.
+        """
+        if self.kind == "image":
+            return np.arange(self.inputs.shape[0], dtype=np.int64)
+        if self.docs is None:
+            raise ValueError(f"{self._what()} has no document ids (docs=None): build its windows with "
+                             f"core.data.text_windows(..., with_docs=True) and pass docs= to make_eval_set")
+        if self.kind == "causal":
+            units = _fill_specials(self.docs)[:, 1:].reshape(-1)
+        else:
+            units = self.docs[self.labels != -100]
+        units = units.numpy().astype(np.int64)
+        if (units < 0).any():
+            raise ValueError(f"{self._what()}: {int((units < 0).sum())} of {units.size} units have no document "
+                             f"(a window of special tokens only)")
+        return units
+
+    def n_documents(self) -> int:
+        """Distinct documents among the units (:meth:`unit_docs`)."""
+        return int(np.unique(self.unit_docs()).size)
+
     def model_inputs(self, start: int, stop: int, device) -> dict[str, torch.Tensor]:
         """Keyword arguments of the model's forward for items ``start:stop``."""
         key = "pixel_values" if self.kind == "image" else "input_ids"
         return {key: self.inputs[start:stop].to(device)}
 
 
+def _fill_specials(docs: torch.Tensor) -> torch.Tensor:
+    """``docs`` (n_windows, seq_len) with each -1 replaced by the last id >= 0 before it in its row, or,
+    before the row's first id, by that first id (rows without any id stay -1)."""
+    pos = torch.arange(docs.shape[1]).expand_as(docs)
+    valid = docs >= 0
+    last = torch.where(valid, pos, torch.full_like(pos, -1)).cummax(dim=1).values
+    first = valid.long().argmax(dim=1, keepdim=True).expand_as(docs)
+    source = torch.where(last >= 0, last, first)
+    return torch.where(valid.any(dim=1, keepdim=True), docs.gather(1, source), torch.full_like(docs, -1))
+
+
 def make_eval_set(kind: str, inputs: torch.Tensor, *, labels: torch.Tensor | None = None,
-                  tokenizer=None, seed: int = 0) -> EvalSet:
-    """Build an :class:`EvalSet`; masked LMs get their targets from :func:`mask_tokens` (``seed``)."""
+                  tokenizer=None, seed: int = 0, docs: torch.Tensor | None = None,
+                  name: str | None = None) -> EvalSet:
+    """Build an :class:`EvalSet`; masked LMs get their targets from :func:`mask_tokens` (``seed``).
+
+    ``docs`` (text: LongTensor of the inputs' shape, see :class:`EvalSet`) and ``name`` are passed
+    through; masking leaves the positions, so ``docs`` stays valid for the corrupted inputs.
+    """
     if kind == "masked" and labels is None:
         if tokenizer is None:
             raise ValueError("a masked-LM evaluation set needs the tokenizer to choose targets")
         inputs, labels = mask_tokens(inputs, special_ids=tokenizer.all_special_ids,
                                      mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
                                      seed=seed)
-    return EvalSet(kind, inputs, labels)
+    return EvalSet(kind, inputs, labels, docs, name)
 
 
 def _unit_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,6 +34,8 @@ from core.report import (
     claim_family,
     fmt_interval,
     fmt_num,
+    needed_text,
+    readings_text,
     stat_text,
 )
 from core.results import VERDICTS, ClaimResult, claim_sort_key
@@ -68,8 +70,10 @@ td.num, span.num { font-variant-numeric:tabular-nums; }
 .v-replicated { background:var(--ok); } .v-contradicted { background:var(--bad); }
 .v-inconclusive { background:var(--mid); } .v-skipped { background:var(--skip); }
 .v-error { background:var(--err); }
-.xfail { display:inline-block; margin-left:4px; padding:0 5px; border:1px solid #8c959f;
-         border-radius:8px; font-size:11.5px; color:#57606a; }
+.xfail { display:block; margin-top:2px; font-size:10.5px; color:#8c959f; }
+.robust { display:inline-block; margin-left:4px; font-size:11.5px; color:#57606a; }
+.dependent { display:inline-block; margin-left:4px; font-size:11.5px; color:#9a6700; font-weight:600; }
+.need { display:block; font-size:11.5px; color:#57606a; }
 .stat { display:block; margin-top:2px; }
 .iv { color:#57606a; }
 .muted { color:#57606a; }
@@ -104,6 +108,22 @@ def _xfail_chip(r: ClaimResult) -> str:
         return ""
     note = f"recorded {r.recorded}" + (", measured differs" if r.recorded != r.verdict else "")
     return f'<span class="xfail" title="expected non-replication recorded for CI gating">xfail: {_e(note)}</span>'
+
+
+def _readings_chip(r: ClaimResult) -> str:
+    if not r.readings:
+        return ""
+    text = readings_text(r)
+    cls = "dependent" if (r.robustness or text).startswith("reading-dependent") else "robust"
+    return f'<span class="{cls}" title="alternate readings (claims.md, Readings)">{_e(text)}</span>'
+
+
+def _need_line(r: ClaimResult) -> str:
+    text = needed_text(r)
+    if text == DASH:
+        return ""
+    return (f'<span class="need" title="{_e((r.needed or {}).get("text", ""))}">to decide: '
+            f'{_e(text)}</span>')
 
 
 def _inline_code(text: str) -> str:
@@ -198,9 +218,11 @@ def _headline(data: ReportData) -> str:
             if r is None:
                 tds.append('<td class="none" title="not run on this model">\u00b7</td>')
                 continue
-            title = r.reason if r.reason else r.statistic_name
+            title = r.reason if r.reason else r.statistic_name + (
+                f"; decided by {r.decided_by}" if r.decided_by else "")
             tds.append(f'<td data-verdict="{_e(r.verdict)}" title="{_e(title)}">'
-                       f"{_verdict_chip(r.verdict)}{_xfail_chip(r)}{_stat_html(r)}</td>")
+                       f"{_verdict_chip(r.verdict)}{_readings_chip(r)}{_stat_html(r)}{_need_line(r)}"
+                       f"{_xfail_chip(r)}</td>")
         rows.append(f'<tr><th><a href="#{_e(claim)}">{_e(claim)}</a></th>{"".join(tds)}</tr>')
     return (f'<div class="scroll"><table id="headline" class="matrix"><thead><tr><th>claim</th>{head}'
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
@@ -255,6 +277,17 @@ def _value_items(value: dict[str, Any]) -> str:
 
 def _details_html(r: ClaimResult) -> str:
     items = [f"<li>statistic: {_e(r.statistic_name or DASH)}</li>"]
+    if r.decided_by:
+        items.append(f"<li>decided by: {_e(r.decided_by)}</li>")
+    if r.needed:
+        items.append(f"<li>to decide: {_e(r.needed.get('text', DASH))}</li>")
+    if r.readings:
+        alts = "".join(f"<li>{_e(rid)} ({_e(a.get('alternate', ''))}): {_e(a.get('verdict'))}, "
+                       f"{_e(fmt_num(a.get('statistic')))} {_e(fmt_interval(a.get('interval')))} "
+                       f"({_e(a.get('statistic_name', ''))})</li>" for rid, a in r.readings.items())
+        items.append(f"<li>readings: {_e(r.robustness or DASH)}<ul>{alts}</ul></li>")
+    if r.readings_skipped:
+        items.append(f"<li>readings not run in this profile: {_e(', '.join(r.readings_skipped))}</li>")
     if r.details:
         items.append(f"<li>details:<ul>{_value_items(r.details)}</ul></li>")
     items += [f"<li>sample sizes: {_e(_inline(r.sample_sizes))}</li>",
@@ -311,7 +344,7 @@ def _paper_section(data: ReportData, paper: str) -> str:
             rows.append(f'<tr class="claim" id="{_e(claim)}"><th colspan="{len(heads)}">{_e(claim)}'
                         f"{rule_html}</th></tr>")
             for r in rs:
-                verdict = _verdict_chip(r.verdict) + _xfail_chip(r)
+                verdict = _verdict_chip(r.verdict) + _readings_chip(r) + _need_line(r) + _xfail_chip(r)
                 if r.reason:
                     verdict += f'<div class="muted">{_e(r.reason)}</div>'
                 if r.rule and r.rule != rule:

@@ -51,7 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_write_json, cache_dir, cache_key, one_at_a_time
+from .cache import atomic_write_json, cache_dir, cache_key, load_cached, one_at_a_time
 from .errors import check_name
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
@@ -785,8 +785,8 @@ def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool)
                     corpus=corpus, split="collect", n_tokens=sizes["collect_tokens"], seq_len=seq_len,
                     max_doc_tokens=sizes["max_doc_tokens"])
     path = cache_dir("bcl") / f"repr-{lm.name.replace(':', '_')}-{key}.npz"
-    if path.exists():
-        return Representations.load(path), key
+    if (found := load_cached(path, Representations.load)) is not None:  # a damaged file is recomputed
+        return found, key
     windows = _windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
                        sizes["max_doc_tokens"])
     pad = lm.tokenizer.pad_token_id
@@ -796,6 +796,11 @@ def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool)
     rep.info = {"corpus": corpus, "split": "collect", "windows": int(windows.shape[0]), "seq_len": seq_len}
     rep.save(path)
     return rep, key
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _variants(rep, keep: np.ndarray, methods, tokenizer, token_cols):
@@ -820,8 +825,8 @@ def _clusterings(variants: dict, ks: dict, key: str, progress: bool) -> dict:
     from . import neuron_clusters as nc
 
     path = cache_dir("bcl") / f"clusters-{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    if (found := load_cached(path, _read_json)) is not None:  # a damaged file is recomputed
+        return found
     out = {}
     for method, rep in tqdm(variants.items(), desc="BCL clustering", disable=not progress, leave=False):
         x = nc.normalize_rows(rep)
@@ -936,8 +941,8 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                     seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings),
                     doc_ids=_has_doc_ids())
     path = cache_dir("bcl") / f"result-{name.replace(':', '_')}-{corpus.replace('/', '_')}-{key}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    if (found := load_cached(path, _read_json)) is not None:  # a damaged entry is named and rebuilt
+        return found
     variants = _variants(rep, keep, methods, tok, cols)
     # keyed on what the clustering depends on only, so that readings and evaluation sizes reuse it
     clusterings = _clusterings(variants, ks, cache_key(experiment="bcl-clusters", version=REPR_VERSION,

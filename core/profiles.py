@@ -30,6 +30,18 @@ class Profile:
     eval_tokens_masked : int or None
         Evaluation tokens for masked LMs, which score only the 15% of positions they mask and cost a
         fraction of a decoder's forward per token; None means ``eval_tokens``.
+    eval_seq_len, eval_seq_len_masked : int or None
+        Tokens per evaluation window (special tokens included; capped by the model's maximum length)
+        for decoders and for masked LMs; None means ``seq_len`` (``eval_seq_len`` for masked LMs).
+        Collection windows keep ``seq_len``.
+    eval_doc_windows : int or None
+        The most evaluation windows one document may give (``core.data.text_windows(doc_windows=)``),
+        so that an evaluation set of ``eval_tokens`` spans at least ``eval_tokens / (eval_doc_windows *
+        eval_seq_len)`` documents; None: no limit.
+    min_eval_documents : int or None
+        Distinct documents every text evaluation set must reach (claims.md, "Sample design": 16, the
+        ``paper`` profile 100); experiments fail with a message naming the set below it. None: no
+        minimum.
     readings : tuple of str
         Alternate readings (claims.md, "Readings"; :mod:`core.readings`) that run by default; the
         ``paper`` profile runs every one. Not a sample size: left out of :meth:`to_dict` (experiments
@@ -45,6 +57,10 @@ class Profile:
     batch_size: int
     eval_tokens_masked: int | None = None
     readings: tuple[str, ...] = ()
+    eval_seq_len: int | None = None
+    eval_seq_len_masked: int | None = None
+    eval_doc_windows: int | None = None
+    min_eval_documents: int | None = None
 
     def eval_tokens_for(self, kind: str) -> int:
         """Evaluation tokens for a text model of ``kind`` (``"causal"`` or ``"masked"``)."""
@@ -52,25 +68,106 @@ class Profile:
             return self.eval_tokens_masked
         return self.eval_tokens
 
+    def eval_seq_len_for(self, kind: str, max_length: int | None = None) -> int:
+        """Evaluation window length for a text model of ``kind``, capped by ``max_length``."""
+        length = self.eval_seq_len or self.seq_len
+        if kind == "masked" and self.eval_seq_len_masked is not None:
+            length = self.eval_seq_len_masked
+        return min(length, max_length or length)
+
+    def check_documents(self, n_documents: int, what: str) -> None:
+        """Raise ValueError when an evaluation set (``what``) spans fewer than ``min_eval_documents``."""
+        if self.min_eval_documents is not None and n_documents < self.min_eval_documents:
+            raise ValueError(f"{what} spans {n_documents} distinct documents; profile {self.name!r} needs at "
+                             f"least {self.min_eval_documents} (claims.md, Sample design)")
+
     def to_dict(self) -> dict:
         """The sizes as a dict; unset optional sizes are left out (cache keys stay as they were)."""
         return {k: v for k, v in asdict(self).items() if v is not None and k != "readings"}
 
 
 PROFILES: dict[str, Profile] = {
+    # paper: 100,000 evaluation tokens in windows of 1,000, one per document: 100 documents (claims.md,
+    # Sample design), each cut like the papers' texts
     "paper": Profile("paper", collect_tokens=100_000, eval_tokens=100_000, collect_images=5_000,
                      eval_images=1_000, seq_len=1_000, batch_size=8,
-                     readings=("R1", "R2", "R3", "R4", "R5")),
-    # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m costs
-    # about 2.9 ms per token and one ABL sweep is 163 evaluations, so decoders get 1,024 evaluation
-    # tokens; the masked LM costs 0.37 ms per token and scores only 15% of them, so it gets 4,096.
+                     readings=("R1", "R2", "R3", "R4", "R5"), eval_seq_len=1_000, eval_doc_windows=1,
+                     min_eval_documents=100),
+    # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m's cost per
+    # token is the same in windows of 64 as in windows of 256 (measured for issue 10), and one ABL sweep
+    # is 163 evaluations, so decoders keep 1,024 evaluation tokens, now 16 documents x one window of 64;
+    # the masked LM, cheaper per token and scoring only 15% of them, keeps 4,096: 32 documents x 128.
     "small": Profile("small", collect_tokens=16_384, eval_tokens=1_024, collect_images=2_000,
-                     eval_images=1_000, seq_len=256, batch_size=8, eval_tokens_masked=4_096),
+                     eval_images=1_000, seq_len=256, batch_size=8, eval_tokens_masked=4_096,
+                     eval_seq_len=64, eval_seq_len_masked=128, eval_doc_windows=1, min_eval_documents=16),
     "ci": Profile("ci", collect_tokens=4_096, eval_tokens=1_024, collect_images=1_000,
-                  eval_images=500, seq_len=128, batch_size=8),
+                  eval_images=500, seq_len=128, batch_size=8, eval_seq_len=64, eval_doc_windows=1,
+                  min_eval_documents=16),
 }
 
 
 def get_profile(name: str) -> Profile:
     """The profile called ``name``; an unknown name raises ``UnknownNameError`` listing the valid ones."""
     return PROFILES[check_name("profile", name, PROFILES)]
+
+
+#: Profiles that produce verdicts, each held to its ``min_eval_documents`` (claims.md, Sample design).
+VERDICT_PROFILES: tuple[str, ...] = ("ci", "small", "paper")
+
+
+def evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length: int | None = None) -> list[dict]:
+    """Distinct documents of every text evaluation set a profile builds on the small tier's data.
+
+    Builds the sets exactly as the experiments do (:func:`core.ablation.eval_set` on ABL's text,
+    :func:`core.modularity.eval_set` on each MOD subset the profile prunes; MOD runs on decoders only)
+    and counts the distinct documents among their scored units.
+
+    Parameters
+    ----------
+    profile : Profile
+    tokenizer : transformers tokenizer
+        The model's tokenizer (any tokenizer gives the design's counts approximately).
+    kind : {"causal", "masked"}
+    max_length : int, optional
+        The model's maximum sequence length (caps the windows).
+
+    Returns
+    -------
+    list of dict
+        One per set: ``experiment`` ("ABL" or "MOD"), ``set`` (subset name), ``kind``, ``seq_len``,
+        ``windows``, ``units`` (scored tokens), ``documents`` (distinct documents among them; None when
+        the set could not be built), ``available`` (documents in the subset's eval split), ``minimum``
+        (``profile.min_eval_documents``), ``ok`` (documents >= minimum) and ``error`` (why the set
+        could not be built, else None).
+
+    Raises
+    ------
+    MissingAssetError
+        When a subset's package is not installed.
+    """
+    from . import ablation, modularity
+    from . import data as D
+
+    sets = [("ABL", ablation.ABL_DATA[("small", "text")],
+             lambda text: ablation.eval_set(tokenizer, kind, profile, text, max_length))]
+    if kind == "causal" and profile.name in modularity.MOD_SIZES:
+        sizes = modularity.MOD_SIZES[profile.name]
+        length = modularity.eval_seq_len(sizes, profile, max_length)
+        subsets, _ = modularity.subsets_for("causal", "small", profile.name)
+        sets += [("MOD", s, lambda s: modularity.eval_set(tokenizer, s, sizes, length)) for s in subsets]
+    minimum = profile.min_eval_documents or 0
+    rows = []
+    for experiment, name, build in sets:
+        row = {"experiment": experiment, "set": name, "kind": kind, "seq_len": None, "windows": None,
+               "units": None, "documents": None, "available": int(D.split_indices(name, "eval").size),
+               "minimum": minimum, "ok": False, "error": None}
+        try:
+            es = build(name)
+        except ValueError as err:
+            row["error"] = str(err)
+        else:
+            row.update(seq_len=int(es.inputs.shape[1]), windows=int(es.inputs.shape[0]), units=es.n_units,
+                       documents=es.n_documents())
+            row["ok"] = row["documents"] >= minimum
+        rows.append(row)
+    return rows

@@ -136,26 +136,52 @@ def _inline(value: Any) -> str:
 def verdict_text(result: ClaimResult) -> str:
     """The measured verdict as the report shows it.
 
-    ``replicated``, ``contradicted``, ``inconclusive``, ``skipped: <reason>``, ``error: <reason>``;
-    when the recorded (CI) verdict is not ``replicated``, `` (xfail: recorded <recorded>)`` is
-    appended, plus ``, measured differs`` when the measurement no longer matches the record. The
-    recorded verdict never replaces the measured one.
+    ``replicated``, ``contradicted``, ``inconclusive``, ``skipped: <reason>``, ``error: <reason>``.
+    The CI record is not part of it (see :func:`record_text`): a reader comes for the verdict.
     """
     text = result.verdict
     if result.verdict in ("skipped", "error") and result.reason:
         text = f"{result.verdict}: {result.reason}"
-    if result.is_xfail:
-        note = f"xfail: recorded {result.recorded}"
-        if result.recorded != result.verdict:
-            note += ", measured differs"
-        text = f"{text} ({note})"
     return text
+
+
+def record_text(result: ClaimResult) -> str:
+    """The CI-gating mark, for a column of its own: ``xfail: recorded <verdict>`` (plus
+    ``, measured differs`` when the measurement no longer matches the record), else a dash."""
+    if not result.is_xfail:
+        return DASH
+    note = f"xfail: recorded {result.recorded}"
+    if result.recorded != result.verdict:
+        note += ", measured differs"
+    return note
+
+
+def readings_text(result: ClaimResult) -> str:
+    """``robust`` / ``reading-dependent (R1: contradicted)`` over the alternates that ran; a dash
+    when none ran."""
+    if not result.readings:
+        return DASH
+    differing = [f"{rid}: {alt.get('verdict')}" for rid, alt in result.readings.items()
+                 if alt.get("verdict") != result.verdict]
+    text = result.robustness or ("robust" if not differing else "reading-dependent")
+    return f"{text} ({'; '.join(differing)})" if differing else f"{text} ({', '.join(result.readings)})"
+
+
+def needed_text(result: ClaimResult) -> str:
+    """What an inconclusive verdict would need, in a few words; a dash otherwise."""
+    need = result.needed or {}
+    if result.verdict != "inconclusive" or not need:
+        return DASH
+    if need.get("needed") and need.get("level") and "too small" not in need.get("text", ""):
+        return f"~{need['needed']} {need['level']} (now {need.get('have')})"
+    return str(need.get("text", DASH))
 
 
 def _statistic_text(result: ClaimResult) -> str:
     if result.statistic is None:
         return DASH
-    return f"{fmt_num(result.statistic)} ({result.statistic_name})"
+    decided = f"; decided by {result.decided_by}" if result.decided_by else ""
+    return f"{fmt_num(result.statistic)} ({result.statistic_name}{decided})"
 
 
 def _paper_text(result: ClaimResult) -> str:
@@ -184,12 +210,13 @@ def _summary_line(results: list[ClaimResult], n_unreadable: int) -> str:
 
 def _table_lines(results: list[ClaimResult]) -> list[str]:
     lines = [
-        "| claim | model | tier | statistic | 95% interval | verdict | paper value |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| claim | model | tier | statistic | 95% interval | verdict | readings | to decide | paper value "
+        "| CI record |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         cells = [r.claim, f"`{r.model}`", r.tier, _statistic_text(r), fmt_interval(r.interval),
-                 verdict_text(r), _paper_text(r)]
+                 verdict_text(r), readings_text(r), needed_text(r), _paper_text(r), record_text(r)]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
@@ -244,6 +271,18 @@ def _details_lines(results: list[ClaimResult]) -> list[str]:
                 "",
                 f"- statistic: {stat} ({r.statistic_name})",
             ]
+            if r.decided_by:
+                lines.append(f"- decided by: {r.decided_by}")
+            if r.needed:
+                lines.append(f"- to decide: {r.needed.get('text', DASH)}")
+            if r.readings:
+                lines.append(f"- readings: {r.robustness or DASH}")
+                for rid, alt in r.readings.items():
+                    lines.append(f"  - {rid} ({alt.get('alternate', '')}): {alt.get('verdict')}, "
+                                 f"{fmt_num(alt.get('statistic'))} {fmt_interval(alt.get('interval'))} "
+                                 f"({alt.get('statistic_name', '')})")
+            if r.readings_skipped:
+                lines.append(f"- readings not run in this profile: {', '.join(r.readings_skipped)}")
             if r.details:
                 lines.append("- details:")
                 lines.extend(_value_lines(r.details, 1))
@@ -670,10 +709,18 @@ def markdown_text(data: ReportData) -> str:
     if results:
         lines += _table_lines(results) + [""]
         lines += [
-            "Verdicts are the measured ones (claims.md). \"xfail\" marks a claim recorded as an "
-            "expected non-replication for CI gating; the record never replaces the measurement.",
+            "Verdicts are the measured ones (claims.md). Where a rule has several parts, the statistic "
+            "is the part that decided. \"readings\": `robust` when every alternate reading that ran "
+            "(claims.md, Readings) gives the same verdict, `reading-dependent` when one does not. \"to "
+            "decide\": for an inconclusive verdict, the sample that would make the interval exclude 0 "
+            "if the effect held at its observed size. \"CI record\": an expected non-replication "
+            "recorded for CI gating; the record never replaces the measurement.",
             "",
         ]
+        skipped_readings = sorted({f"{rid} ({r.claim})" for r in results for rid in (r.readings_skipped or [])})
+        if skipped_readings:
+            lines += ["Readings this run skipped (they did not fit the profile's budget; `--readings all` "
+                      "runs them): " + ", ".join(skipped_readings), ""]
         if any(r.tier != "full" for r in results):
             lines += [_SMALL_FOOTNOTE, ""]
     else:

@@ -8,7 +8,10 @@ neurons of ``claims.md`` live; nothing else in the harness branches on architect
 - ``attn``: attention pre-out neurons (the "z" activations), the *input* of the attention output
   projection, one per head dimension (ABL section 3.2);
 - ``resid``: residual neurons (BCL), the hidden state after the embedding layer (the input of block
-  0) and after every block, so ``n_layers + 1`` layers.
+  0) and after every block, so ``n_layers + 1`` layers. Layer ``l < n_layers`` is read at the input
+  of block ``l`` and the last one at the output of the last block, so that whatever a model runs
+  between blocks belongs to the layer before (DeBERTa-v2's convolution after block 0), as in
+  ``output_hidden_states``.
 
 ``W_in`` is the MLP's input matrix, returned with shape ``(d_mlp, d_model)`` (one row per MLP neuron,
 MOD Eq. 2), whatever the storage convention of the family.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -38,7 +41,9 @@ class Architecture:
     Attributes
     ----------
     blocks : str
-        Dotted path of the ``nn.ModuleList`` of transformer blocks, from the top-level model.
+        Dotted path of the ``nn.ModuleList`` of transformer blocks, from the task model
+        (``LlamaForCausalLM``, ``BertForMaskedLM``); a bare base model (``LlamaModel``, ``BertModel``)
+        is found by the same path less its first component.
     mlp_out : str
         Path, inside a block, of ``W_out``: its input is the MLP neurons.
     attn_out : str
@@ -50,6 +55,10 @@ class Architecture:
         True where the module stores its weight as ``(d_model, d_mlp)`` (GPT-2's ``Conv1D``).
     gate : str or None
         Path of the gate projection of gated MLPs (``gate_proj``), else None.
+    w_in_chunk, gate_chunk : (int, int) or None
+        ``(i, k)`` where one fused module computes several projections (Phi-3's ``gate_up_proj``,
+        whose output ``chunk(2, dim=-1)`` is ``gate, up``): the weight's output rows are ``k`` equal
+        chunks and the projection is chunk ``i``. None: the whole weight.
     """
 
     blocks: str
@@ -58,28 +67,67 @@ class Architecture:
     w_in: str
     w_in_transposed: bool = False
     gate: str | None = None
+    w_in_chunk: tuple[int, int] | None = None
+    gate_chunk: tuple[int, int] | None = None
 
 
 _LLAMA = Architecture("model.layers", "mlp.down_proj", "self_attn.o_proj", "mlp.up_proj",
                       gate="mlp.gate_proj")
 _ENCODER = "encoder.layer"
 
-#: ``config.model_type`` -> :class:`Architecture`.
+
+def _bert_like(prefix: str) -> Architecture:
+    """BERT's block layout (``BertLayer``) under the base model ``prefix``."""
+    return Architecture(f"{prefix}.{_ENCODER}", "output.dense", "attention.output.dense", "intermediate.dense")
+
+
+def _vit_like(prefix: str) -> Architecture:
+    """ViT's block layout (``ViTLayer``, transformers 5) under the base model ``prefix``."""
+    return Architecture(f"{prefix}.layers", "mlp.fc2", "attention.o_proj", "mlp.fc1")
+
+
+#: ``config.model_type`` -> :class:`Architecture`. Blocks that run attention and MLP in parallel on
+#: the same input (``gptj``, ``phi``, ``falcon``, ``gpt_neox`` and ``stablelm`` with
+#: ``use_parallel_residual``) have the same three sites: the input of the output projection, the
+#: input of ``W_out``, the stream between blocks. Fused input projections (Falcon's and GPT-NeoX's
+#: ``query_key_value``, Phi-3's ``qkv_proj``) do not touch them; Phi-3's fused ``gate_up_proj`` is
+#: split by ``w_in_chunk``/``gate_chunk``.
 ARCHITECTURES: dict[str, Architecture] = {
+    # decoders
     "llama": _LLAMA,
     "mistral": _LLAMA,
     "qwen2": _LLAMA,
+    "qwen3": _LLAMA,
+    "olmo2": _LLAMA,
+    "gemma": _LLAMA,
+    "gemma2": _LLAMA,
+    "stablelm": _LLAMA,
+    "phi3": Architecture("model.layers", "mlp.down_proj", "self_attn.o_proj", "mlp.gate_up_proj",
+                         gate="mlp.gate_up_proj", w_in_chunk=(1, 2), gate_chunk=(0, 2)),
+    "phi": Architecture("model.layers", "mlp.fc2", "self_attn.dense", "mlp.fc1"),
     "gpt2": Architecture("transformer.h", "mlp.c_proj", "attn.c_proj", "mlp.c_fc", w_in_transposed=True),
+    "gptj": Architecture("transformer.h", "mlp.fc_out", "attn.out_proj", "mlp.fc_in"),
+    "gpt_neox": Architecture("gpt_neox.layers", "mlp.dense_4h_to_h", "attention.dense", "mlp.dense_h_to_4h"),
+    "falcon": Architecture("transformer.h", "mlp.dense_4h_to_h", "self_attention.dense", "mlp.dense_h_to_4h"),
     "opt": Architecture("model.decoder.layers", "fc2", "self_attn.out_proj", "fc1"),
-    "bert": Architecture(f"bert.{_ENCODER}", "output.dense", "attention.output.dense", "intermediate.dense"),
-    "roberta": Architecture(f"roberta.{_ENCODER}", "output.dense", "attention.output.dense",
-                            "intermediate.dense"),
-    "vit": Architecture("vit.layers", "mlp.fc2", "attention.o_proj", "mlp.fc1"),
+    # encoders
+    "bert": _bert_like("bert"),
+    "roberta": _bert_like("roberta"),
+    "xlm-roberta": _bert_like("roberta"),
+    "electra": _bert_like("electra"),
+    "deberta-v2": _bert_like("deberta"),
+    "distilbert": Architecture("distilbert.transformer.layer", "ffn.lin2", "attention.out_lin", "ffn.lin1"),
+    # vision
+    "vit": _vit_like("vit"),
+    "deit": _vit_like("deit"),
 }
 
 
 def architecture(model: nn.Module) -> Architecture:
     """The :class:`Architecture` of a Hugging Face model, from ``model.config.model_type``.
+
+    For a bare base model (``BertModel`` rather than ``BertForMaskedLM``) the returned ``blocks``
+    path is the row's less its first component (the base-model prefix).
 
     Raises
     ------
@@ -90,9 +138,10 @@ def architecture(model: nn.Module) -> Architecture:
     if model_type not in ARCHITECTURES:
         raise UnknownNameError("architecture family", str(model_type), ARCHITECTURES)
     arch = ARCHITECTURES[model_type]
-    if model_type in ("bert", "roberta") and not _has(model, arch.blocks):
-        # The bare encoder (BertModel) has no ``bert.`` prefix.
-        arch = Architecture(_ENCODER, arch.mlp_out, arch.attn_out, arch.w_in)
+    if not _has(model, arch.blocks):
+        bare = arch.blocks.split(".", 1)[-1]
+        if _has(model, bare):
+            arch = replace(arch, blocks=bare)
     return arch
 
 
@@ -126,7 +175,7 @@ def site_modules(model: nn.Module, site: str) -> list[nn.Module]:
     """The module whose *input* carries the site's neurons, one per layer (``mlp`` and ``attn``)."""
     _check_site(site)
     if site == "resid":
-        raise ValueError("the residual site is the output of each block, not a module's input")
+        raise ValueError("the residual site is the stream between blocks, not a module's input")
     arch = architecture(model)
     path = arch.mlp_out if site == "mlp" else arch.attn_out
     return [block.get_submodule(path) for block in blocks(model)]
@@ -160,17 +209,18 @@ def w_in(model: nn.Module, layer: int, *, which: str = "up") -> torch.Tensor:
     arch = architecture(model)
     block = blocks(model)[layer]
 
-    def weight(path: str) -> torch.Tensor:
+    def weight(path: str, chunk: tuple[int, int] | None) -> torch.Tensor:
         w = block.get_submodule(path).weight.detach()
-        return w.T if arch.w_in_transposed else w
+        w = w.T if arch.w_in_transposed else w
+        return w if chunk is None else w.chunk(chunk[1], dim=0)[chunk[0]]
 
     if which == "up":
-        return weight(arch.w_in)
+        return weight(arch.w_in, arch.w_in_chunk)
     if arch.gate is None:
         raise ValueError(f"W_in option {which!r} needs a gated MLP; {model.config.model_type} has none")
     if which == "gate":
-        return weight(arch.gate)
-    return torch.cat([weight(arch.w_in), weight(arch.gate)], dim=1)
+        return weight(arch.gate, arch.gate_chunk)
+    return torch.cat([weight(arch.w_in, arch.w_in_chunk), weight(arch.gate, arch.gate_chunk)], dim=1)
 
 
 def _check_site(site: str) -> None:
@@ -186,10 +236,6 @@ def _layers(model: nn.Module, site: str, layers: Sequence[int] | None) -> list[i
     if bad:
         raise ValueError(f"layers {bad} out of range for site {site!r} with {n} layers")
     return list(layers)
-
-
-def _first(output):
-    return output[0] if isinstance(output, tuple) else output
 
 
 @contextmanager
@@ -220,17 +266,9 @@ def trace(
     handles = []
     try:
         if site == "resid":
-            bl = blocks(model)
-            for layer in _layers(model, site, layers):
-                if layer == 0:
-                    def pre(_m, args, kwargs, _l=layer):
-                        x = args[0] if args else kwargs["hidden_states"]
-                        fn(_l, x.detach())
-                    handles.append(bl[0].register_forward_pre_hook(pre, with_kwargs=True))
-                else:
-                    def post(_m, _args, output, _l=layer):
-                        fn(_l, _first(output).detach())
-                    handles.append(bl[layer - 1].register_forward_hook(post))
+            def read(layer, x):
+                fn(layer, x.detach())
+            handles += _resid_hooks(model, _layers(model, site, layers), read, edit=False)
         else:
             mods = site_modules(model, site)
             for layer in _layers(model, site, layers):
@@ -241,6 +279,32 @@ def trace(
     finally:
         for h in handles:
             h.remove()
+
+
+def _resid_hooks(model: nn.Module, layers: Sequence[int], fn: Callable, *, edit: bool) -> list:
+    """Hooks that pass the residual stream of each of ``layers`` to ``fn(layer, x)``; with
+    ``edit=True`` what ``fn`` returns replaces it. Layer ``l < n_blocks``: the input of block ``l``
+    (positional or ``hidden_states=``); layer ``n_blocks``: the output of the last block."""
+    bl = blocks(model)
+    handles = []
+    for layer in layers:
+        if layer < len(bl):
+            def pre(_m, args, kwargs, _l=layer):
+                if args:
+                    x = fn(_l, args[0])
+                    return ((x, *args[1:]), kwargs) if edit else None
+                x = fn(_l, kwargs["hidden_states"])
+                return (args, dict(kwargs, hidden_states=x)) if edit else None
+            handles.append(bl[layer].register_forward_pre_hook(pre, with_kwargs=True))
+        else:
+            def post(_m, _args, output, _l=layer):
+                if isinstance(output, tuple):
+                    x = fn(_l, output[0])
+                    return (x, *output[1:]) if edit else None
+                x = fn(_l, output)
+                return x if edit else None
+            handles.append(bl[-1].register_forward_hook(post))
+    return handles
 
 
 @contextmanager
@@ -256,8 +320,8 @@ def ablate(
     ----------
     model : transformers.PreTrainedModel
     site : {"mlp", "attn"}
-        Residual neurons (``resid``) are ablated on the output of each block (layer 0: the input of
-        block 0), so the same formula applies to them.
+        Residual neurons (``resid``) are ablated where they are read (the input of block ``l``, the
+        output of the last block), so the same formula applies to them.
     mask : tensor of shape (n_layers, n_neurons) or {layer: tensor of shape (n_neurons,)}
         1 keeps a neuron, 0 replaces it (bool or float). Layers whose mask is all ones get no hook.
     offset : float, tensor or {layer: tensor}
@@ -309,21 +373,7 @@ def ablate(
     handles = []
     try:
         if site == "resid":
-            bl = blocks(model)
-            for layer, plan in plans.items():
-                if layer == 0:
-                    def pre(_m, args, kwargs, _p=plan):
-                        if args:
-                            return (apply(args[0], _p), *args[1:]), kwargs
-                        kwargs = dict(kwargs, hidden_states=apply(kwargs["hidden_states"], _p))
-                        return args, kwargs
-                    handles.append(bl[0].register_forward_pre_hook(pre, with_kwargs=True))
-                else:
-                    def post(_m, _args, output, _p=plan):
-                        if isinstance(output, tuple):
-                            return (apply(output[0], _p), *output[1:])
-                        return apply(output, _p)
-                    handles.append(bl[layer - 1].register_forward_hook(post))
+            handles += _resid_hooks(model, sorted(plans), lambda layer, x: apply(x, plans[layer]), edit=True)
         else:
             mods = site_modules(model, site)
             for layer, plan in plans.items():

@@ -303,3 +303,66 @@ def test_random_pixels_are_normalised_and_seeded():
     assert a.min() >= -1 and a.max() < 1 and abs(float(a.mean())) < 0.05
     assert torch.equal(a, data.random_pixels((4, 1, 28, 28), seed=0))
     assert not torch.equal(a, data.random_pixels((4, 1, 28, 28), seed=1))
+
+
+# ------------------------------------------------------------------------------------------------
+# Document ids of window positions (claims.md, "Intervals": documents, not tokens)
+# ------------------------------------------------------------------------------------------------
+
+def test_windows_know_the_document_of_every_position(tokenizer):
+    docs = list(documents_or_skip("bbc-tech")["text"])  # source order: the ids of with_docs=True
+    plain = data.text_windows("bbc-tech", tokenizer, split="eval", n_tokens=64 * 20, seq_len=64)
+    w, d = data.text_windows("bbc-tech", tokenizer, split="eval", n_tokens=64 * 20, seq_len=64, with_docs=True)
+    assert torch.equal(w, plain) and d.shape == w.shape and d.dtype == torch.long
+    assert (d[:, 0] == -1).all() and (d[:, -1] == -1).all()  # [CLS] and [SEP]
+    eval_docs = set(data.split_indices("bbc-tech", "eval").tolist())
+    for window, owner in zip(w.tolist(), d.tolist()):
+        ids = set(owner[1:-1])
+        assert len(ids) == 1 and ids <= eval_docs  # unpacked: one document per window
+        doc = _ids_key(tokenizer(docs[ids.pop()], add_special_tokens=False)["input_ids"])
+        assert _ids_key(window[1:-1]) in doc
+
+
+def test_packed_windows_hold_several_documents_and_separators_have_none(tokenizer):
+    documents_or_skip("mmlu-cs")
+    w, d = data.text_windows("mmlu-cs", tokenizer, split="eval", n_tokens=2000, seq_len=128, with_docs=True)
+    assert torch.equal(w, data.text_windows("mmlu-cs", tokenizer, split="eval", n_tokens=2000, seq_len=128))
+    special = torch.isin(w, torch.tensor(tokenizer.all_special_ids))
+    assert torch.equal(d == -1, special)  # -1 exactly at [CLS], [SEP] and the separators between documents
+    per_window = [len(set(row) - {-1}) for row in d.tolist()]
+    assert sum(per_window) > 1.5 * len(per_window)  # most windows span documents
+    # documents follow the split order, each once, along the packed stream
+    stream = [x for row in d[:, 1:-1].tolist() for x in row if x >= 0]
+    firsts = list(dict.fromkeys(stream))
+    order = data.split_indices("mmlu-cs", "eval").tolist()
+    assert firsts == order[:len(firsts)]
+    # a window returned with its documents is a fresh copy too
+    d[:] = 7
+    assert not (data.text_windows("mmlu-cs", tokenizer, split="eval", n_tokens=2000, seq_len=128,
+                                  with_docs=True)[1] == 7).all()
+
+
+def test_one_window_per_document_from_anywhere_in_its_first_tokens(tokenizer):
+    docs = list(documents_or_skip("news")["text"])  # source order: the ids of with_docs=True
+    w, d = data.text_windows("news", tokenizer, split="eval", n_tokens=64 * 24, seq_len=64, doc_windows=1,
+                             with_docs=True)
+    owners = [set(row[1:-1]) for row in d.tolist()]
+    assert all(len(o) == 1 for o in owners)
+    ids = [o.pop() for o in owners]
+    assert len(set(ids)) == 24  # 24 windows, 24 documents
+    offsets = []
+    for window, doc in zip(w.tolist(), ids):
+        full = tokenizer(docs[doc], add_special_tokens=False)["input_ids"][:1000]
+        starts = [s for s in range(0, len(full) - 62 + 1, 62) if full[s:s + 62] == window[1:-1]]
+        assert len(starts) == 1
+        offsets.append(starts[0])
+    assert sum(o > 0 for o in offsets) >= 12  # not only the openings
+    again = data.text_windows("news", tokenizer, split="eval", n_tokens=64 * 24, seq_len=64, doc_windows=1)
+    assert torch.equal(again, w)  # seeded by the document: the same windows every time
+    # packed: each short document is cut to one window's worth of tokens before packing
+    _, d = data.text_windows("mmlu-law", tokenizer, split="eval", n_tokens=64 * 24, seq_len=64, doc_windows=1,
+                             with_docs=True)
+    counts = np.bincount(d[d >= 0].numpy())
+    assert counts.max() <= 61  # with its separator, at most one window's 62 tokens
+    with pytest.raises(ValueError, match="doc_windows"):
+        data.text_windows("news", tokenizer, split="eval", n_tokens=64, seq_len=64, doc_windows=0)

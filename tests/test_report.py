@@ -122,13 +122,14 @@ def test_every_row_with_its_measured_verdict(report):
 
 def test_recorded_verdict_never_replaces_measured(report):
     rows = table_rows(report)
-    xfail_differs = rows[("ABL-5", "smollm2-135m")][5]
-    assert xfail_differs.startswith("replicated")
+    # the CI record has a column of its own, out of the verdict's way
+    assert rows[("ABL-5", "smollm2-135m")][5] == "replicated"
+    xfail_differs = rows[("ABL-5", "smollm2-135m")][9]
     assert "xfail" in xfail_differs and "measured differs" in xfail_differs
-    xfail_same = rows[("ABL-7", "roberta:tiny")][5]
-    assert xfail_same.startswith("contradicted") and "xfail" in xfail_same
-    assert "measured differs" not in xfail_same
-    assert "xfail" not in rows[("ABL-1", "smollm2-135m")][5]
+    assert rows[("ABL-7", "roberta:tiny")][5] == "contradicted"
+    xfail_same = rows[("ABL-7", "roberta:tiny")][9]
+    assert "xfail" in xfail_same and "measured differs" not in xfail_same
+    assert "xfail" not in rows[("ABL-1", "smollm2-135m")][9]
 
 
 def test_sort_order(report):
@@ -149,8 +150,8 @@ def test_corrupt_file_named_and_others_read(run_dir, report):
 
 def test_paper_values_only_for_full_tier(report):
     rows = table_rows(report)
-    assert rows[("ABL-2", "facebook/opt-1.3b")][6] == FULL_PAPER
-    assert rows[("ABL-1", "smollm2-135m")][6] == "\u2014[^small]"
+    assert rows[("ABL-2", "facebook/opt-1.3b")][8] == FULL_PAPER
+    assert rows[("ABL-1", "smollm2-135m")][8] == "\u2014[^small]"
     assert SMALL_PAPER not in report
     assert "[^small]: Small-tier results" in report
 
@@ -263,3 +264,43 @@ def test_number_formatting():
         == ["44.5", "2.93", "0.0123", "1234", "1.00e-05", "0", "\u2014", "7", "nan"]
     assert fmt_interval([-0.1234, 2]) == "[-0.123, 2]"
     assert verdict_text(make_result("ABL-1", "m", "skipped", reason="no GPU")) == "skipped: no GPU"
+
+
+def _result(**kw):
+    from core.results import ClaimResult
+
+    base = dict(claim="ABL-2", model="smollm2-135m", tier="small", profile="ci", verdict="inconclusive",
+                statistic=0.3, statistic_name="CE(mean) - CE(peak) at 50%, nats", interval=[-0.1, 0.7],
+                sample_sizes={"eval_documents": 16}, seeds=[0, 1, 2], paper_value=None, data="news")
+    return ClaimResult(**{**base, **kw})
+
+
+def test_readings_needed_and_record_cells():
+    from core.report import needed_text, readings_text, record_text, verdict_text
+
+    r = _result(readings={"R1": {"alternate": "lower count", "verdict": "replicated", "statistic": 0.4,
+                                 "interval": [0.1, 0.7], "statistic_name": "x"}},
+                robustness="reading-dependent", recorded="inconclusive",
+                needed={"level": "documents", "have": 16, "needed": 70, "text": "about 70 documents"})
+    assert verdict_text(r) == "inconclusive"          # the CI record stays out of the verdict
+    assert record_text(r) == "xfail: recorded inconclusive"
+    assert readings_text(r) == "reading-dependent (R1: replicated)"
+    assert needed_text(r) == "~70 documents (now 16)"
+    same = _result(verdict="contradicted", interval=[0.1, 0.5], readings={"R2": {"verdict": "contradicted"}},
+                   robustness="robust")
+    assert readings_text(same) == "robust (R2)" and needed_text(same) == "\u2014"
+    assert readings_text(_result()) == "\u2014" and record_text(_result()) == "\u2014"
+
+
+def test_markdown_shows_decided_by_needed_and_readings(tmp_path):
+    from core.report import render_markdown
+    from core.results import write_result
+
+    write_result(tmp_path, _result(decided_by="CE(mean) - CE(peak)",
+                                   needed={"level": "documents", "have": 16, "needed": 70,
+                                           "text": "about 70 documents would decide it"},
+                                   readings_skipped=["R1"]))
+    text = render_markdown(tmp_path).read_text()
+    assert "decided by CE(mean) - CE(peak)" in text
+    assert "~70 documents (now 16)" in text and "about 70 documents would decide it" in text
+    assert "Readings this run skipped" in text and "R1 (ABL-2)" in text

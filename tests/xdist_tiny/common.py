@@ -20,7 +20,7 @@ import pytest
 
 from claims._claim import Measurement, detail
 from core.cache import atomic_path, cache_dir, cache_key, cache_lock
-from core.inference import directional, paired_bootstrap
+from core.inference import cluster_bootstrap, directional
 from core.models import MODELS, ModelSpec
 from core.results import safe_name, write_curves
 from tests import tiny_models
@@ -81,7 +81,7 @@ def tiny(run_dir):
 
 
 def measure(values: np.ndarray, name: str) -> Measurement:
-    est = paired_bootstrap(values)
+    est = cluster_bootstrap(np.ravel(values), where=name)
     return Measurement(verdict=directional(est), statistic=est, statistic_name=name,
                        details={name: detail(est, "nats")}, sample_sizes={"tokens": values.size},
                        seeds=[0], data="tests/tiny_models.inputs(seed=1, batch=4, seq=16)")
