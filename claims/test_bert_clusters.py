@@ -137,10 +137,7 @@ def measurement(results: dict, verdict: str, parts: dict, decided: str, name: st
     sample sizes of the intervention ``setups`` it read (under ``reading``)."""
     first = next(iter(results.values()))
     if setups:
-        details = {**(details or {}), **design_note(results, setups, reading), "document ids": {
-            corpus: "from core.data" if r["docs_real"] else
-            "each evaluation sentence counted as its own document (shim until branch docs)"
-            for corpus, r in results.items()}}
+        details = {**(details or {}), **design_note(results, setups, reading)}
     return Measurement(verdict=verdict, statistic=parts[decided], statistic_name=f"{decided}: {name}",
                        details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {})},
                        sample_sizes={**corpus_sizes(results), **(sizes or {}),

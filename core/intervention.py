@@ -202,23 +202,6 @@ def cluster_sentences(windows: torch.Tensor, top_ids, *, kind: str, max_sentence
     return rows, hit[rows]
 
 
-def window_docs_shim(windows: torch.Tensor, special_ids=()) -> torch.Tensor:
-    """SHIM, to be removed when branch ``docs`` is merged (``core.data.text_windows(...,
-    with_docs=True)`` then gives the real document ids): every window is its own document.
-
-    Returns
-    -------
-    LongTensor of shape (n, seq)
-        ``docs[i, t] = i``, and -1 at special tokens (the convention of ``with_docs``).
-    """
-    n, seq = windows.shape
-    docs = torch.arange(n, dtype=torch.long)[:, None].expand(n, seq).clone()
-    if len(special_ids):
-        docs[torch.isin(windows, torch.as_tensor(sorted(set(map(int, special_ids))),
-                                                 dtype=windows.dtype))] = -1
-    return docs
-
-
 def _row_documents(docs) -> np.ndarray:
     """Per row, its document ids (ascending, -1 padded): ndarray of shape (n, max documents a row)."""
     d = np.asarray(docs, dtype=np.int64)
@@ -479,7 +462,8 @@ def replace_resid(model, keep: torch.Tensor, *, live: torch.Tensor | None = None
                   neuron_mean=None) -> Iterator[None]:
     """Replace residual neurons, one keep-mask per batch row (BCL section 5.5, revision 2).
 
-    At residual layer ``l`` (0: the input of block 0; ``l >= 1``: the output of block ``l - 1``), row
+    At residual layer ``l`` (where :mod:`core.sites` places it: the input of block ``l``, and the output
+    of the last block), row
     ``b`` of the batch becomes ``x * k + (1 - k) * v`` with ``k = keep[b, l]`` and
 
     - ``live[b]`` True (the primary reading, the authors' code): ``v = x.mean(-1)``, the mean of
@@ -527,22 +511,10 @@ def replace_resid(model, keep: torch.Tensor, *, live: torch.Tensor | None = None
         return x * k + (1 - k) * v
 
     layers = [l for l in range(n_layers) if bool((keep[:, l] != 1).any())]
-    bl = sites.blocks(model)
     handles = []
     try:
-        for layer in layers:
-            if layer == 0:
-                def pre(_m, args, kwargs, _l=layer):
-                    if args:
-                        return (apply(args[0], _l), *args[1:]), kwargs
-                    return args, dict(kwargs, hidden_states=apply(kwargs["hidden_states"], _l))
-                handles.append(bl[0].register_forward_pre_hook(pre, with_kwargs=True))
-            else:
-                def post(_m, _args, output, _l=layer):
-                    if isinstance(output, tuple):
-                        return (apply(output[0], _l), *output[1:])
-                    return apply(output, _l)
-                handles.append(bl[layer - 1].register_forward_hook(post))
+        # where the harness reads and writes residual neurons (core.sites): one definition for all
+        handles += sites._resid_hooks(model, layers, lambda layer, x: apply(x, layer), edit=True)
         yield
     finally:
         for h in handles:
@@ -752,29 +724,14 @@ def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, ma
                         max_doc_tokens=max_doc_tokens)
 
 
-def _has_doc_ids() -> bool:
-    """Whether ``core.data.text_windows`` gives document ids (branch ``docs``); part of the cache key,
-    so that results computed with the shim are not read back once the real ids exist."""
-    from . import data
+def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The evaluation pool and the source document of every token (``core.data.text_windows(...,
+    with_docs=True)``): ``windows`` and ``docs``, both LongTensor of shape (n, seq), docs -1 at special
+    tokens. Documents are cut at ``eval_max_doc_tokens`` so that the pool spreads over many."""
+    from .data import text_windows
 
-    return "with_docs" in inspect.signature(data.text_windows).parameters
-
-
-def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """The evaluation pool and the document id of every token: ``(windows, docs, real)``.
-
-    ``docs`` has shape (n, seq), -1 at special tokens; ``real`` is False where the shim stood in.
-    """
-    from . import data
-
-    kw = dict(split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
-              max_doc_tokens=sizes["eval_max_doc_tokens"])
-    if _has_doc_ids():
-        windows, docs = data.text_windows(corpus, tokenizer, with_docs=True, **kw)
-        return windows, torch.as_tensor(docs, dtype=torch.long), True
-    # SHIM (remove when branch `docs` is merged): no document ids yet, every window its own document
-    windows = data.text_windows(corpus, tokenizer, **kw)
-    return windows, window_docs_shim(windows, tokenizer.all_special_ids), False
+    return text_windows(corpus, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
+                        max_doc_tokens=sizes["eval_max_doc_tokens"], with_docs=True)
 
 
 def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool):
@@ -851,12 +808,14 @@ def _token_strings(tok, ids) -> list[str]:
     return [tok.convert_tokens_to_string([t]).strip() or t for t in tokens]
 
 
-def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, readings, progress_rows):
-    """Intervene on the ``chosen`` clusters with sentences drawn apart (:func:`select_sentences`)."""
+def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, readings, progress_rows, check):
+    """Intervene on the ``chosen`` clusters with sentences drawn apart (:func:`select_sentences`);
+    ``check(n_documents)`` fails when their union spans too few documents (claims.md, Sample design)."""
     tok = lm.tokenizer
     sel = select_sentences(pool, docs, [top_ids[c] for c in chosen], kind=lm.kind,
                            max_sentences=sizes["max_sentences"], seed=k,
                            min_documents=sizes["min_documents"])
+    check(sel.n_documents)
     scores, kept = [], []
     for i, c in enumerate(chosen):
         if sel.rows[i].size == 0:
@@ -903,8 +862,8 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
         evaluated :class:`ClusterScore` dicts with their ``documents``, ``groups`` (shared-sentence
         components of the evaluated clusters), ``doc_groups``, ``n_sentences``, ``n_documents``,
         ``skipped``, top tokens, and ``readings`` -> ``"R5"`` -> the same for R5's top tokens),
-        ``bcl7``, ``bcl8`` (with ``readings`` -> ``"R5"``), ``readings`` (computed), ``docs_real``
-        (False while the document shim stands in), ``cost`` (seconds and forward rows).
+        ``bcl7``, ``bcl8`` (with ``readings`` -> ``"R5"``), ``readings`` (computed), ``eval_documents``
+        (documents of the pool), ``cost`` (seconds and forward rows).
 
     Raises
     ------
@@ -938,8 +897,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     methods = tuple(sizes["methods"])
     key = cache_key(experiment="bcl", version=BCL_VERSION, repr=rep_key, sizes=sizes, ks=ks,
                     threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
-                    seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings),
-                    doc_ids=_has_doc_ids())
+                    seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings))
     path = cache_dir("bcl") / f"result-{name.replace(':', '_')}-{corpus.replace('/', '_')}-{key}.json"
     if (found := load_cached(path, _read_json)) is not None:  # a damaged entry is named and rebuilt
         return found
@@ -952,7 +910,14 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     normalized = {m: nc.normalize_rows(v) for m, v in variants.items()}
 
     seq = min(sizes["sentence_len"], lm.max_length or sizes["sentence_len"])
-    pool, docs, docs_real = _eval_pool(corpus, tok, sizes, seq)
+    pool, docs = _eval_pool(corpus, tok, sizes, seq)
+
+    def check(n_documents: int, setup: str) -> None:
+        """claims.md, Sample design: fail, naming the set, below the profile's minimum of documents."""
+        if hasattr(profile, "check_documents"):
+            profile.check_documents(n_documents, f"BCL {name} on {corpus}, setup {setup}: the union of the "
+                                                  f"evaluated clusters' sentences")
+
     setups = {}
     setup_list = [(m, k) for k in INTERVENTION_KS for m in (*methods, "refine")]
     bar = tqdm(total=len(setup_list), desc=f"{name}: BCL intervention ({corpus})", disable=not progress)
@@ -977,7 +942,8 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
             if cap is not None and len(eligible) > cap else eligible
         t0, rows = time.perf_counter(), []
         ev = _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, k=k, rep=rep,
-                       readings=readings & {"R3", "R4"}, progress_rows=rows)
+                       readings=readings & {"R3", "R4"}, progress_rows=rows,
+                       check=lambda n: check(n, f"{method}-{k}"))
         cost["seconds"]["primary+R3+R4"] += time.perf_counter() - t0
         cost["sentences"]["primary"] += sum(rows)
         setups[f"{method}-{k}"] = {
@@ -991,7 +957,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
             top5 = [cols[nc.top_tokens(variants[base], g, reduce="sum")] for g in groups]
             t0, rows = time.perf_counter(), []
             ev5 = _evaluate(lm, pool, docs, groups, top5, chosen, sizes, k=k, rep=rep, readings=frozenset(),
-                            progress_rows=rows)
+                            progress_rows=rows, check=lambda n: check(n, f"{method}-{k} (reading R5)"))
             cost["seconds"]["R5"] += time.perf_counter() - t0
             cost["sentences"]["R5"] += sum(rows)
             setups[f"{method}-{k}"]["readings"]["R5"] = {
@@ -1026,12 +992,11 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
         "ks": {str(k): v for k, v in ks.items()}, "seeds": list(SEEDS), "readings": sorted(readings),
         "clusterings": clusterings, "setups": setups, "bcl7": bcl7, "bcl8": bcl8,
         "eval_sentences": int(pool.shape[0]),
-        "eval_documents": int(np.unique(docs.numpy()[docs.numpy() >= 0]).size), "docs_real": docs_real,
+        "eval_documents": int(np.unique(docs.numpy()[docs.numpy() >= 0]).size),
         "cost": cost,
         "data": {"collect": f"{corpus}, collect split, {rep.n_positions} tokens",
                  "eval": f"{corpus}, eval split, {pool.shape[0]} sentences of {pool.shape[1]} tokens "
-                         f"(documents cut at {sizes['eval_max_doc_tokens']} tokens)"
-                         + ("" if docs_real else "; each sentence counted as its own document (shim)")},
+                         f"(documents cut at {sizes['eval_max_doc_tokens']} tokens)"},
     }
     atomic_write_json(path, result)
     return result

@@ -45,7 +45,7 @@ def _setup(cluster, baselines, groups=None, r3=None, r4=None, r5=None):
 
 def _result(setups, readings=()):
     return {"n_positions": 1000, "threshold": 5, "n_kept": 100, "eval_sentences": 50, "eval_documents": 20,
-            "docs_real": False, "seeds": [0, 1, 2, 3, 4], "readings": list(readings), "data": "synthetic",
+            "seeds": [0, 1, 2, 3, 4], "readings": list(readings), "data": "synthetic",
             "ks": {"20": 2, "50": 4, "200": 16}, "setups": setups, "sizes": {"min_documents": 16}}
 
 

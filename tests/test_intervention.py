@@ -12,7 +12,7 @@ from core import sites
 from core.intervention import (BASELINES, baseline_sets, bcl_sizes, cluster_sentences,
                                components, intervene, random_layer, random_neurons, random_position,
                                random_position_kept, replace_resid, select_sentences, split_head,
-                               token_relatedness, window_docs_shim)
+                               token_relatedness)
 from core.errors import UnknownNameError
 from tests.tiny_models import VOCAB, build
 
@@ -145,11 +145,19 @@ def test_select_sentences_checks_the_document_ids():
         select_sentences(w, np.zeros((4, 4), dtype=np.int64), [[2]], kind="masked", max_sentences=1)
 
 
-def test_components_and_the_document_shim():
+def test_components_of_items_that_share_elements():
     assert components([[1, 2], [3], [2, 5], [], [5], [7]]).tolist() == [0, 1, 0, -1, 0, 2]
-    w = torch.tensor([[101, 5, 6, 102], [101, 7, 8, 102]])
-    d = window_docs_shim(w, special_ids=[101, 102])
-    assert d.tolist() == [[-1, 0, 0, -1], [-1, 1, 1, -1]]
+
+
+def test_a_packed_window_of_two_documents_counts_both():
+    w = torch.full((3, 6), 9)
+    docs = torch.tensor([[-1, 0, 0, -1, 1, 1], [-1, 1, 1, 1, 1, -1], [-1, 2, 2, 2, 2, -1]])
+    of = {0: {0, 1}, 1: {1}, 2: {2}}
+    for seed in range(8):
+        sel = select_sentences(w, docs, [[9], [9]], kind="masked", max_sentences=1, seed=seed)
+        a, b = int(sel.rows[0][0]), int(sel.rows[1][0])
+        assert not of[a] & of[b]                      # the second pick brings only new documents
+        assert sel.n_documents == len(of[a] | of[b]) and sel.n_sentences == 2
 
 
 def _varied_norms(model, seed: int = 0):
@@ -363,8 +371,11 @@ def test_profiles_ask_for_the_sample_designs_documents(profile, minimum):
     """claims.md, "Sample design": the union of the evaluated clusters' sentences spans at least 16
     documents (paper: 100); the sentences asked for can reach it, and the pool is cut into short
     documents so that it spreads over many."""
+    from core.profiles import get_profile
+
     sizes = bcl_sizes(profile)
     assert sizes["min_documents"] >= minimum
+    assert sizes["min_documents"] == get_profile(profile).min_eval_documents
     if sizes["max_clusters"] is not None:
         assert sizes["max_clusters"] * sizes["max_sentences"] >= sizes["min_documents"]
     assert sizes["eval_max_doc_tokens"] <= 1000
