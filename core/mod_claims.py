@@ -95,10 +95,11 @@ def rows_off_minus_diag(R) -> np.ndarray:
 def spillover(R) -> float:
     """Spill-over S = (1 - mean off-diagonal R) / (1 - mean diagonal R): the share of the damage of
     pruning that lands on the other subsets (MOD-2, revision 2). 0: perfectly selective pruning; 1:
-    the other subsets lose as much as the pruned one. NaN when the diagonal is at 1 (no damage)."""
+    the other subsets lose as much as the pruned one. NaN when the mean diagonal is at or above 1 (no
+    damage to share)."""
     R = _square(R, "spillover")
     d = 1.0 - np.diag(R).mean()
-    return float((1.0 - offdiag(R).mean()) / d) if d != 0 else float("nan")
+    return float((1.0 - offdiag(R).mean()) / d) if d > 0 else float("nan")
 
 
 def iqr(x) -> float:
@@ -158,14 +159,15 @@ def mod2(R50, R80, *, seed: int = 0) -> Outcome:
 
     (d50, o50), (d80, o80) = rows(R50), rows(R80)
 
-    def stat(x):
-        s80 = (1 - x["o80"].mean()) / (1 - x["d80"].mean())
-        s50 = (1 - x["o50"].mean()) / (1 - x["d50"].mean())
-        return s80 - s50
+    def s(off, diag) -> float:  # undefined (NaN, counted as 0) when the diagonal took no damage
+        d = 1.0 - diag.mean()
+        return (1.0 - off.mean()) / d if d > 0 else np.nan
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        est = inf.cluster_bootstrap({"d50": d50, "o50": o50, "d80": d80, "o80": o80}, stat, seed=seed,
-                                    where="MOD-2", group_level="rows")
+    def stat(x):
+        return s(x["o80"], x["d80"]) - s(x["o50"], x["d50"])
+
+    est = inf.cluster_bootstrap({"d50": d50, "o50": o50, "d80": d80, "o80": o80}, stat, seed=seed,
+                                where="MOD-2", group_level="rows")
     return Outcome(inf.directional(est), est, {"S(80%) - S(50%)": est},
                    {"spill-over S at 50% drop": spillover(R50), "spill-over S at 80% drop": spillover(R80),
                     "mean off-diagonal R, 50% / 80% drop": [float(o50.mean()), float(o80.mean())],
