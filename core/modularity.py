@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import combinations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1222,17 +1223,24 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     twin = load_model(name + ":random", device=device)
     d_mlp = sites.site_width(lm.model, SITE)
     k = k_for(name, d_mlp)
-    key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card,
-                    profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
-                    targets=TARGETS[lm.kind], tolerance=TOLERANCE,
-                    per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
-                    search="integer count bisection", readings=mod_readings)
+
+    def path_for(rs) -> Path:
+        key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card,
+                        profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
+                        targets=TARGETS[lm.kind], tolerance=TOLERANCE,
+                        per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
+                        search="integer count bisection", readings=list(rs))
+        return cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
+
     # the collection statistics depend only on the models and the data, not on the search
     stats_key = cache_key(experiment="mod-stats", model=name, card=lm.card, twin=twin.card,
                           seq_len=profile.seq_len, batch_size=profile.batch_size,
                           collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
                           reference=reference, device=lm.device.type)
-    path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
+    # an experiment cached with more readings serves this one too (it holds the primary and these)
+    supersets = [sorted(c) for size in range(len(MOD_READINGS) + 1) for c in combinations(MOD_READINGS, size)
+                 if set(mod_readings) <= set(c)]
+    path = next((p for p in map(path_for, supersets) if p.exists()), path_for(mod_readings))
     if path.exists():
         return ModResult.load(path)
     if lm.kind == "image" and lm.tier == "full":
@@ -1244,6 +1252,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
                      stats_key=stats_key, k=k, progress=progress,
                      random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
-                     readings=mod_readings, info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
+                     readings=mod_readings,
+                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
     result.save(path)
     return result
