@@ -70,7 +70,7 @@ PER_LAYER_FRACTION = {"image": 0.125, "causal": 0.034}
 #: Size-matched random selections behind the null Lorenz AUC and the MOD-6 null.
 NULL_DRAWS = 1000
 #: Bumped when a change alters what a cached experiment holds.
-MOD_VERSION = 2  # 2: revision 2 (integer-count search, readings R1/R2, MOD-3 halves)
+MOD_VERSION = 3  # 3: revision 2 (integer-count search, readings R1/R2, MOD-3 halves)
 
 #: The text subsets of the ``ci`` and ``small`` profiles: those that appear in the a-priori related
 #: pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured; the
@@ -431,10 +431,10 @@ def _unit_docs(data: ModData) -> tuple[np.ndarray, str]:
     """(group id of every evaluation unit, what the groups are) for splitting by document.
 
     The source document of every unit where :class:`ModData` carries one (the data layer's document
-    ids, attribute ``unit_doc``); else images are their own documents and text units are grouped by
-    their window (a window holds one document unless its subset is packed).
+    ids, attribute ``unit_docs``, added on branch ``docs``); else images are their own documents and
+    text units are grouped by their window (a window holds one document unless its subset is packed).
     """
-    docs = getattr(data, "unit_doc", None)
+    docs = getattr(data, "unit_docs", None)
     n = data.evalset.n_units
     if docs is not None:
         docs = np.asarray(docs)

@@ -308,6 +308,8 @@ def test_mod_experiment_rejects_bad_subsets_and_masked_lms():
         mod_experiment("tiny-vit-fmnist", ci, subsets=["Sandal", "Sneaker", "news"])
     with pytest.raises(ValueError, match="masked"):
         mod_experiment("minilm-l6", ci)
+    with pytest.raises(UnknownNameError, match="R1"):  # an unknown reading lists the valid ones
+        mod_experiment("smollm2-135m", ci, readings={"R9"})
 
 
 def test_offdiag_order():
@@ -351,9 +353,9 @@ def test_eval_halves_split_by_document():
     data = ModData("causal", ["a", "b"], ["a", "b"], {}, EvalSet("causal", ids), np.repeat([0, 1], 16))
     half, info = eval_halves(data)
     assert info["groups"].startswith("windows") and half.tolist() == ([0] * 8 + [1] * 8) * 2
-    data.unit_doc = np.repeat([0, 0, 1, 2], 8)  # subset a: one document over both windows
+    data.unit_docs = np.repeat([0, 0, 1, 2], 8)  # subset a: one document over both windows
     with pytest.raises(ValueError, match="subset a"):
         eval_halves(data)
-    data.unit_doc = np.repeat([0, 1, 1, 2], 8)[:31]
+    data.unit_docs = np.repeat([0, 1, 1, 2], 8)[:31]
     with pytest.raises(ValueError, match="shape"):
         eval_halves(data)
