@@ -82,8 +82,8 @@ def guarded(res: ModResult, targets: list[str], compute) -> Measurement:
     failed = {t: res.failed(t) for t in targets if res.failed(t)}
     if not failed:
         return compute(res)
-    reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1): no selection for "
-                       f"{', '.join(_why(res, t))}" for t in failed)
+    reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1): no selection for {', '.join(f)}"
+                       for t, f in failed.items())
     fractions = {t: [None if not np.isfinite(x) else float(x) for x in res.fraction(t)] for t in res.targets}
     keep = res.reached(targets)
     if len(keep) < 3:
@@ -98,20 +98,6 @@ def guarded(res: ModResult, targets: list[str], compute) -> Measurement:
                          f"selection]")
     m.details = {"inconclusive because": reason, "fractions found": fractions, **m.details}
     return m
-
-
-def _why(res: ModResult, t: str) -> list[str]:
-    """Each subset without a selection at ``t``, with its reason (an unreachable subset: the relative
-    top1 with every MLP neuron pruned, and the target)."""
-    out = []
-    for i, (s, st) in enumerate(zip(res.subsets, res.status[t])):
-        if st == "unreachable":
-            r_all = float(res.arrays[f"bracket_{t}"][i, 3])
-            out.append(f"{s} (unreachable: relative top1 {r_all:.4f} with all {res.n_neurons} MLP neurons "
-                       f"pruned, target {res.targets[t]} +- 0.02)")
-        elif st not in ("reached", "reached at one-neuron resolution"):
-            out.append(f"{s} ({st})")
-    return out
 
 
 def with_readings(claim: Claim, res: ModResult, ran, targets: list[str], compute) -> Measurement:

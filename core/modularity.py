@@ -610,9 +610,18 @@ class ModResult:
 
     def failed(self, target: str | None = None) -> list[str]:
         """Subsets without a selection at ``target`` (unreachable; under R1 also a lower count of 0),
-        as ``"subset (status)"``."""
+        as ``"subset (status...)"``; an unreachable subset with the relative top1 with every neuron
+        pruned and the target."""
         t = target or self.primary
-        return [f"{s} ({st})" for s, st in zip(self.subsets, self.status[t]) if st not in ("reached", ONE_NEURON)]
+        out = []
+        for i, (s, st) in enumerate(zip(self.subsets, self.status[t])):
+            if st == "unreachable":
+                r_all = float(self.arrays[f"bracket_{t}"][i, 3])
+                out.append(f"{s} (unreachable: relative top1 {r_all:.4f} with all {self.n_neurons} MLP neurons "
+                           f"pruned, target {self.targets[t]} +- {TOLERANCE})")
+            elif st not in ("reached", ONE_NEURON):
+                out.append(f"{s} ({st})")
+        return out
 
     def reached(self, targets: Sequence[str] | None = None) -> list[int]:
         """Indices of the subsets with a selection at every one of ``targets`` (default: primary)."""

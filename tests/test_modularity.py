@@ -282,7 +282,8 @@ def test_run_mod_on_a_random_llama_is_inconclusive_not_a_crash():
     res = run_mod(build("llama", 0), build("llama", 1), name="tiny", data=data, batch_size=4, stats_key="c",
                   k=4, progress=False, null_draws=10)
     assert res.status["drop20"] == ["unreachable"] * 3
-    assert res.failed() == ["a (unreachable)", "b (unreachable)", "c (unreachable)"]
+    assert res.failed() == [f"{s} (unreachable: relative top1 nan with all 96 MLP neurons pruned, target 0.8 +- 0.02)"
+                            for s in "abc"]
     assert np.isnan(res.overlap()).all()
     # the bracket of an unreachable subset records r with every neuron pruned (NaN here: base top1 0)
     assert (res.arrays["bracket_drop20"][:, 2] == 2 * 48).all() and res.search()["a"]["status"] == "unreachable"
