@@ -3,24 +3,30 @@
 One test per row of the MOD table of ``../shared/claims.md``, parametrized as the catalogue assigns
 them: claims about "ViT" run on the image transformers, those about "decoders" on the causal LMs, the
 others on both. Every test reads the same experiment (:func:`core.modularity.mod_experiment`: selective
-pruning of MLP neurons per subset against the balanced reference set, the bisection on the pruned
-fraction, cross-pruning matrices, overlaps, MoEfication clusters and Lorenz AUCs, on the model and on
-its random twin), computes the catalogue's statistic with its bootstrap over the claim's units (rows,
-pairs, layers or (layer, subset) cells; 2,000 resamples, seed 0) and hands the verdict to ``conclude``.
+pruning of MLP neurons per subset against the balanced reference set, the search over the number of
+selected neurons, cross-pruning matrices, overlaps, MoEfication clusters and Lorenz AUCs, on the model
+and on its random twin) and hands it to the claim's statistic and rule in :mod:`core.mod_claims`
+(intervals: :func:`core.inference.cluster_bootstrap` over the claim's units, with shared units
+resampled together).
 
-A search that does not reach its target for some subset (an unreachable target, or no fraction within
-tolerance down to one-neuron resolution or within the evaluation budget) makes every claim that needs
-that search ``inconclusive``, naming the subsets; the statistic over the subsets that did reach their
-targets is still reported, labelled informative only (:func:`guarded`).
+Only a subset that pruning every MLP neuron cannot bring within 0.02 of its target (``unreachable``)
+makes a claim that needs its search ``inconclusive``, naming the subset; the statistic over the
+other subsets is still reported, labelled informative only (:func:`guarded`). A search whose bracket
+closed at adjacent counts selects the upper count (claims.md, MOD setup, revision 2).
+
+Alternate readings (claims.md, "Readings"): R1 (the lower count of such a bracket) and R2 (Eq. 1 as
+printed) run when the session's ``readings`` ask for them; each gives its own verdict beside the
+primary one (:func:`with_readings`).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, detail, per_model
+from claims._claim import Claim, Measurement, alternate, detail, per_model
 from core import inference as inf
-from core.modularity import PER_LAYER_FRACTION, ModResult, mod_experiment, offdiag
+from core import mod_claims as mc
+from core.modularity import PER_LAYER_FRACTION, ModResult, mod_experiment
 
 PP = "percentage points"
 REL = "relative top1 (ratio to baseline)"
@@ -32,55 +38,84 @@ def claim(id, statement, measured, rule, paper_value, kinds) -> Claim:
 
 
 @pytest.fixture(scope="session")
-def mod(profile, device, pytestconfig):
-    """``mod(model) -> ModResult``, computed once per session (and cached on disk)."""
-    return per_model(pytestconfig, lambda model: mod_experiment(model, profile, device=device),
+def mod(profile, device, readings, pytestconfig):
+    """``mod(model) -> ModResult``, computed once per session (and cached on disk), with the MOD
+    readings (R1, R2) of the session's ``readings``."""
+    return per_model(pytestconfig, lambda model: mod_experiment(model, profile, device=device, readings=readings),
                      lambda model, res: {f"mod-{model}": res.curves()})
 
 
-def measurement(res: ModResult, verdict: str, headline: inf.Estimate, name: str, details: dict,
+def measurement(res: ModResult, out: mc.Outcome, name: str, details: dict | None = None,
                 units: dict | None = None) -> Measurement:
-    sizes = {**res.info.get("sizes", {}), "n_subsets": len(res.subsets), **(units or {})}
+    """The Measurement of an :class:`core.mod_claims.Outcome`: its verdict and headline, every part
+    with its interval in the details, and the sample sizes (the claim's units; subsets; evaluation
+    units and documents per subset)."""
+    ev_units, ev_groups = res.arrays["eval_units"], res.arrays["eval_groups"]
+    groups = res.info.get("eval_halves", {}).get("groups", "documents").split()[0]
+    sizes = {**{k: v for k, v in res.info.get("sizes", {}).items() if isinstance(v, (int, float))},
+             "n_subsets": len(res.subsets),
+             "evaluation units per subset (min)": int(ev_units.min()),
+             "evaluation units per subset (max)": int(ev_units.max()),
+             f"evaluation {groups} per subset (min)": int(ev_groups.min()),
+             f"evaluation {groups} per subset (max)": int(ev_groups.max()),
+             **out.units, **(units or {})}
     data = {**res.info.get("data", {}), "subsets": list(res.subsets),
             "subsets_note": res.info.get("subsets_note", ""), "profile": res.info.get("profile")}
-    return Measurement(verdict=verdict, statistic=headline, statistic_name=name, details=details,
-                       sample_sizes=sizes, seeds=[0], data=data)
+    parts = {k: detail(e, "") for k, e in out.parts.items()} if len(out.parts) > 1 else {}
+    return Measurement(verdict=out.verdict, statistic=out.statistic, statistic_name=name,
+                       details={**parts, **out.values, **(details or {})}, sample_sizes=sizes, seeds=[0],
+                       data=data, decided_by=out.decided_by, estimates=list(out.parts.values()))
 
 
 NAN = inf.Estimate(float("nan"), float("nan"), float("nan"), 0)
 
 
 def guarded(res: ModResult, targets: list[str], compute) -> Measurement:
-    """``compute(res)``, or ``inconclusive`` when a search the claim needs failed for some subset.
+    """``compute(res)``, or ``inconclusive`` when a subset the claim needs has no selection.
 
-    The claims' rules are over every subset, and a subset whose target no fraction reaches has no
-    selected set in the paper's sense, so the verdict is then ``inconclusive`` and says which searches
-    failed. Its numbers are still given: the same statistic over the subsets whose searches all
-    reached their targets, labelled as informative only (a subset is never dropped by its outcome to
-    make a verdict).
+    The claims' rules are over every subset, and a subset whose target pruning every neuron cannot
+    reach (or, under reading R1, whose lower count is 0) has no selected set in the paper's sense, so
+    the verdict is then ``inconclusive`` and names those subsets. Its numbers are still given: the
+    same statistic over the subsets that do have selections, labelled as informative only (a subset
+    is never dropped by its outcome to make a verdict).
     """
     failed = {t: res.failed(t) for t in targets if res.failed(t)}
     if not failed:
         return compute(res)
-    reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1) not reached for "
-                       f"{', '.join(f)}" for t, f in failed.items())
+    reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1): no selection for {', '.join(f)}"
+                       for t, f in failed.items())
     fractions = {t: [None if not np.isfinite(x) else float(x) for x in res.fraction(t)] for t in res.targets}
     keep = res.reached(targets)
     if len(keep) < 3:
-        return measurement(res, "inconclusive", NAN, "no statistic: fewer than 3 subsets reached the target",
-                           {"inconclusive because": reason, "fractions found": fractions})
+        return Measurement(verdict="inconclusive", statistic=NAN,
+                           statistic_name="no statistic: fewer than 3 subsets have a selection",
+                           details={"inconclusive because": reason, "fractions found": fractions},
+                           sample_sizes={"n_subsets": len(res.subsets), "subsets with a selection": len(keep)},
+                           seeds=[0], data={"subsets": list(res.subsets)})
     m = compute(res.restrict(keep))
     m.verdict = "inconclusive"
-    m.statistic_name += (f" [informative only: over the {len(keep)} of {len(res.subsets)} subsets whose "
-                         f"search reached the target]")
+    m.statistic_name += (f" [informative only: over the {len(keep)} of {len(res.subsets)} subsets that have a "
+                         f"selection]")
     m.details = {"inconclusive because": reason, "fractions found": fractions, **m.details}
     return m
 
 
-def _rows_off_minus_diag(R: np.ndarray) -> np.ndarray:
-    n = R.shape[0]
-    off = (R.sum(1) - np.diag(R)) / (n - 1)
-    return off - np.diag(R)
+def with_readings(claim: Claim, res: ModResult, ran, targets: list[str], compute) -> Measurement:
+    """The primary measurement (:func:`guarded`) with, for every alternate reading that ran and
+    touches ``claim`` (claims.md, "Readings"), the alternate's own verdict beside it."""
+    from core.readings import READINGS
+
+    m = guarded(res, targets, compute)
+    for rid in sorted(set(ran) & set(res.readings)):
+        if claim.id in READINGS[rid].claims:
+            m.readings[rid] = alternate(rid, guarded(res.reading(rid), targets, compute))
+    return m
+
+
+def search_details(res: ModResult) -> dict:
+    """Every search at the primary target: status, count, evaluations, final bracket (both counts
+    and both relative top1), overshoot, and the measured diagonal R[u, u]."""
+    return {f"search at {res.primary} (per subset)": res.search()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,44 +128,38 @@ MOD_1 = claim("MOD-1", "Pruning a subset's selected neurons hurts that subset mo
 
 
 @pytest.mark.parametrize("model", MOD_1.models())
-def test_mod_1_pruning_hurts_the_pruned_subset_most(model, mod, conclude):
+def test_mod_1_pruning_hurts_the_pruned_subset_most(model, mod, conclude, readings):
     res = mod(model)
-    name = f"mean over rows of mean off-diagonal R[u, .] - R[u, u] at {res.primary}, {REL}"
 
     def compute(res):
-        d = _rows_off_minus_diag(res.R())
-        est = inf.paired_bootstrap(d)
-        return measurement(res, inf.directional(est), est, name,
-                           {"per row": dict(zip(res.subsets, d.round(4).tolist())),
-                            "mean diagonal R[u, u]": float(np.diag(res.R()).mean()),
-                            "selected fraction (percent of MLP neurons)": dict(
-                                zip(res.subsets, (100 * res.fraction()).round(3).tolist()))},
-                           {"rows": len(d)})
+        out = mc.mod1(res.R())
+        return measurement(res, out, f"mean over rows of mean off-diagonal R[u, .] - R[u, u] at {res.primary}, {REL}",
+                           {"per row": dict(zip(res.subsets, out.values.pop("per row"))),
+                            "mean measured diagonal R[u, u]": float(np.diag(res.R()).mean()),
+                            **search_details(res)})
 
-    conclude(MOD_1, model, guarded(res, [res.primary], compute))
+    conclude(MOD_1, model, with_readings(MOD_1, res, readings, [res.primary], compute))
 
 
 # ---------------------------------------------------------------------------------------------
 
 MOD_2 = claim("MOD-2", "Selectivity falls as the target drop grows (ViT)",
-              "mean off-diagonal R at 80% target minus at 50% target",
-              "replicated if < 0 with interval excluding 0 (bootstrap over rows)", "Fig. 1, left vs right", VIT)
+              "spill-over S = (1 - mean off-diagonal R) / (1 - mean diagonal R), the share of the damage that "
+              "lands on other subsets (revision 2): S at 80% target minus S at 50% target",
+              "replicated if > 0 with interval excluding 0; contradicted if < 0 with interval excluding 0 "
+              "(bootstrap over rows)", "Fig. 1, left vs right", VIT)
 
 
 @pytest.mark.parametrize("model", MOD_2.models())
-def test_mod_2_selectivity_falls_with_the_target_drop(model, mod, conclude):
+def test_mod_2_selectivity_falls_with_the_target_drop(model, mod, conclude, readings):
     res = mod(model)
-    name = f"mean over rows of mean off-diagonal R at 80% drop minus at 50% drop, {REL}"
 
     def compute(res):
-        n = len(res.subsets)
-        off = {t: (res.R(t).sum(1) - np.diag(res.R(t))) / (n - 1) for t in ("drop50", "drop80")}
-        est = inf.paired_bootstrap(off["drop80"] - off["drop50"])
-        return measurement(res, inf.directional(est, direction=-1), est, name,
-                           {"mean off-diagonal R, 50% drop": float(off["drop50"].mean()),
-                            "mean off-diagonal R, 80% drop": float(off["drop80"].mean())}, {"rows": n})
+        return measurement(res, mc.mod2(res.R("drop50"), res.R("drop80")),
+                           "spill-over S at 80% drop minus S at 50% drop, S = (1 - mean off-diagonal R) / "
+                           "(1 - mean diagonal R)")
 
-    conclude(MOD_2, model, guarded(res, ["drop50", "drop80"], compute))
+    conclude(MOD_2, model, with_readings(MOD_2, res, readings, ["drop50", "drop80"], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,32 +167,29 @@ def test_mod_2_selectivity_falls_with_the_target_drop(model, mod, conclude):
 MOD_3 = claim("MOD-3", "Cross-effects are asymmetric but correlated",
               "pairs u != v: Spearman rho(R[u,v], R[v,u]); and mean abs(R[u,v] - R[v,u])",
               "replicated if rho > 0 with interval excluding 0 AND the mean asymmetry exceeds the mean "
-              "abs(R1[u,v] - R2[u,v]) between two R computed from disjoint collection samples "
-              "(bootstrap over unordered pairs; the excess with its interval excluding 0)",
+              "abs(R1[u,v] - R2[u,v]) between two R computed from disjoint collection samples and disjoint "
+              "evaluation samples (revision 2) (bootstrap over unordered pairs; the excess with its interval "
+              "excluding 0)",
               "section 3.1", BOTH)
 
 
 @pytest.mark.parametrize("model", MOD_3.models())
-def test_mod_3_cross_effects_are_asymmetric_but_correlated(model, mod, conclude):
+def test_mod_3_cross_effects_are_asymmetric_but_correlated(model, mod, conclude, readings):
     res = mod(model)
-    name = "Spearman rho(R[u,v], R[v,u]) over pairs u != v"
 
     def compute(res):
-        R1, R2 = res.R(), res.arrays["R_B"]
-        iu, ju = np.triu_indices(len(res.subsets), 1)
-        a, b = R1[iu, ju], R1[ju, iu]
-        noise = (np.abs(R1[iu, ju] - R2[iu, ju]) + np.abs(R1[ju, iu] - R2[ju, iu])) / 2
-        rho = inf.bootstrap_many({"a": a, "b": b}, lambda x: inf.spearman(
-            np.concatenate([x["a"], x["b"]]), np.concatenate([x["b"], x["a"]])))
-        excess = inf.paired_bootstrap(np.abs(a - b) - noise)
-        return measurement(res, inf.all_of([inf.directional(rho), inf.directional(excess)]), rho, name,
-                           {"rho(R[u,v], R[v,u])": detail(rho, "Spearman rho"),
-                            "mean |R[u,v] - R[v,u]| - mean |R1 - R2| (sample A vs B)": detail(excess, REL),
-                            "mean asymmetry |R[u,v] - R[v,u]|": float(np.abs(a - b).mean()),
-                            "mean |R1[u,v] - R2[u,v]|": float(noise.mean())},
-                           {"unordered pairs": len(a)})
+        out = mc.mod3(res.R(), res.arrays["R_A_half1"], res.arrays["R_B_half2"])
+        name = {"rho": "Spearman rho(R[u,v], R[v,u]) over pairs u != v",
+                "excess asymmetry": f"mean |R[u,v] - R[v,u]| minus the noise floor mean |R1 - R2|, {REL}"}
+        halves = res.info.get("eval_halves", {})
+        return measurement(res, out, name[out.decided_by],
+                           {"noise floor": "R1: scores from collection sample A, evaluated on the first half of "
+                                           "every subset's evaluation " + halves.get("groups", "documents")
+                                           + "; R2: scores from sample B, on the second half; same counts",
+                            "evaluation units per half (per subset)": dict(zip(res.subsets,
+                                                                               halves.get("units_per_half", [])))})
 
-    conclude(MOD_3, model, guarded(res, [res.primary], compute))
+    conclude(MOD_3, model, with_readings(MOD_3, res, readings, [res.primary], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,30 +203,23 @@ MOD_4 = claim("MOD-4", "Related subsets share neurons",
 
 
 @pytest.mark.parametrize("model", MOD_4.models())
-def test_mod_4_related_subsets_share_neurons(model, mod, conclude):
+def test_mod_4_related_subsets_share_neurons(model, mod, conclude, readings):
     from core.data import related_pairs
 
     res = mod(model)
-    name = "mean O over related pairs minus median O over all pairs (both directions)"
 
     def compute(res):
         pairs = related_pairs(res.subsets)  # every family's pairs among the subsets (CIFAR-20, Pile on full)
-        O = res.overlap()
         n = len(res.subsets)
         related = np.zeros((n, n), dtype=bool)
         for u, v in pairs:
             i, j = res.subsets.index(u), res.subsets.index(v)
             related[i, j] = related[j, i] = True
-        o, r = offdiag(O), offdiag(related).astype(np.float64)
-        est = inf.bootstrap_many({"o": o, "r": r}, lambda x: (
-            x["o"][x["r"] > 0].mean() - np.median(x["o"]) if (x["r"] > 0).any() else np.nan))
-        return measurement(res, inf.directional(est), est, name,
-                           {"related pairs": [f"{u} / {v}" for u, v in pairs],
-                            "mean O, related (directed)": float(o[r > 0].mean()),
-                            "median O, all (directed)": float(np.median(o))},
-                           {"directed pairs": len(o), "related directed pairs": int(r.sum())})
+        return measurement(res, mc.mod4(res.overlap(), related),
+                           "mean O over related pairs minus median O over all pairs (both directions)",
+                           {"related pairs": [f"{u} / {v}" for u, v in pairs]})
 
-    conclude(MOD_4, model, guarded(res, [res.primary], compute))
+    conclude(MOD_4, model, with_readings(MOD_4, res, readings, [res.primary], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,28 +230,20 @@ MOD_5 = claim("MOD-5", "A class's selected neurons are a small, stable fraction"
               "its interval, bootstrap over subsets, lies within it); otherwise inconclusive (a magnitude, "
               "not a direction)",
               "ViT 12.5 +- 6.0% (50% drop); Mistral 3.4 +- 2.6% (20% drop)", BOTH)
-PAPER_FRACTION = {"image": (12.5, 6.0), "causal": (3.4, 2.6)}
 
 
 @pytest.mark.parametrize("model", MOD_5.models())
-def test_mod_5_selected_fraction_is_small_and_stable(model, mod, conclude):
+def test_mod_5_selected_fraction_is_small_and_stable(model, mod, conclude, readings):
     res = mod(model)
-    name = f"mean selected fraction across subsets at {res.primary}, percent of MLP neurons"
 
     def compute(res):
         f = 100 * res.fraction()
-        est = inf.paired_bootstrap(f)
-        mean, sd = PAPER_FRACTION[res.kind]
-        inside = mean - sd <= est.low and est.high <= mean + sd
-        return measurement(res, "replicated" if inside else "inconclusive", est, name,
-                           {"sd across subsets (percent)": float(f.std(ddof=1)),
-                            "paper range (percent)": [round(mean - sd, 4), round(mean + sd, 4)],
-                            "per subset (percent)": dict(zip(res.subsets, f.round(3).tolist())),
-                            "evaluations per search": dict(zip(res.subsets,
-                                                               res.arrays[f"evals_{res.primary}"].tolist()))},
-                           {"subsets": len(f)})
+        return measurement(res, mc.mod5(f, mc.PAPER_FRACTION[res.kind]),
+                           f"mean selected fraction across subsets at {res.primary}, percent of MLP neurons",
+                           {"per subset (percent)": dict(zip(res.subsets, f.round(4).tolist())),
+                            **search_details(res)})
 
-    conclude(MOD_5, model, guarded(res, [res.primary], compute))
+    conclude(MOD_5, model, with_readings(MOD_5, res, readings, [res.primary], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,23 +255,14 @@ MOD_6 = claim("MOD-6", "Overlap patterns persist from random init (weak lottery 
 
 
 @pytest.mark.parametrize("model", MOD_6.models())
-def test_mod_6_overlap_patterns_persist_from_random_init(model, mod, conclude):
+def test_mod_6_overlap_patterns_persist_from_random_init(model, mod, conclude, readings):
     res = mod(model)
-    name = "Spearman rho(off-diagonal O trained, off-diagonal O random twin)"
 
     def compute(res):
-        ot, orr = offdiag(res.overlap()), offdiag(res.overlap(random=True))
-        rho = inf.bootstrap_many({"t": ot, "r": orr}, lambda x: inf.spearman(x["t"], x["r"]))
-        null = res.arrays["lottery_null"]
-        p95 = float(np.nanpercentile(null, 95))
-        beats = "replicated" if rho.value > p95 else "inconclusive"
-        return measurement(res, inf.all_of([inf.directional(rho), beats]), rho, name,
-                           {"rho": detail(rho, "Spearman rho"),
-                            "95th percentile of rho with size-matched random sets": p95,
-                            "null draws": len(null)},
-                           {"directed pairs": len(ot)})
+        return measurement(res, mc.mod6(res.overlap(), res.overlap(random=True), res.arrays["lottery_null"]),
+                           "Spearman rho(off-diagonal O trained, off-diagonal O random twin)")
 
-    conclude(MOD_6, model, guarded(res, [res.primary], compute))
+    conclude(MOD_6, model, with_readings(MOD_6, res, readings, [res.primary], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,25 +272,15 @@ MOD_7 = claim("MOD-7", "Training pulls overlaps towards the median",
               "replicated if > 0 with interval excluding 0 (bootstrap over pairs)", "Figs. 3-5, trends 1-2", BOTH)
 
 
-def _iqr(x: np.ndarray) -> float:
-    q1, q3 = np.percentile(x, [25, 75])
-    return float(q3 - q1)
-
-
 @pytest.mark.parametrize("model", MOD_7.models())
-def test_mod_7_training_pulls_overlaps_towards_the_median(model, mod, conclude):
+def test_mod_7_training_pulls_overlaps_towards_the_median(model, mod, conclude, readings):
     res = mod(model)
-    name = "IQR(off-diagonal O, random twin) - IQR(off-diagonal O, trained)"
 
     def compute(res):
-        ot, orr = offdiag(res.overlap()), offdiag(res.overlap(random=True))
-        est = inf.bootstrap_many({"t": ot, "r": orr}, lambda x: _iqr(x["r"]) - _iqr(x["t"]))
-        return measurement(res, inf.directional(est), est, name,
-                           {"IQR trained": _iqr(ot), "IQR random twin": _iqr(orr),
-                            "median O trained": float(np.median(ot)), "median O random twin": float(np.median(orr))},
-                           {"directed pairs": len(ot)})
+        return measurement(res, mc.mod7(res.overlap(), res.overlap(random=True)),
+                           "IQR(off-diagonal O, random twin) - IQR(off-diagonal O, trained)")
 
-    conclude(MOD_7, model, guarded(res, [res.primary], compute))
+    conclude(MOD_7, model, with_readings(MOD_7, res, readings, [res.primary], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +288,7 @@ def test_mod_7_training_pulls_overlaps_towards_the_median(model, mod, conclude):
 MOD_8 = claim("MOD-8", "Trained neurons concentrate in MoE clusters more than random-init ones",
               "per layer and subset: AUC(trained) - AUC(random twin); also AUC(trained) - null AUC",
               "replicated if the mean of both differences is > 0 with intervals excluding 0 (bootstrap over "
-              "(layer, subset) cells)", "Fig. 6", BOTH)
+              "(layer, subset) cells, the cells of one layer resampled together)", "Fig. 6", BOTH)
 
 
 def _auc_info(res: ModResult) -> dict:
@@ -305,37 +297,32 @@ def _auc_info(res: ModResult) -> dict:
 
 
 @pytest.mark.parametrize("model", MOD_8.models())
-def test_mod_8_trained_neurons_concentrate_in_moe_clusters(model, mod, conclude):
+def test_mod_8_trained_neurons_concentrate_in_moe_clusters(model, mod, conclude, readings):
     res = mod(model)
-    t, r, n = (res.arrays[f"auc_{s}"] for s in ("trained", "random", "null"))
-    vs_random = inf.paired_bootstrap((t - r).ravel())
-    vs_null = inf.paired_bootstrap((t - n).ravel())
-    conclude(MOD_8, model, measurement(
-        res, inf.directional([vs_random, vs_null]), vs_random, "mean AUC(trained) - AUC(random twin)",
-        {"AUC(trained) - AUC(random twin)": detail(vs_random, "Lorenz AUC"),
-         "AUC(trained) - null AUC": detail(vs_null, "Lorenz AUC"),
-         "mean AUC trained / random / null": [float(t.mean()), float(r.mean()), float(n.mean())],
-         **_auc_info(res)}, {"(layer, subset) cells": int(t.size)}))
+
+    def compute(res):
+        out = mc.mod8(*(res.arrays[f"auc_{s}"] for s in ("trained", "random", "null")))
+        return measurement(res, out, f"mean {out.decided_by}", _auc_info(res))
+
+    conclude(MOD_8, model, with_readings(MOD_8, res, readings, [], compute))
 
 
 # ---------------------------------------------------------------------------------------------
 
 MOD_9 = claim("MOD-9", "In ViT the correspondence is strongest in early layers",
               "Spearman rho(layer index, mean AUC over subsets) on the trained model",
-              "replicated if rho < 0 with interval excluding 0 (bootstrap over subsets: the layers of a "
-              "small ViT are too few to resample)", "Fig. 6b", VIT)
+              "replicated if rho < 0 with interval (bootstrap over layers) excluding 0", "Fig. 6b", VIT)
 
 
 @pytest.mark.parametrize("model", MOD_9.models())
-def test_mod_9_vit_correspondence_is_strongest_early(model, mod, conclude):
+def test_mod_9_vit_correspondence_is_strongest_early(model, mod, conclude, readings):
     res = mod(model)
-    auc = res.arrays["auc_trained"]  # (n_layers, n_subsets)
-    layers = np.arange(auc.shape[0])
-    est = inf.bootstrap_many({"auc": auc}, lambda x: inf.spearman(layers, x["auc"].mean(1)))
-    conclude(MOD_9, model, measurement(
-        res, inf.directional(est, direction=-1), est, "Spearman rho(layer index, mean AUC over subsets)",
-        {"mean AUC per layer": auc.mean(1).round(4).tolist(), **_auc_info(res)},
-        {"layers": int(auc.shape[0]), "subsets (bootstrap units)": int(auc.shape[1])}))
+
+    def compute(res):
+        return measurement(res, mc.mod9(res.arrays["auc_trained"]), "Spearman rho(layer index, mean AUC over subsets)",
+                           _auc_info(res))
+
+    conclude(MOD_9, model, with_readings(MOD_9, res, readings, [], compute))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,20 +333,11 @@ MOD_10 = claim("MOD-10", "In decoders the correspondence is bimodal over depth",
 
 
 @pytest.mark.parametrize("model", MOD_10.models())
-def test_mod_10_decoder_correspondence_is_bimodal(model, mod, conclude):
+def test_mod_10_decoder_correspondence_is_bimodal(model, mod, conclude, readings):
     res = mod(model)
-    per_layer = res.arrays["auc_trained"].mean(1)
-    n = per_layer.size
-    q = n // 4
-    outer = np.zeros(n)
-    outer[:q] = outer[n - q:] = 1.0
 
-    def stat(x):
-        o = x["outer"] > 0
-        return x["auc"][o].mean() - x["auc"][~o].mean() if o.any() and (~o).any() else np.nan
+    def compute(res):
+        return measurement(res, mc.mod10(res.arrays["auc_trained"]),
+                           "mean AUC of the outer quarters minus the middle half", _auc_info(res))
 
-    est = inf.bootstrap_many({"auc": per_layer, "outer": outer}, stat)
-    conclude(MOD_10, model, measurement(
-        res, inf.directional(est), est, "mean AUC of the outer quarters minus the middle half",
-        {"outer layers": [*range(q), *range(n - q, n)], "mean AUC per layer": per_layer.round(4).tolist(),
-         **_auc_info(res)}, {"layers": n}))
+    conclude(MOD_10, model, with_readings(MOD_10, res, readings, [], compute))

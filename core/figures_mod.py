@@ -48,6 +48,29 @@ def _offdiag(m: np.ndarray) -> np.ndarray:
     return m[~np.eye(m.shape[0], dtype=bool)]
 
 
+def _search_note(p: dict) -> str:
+    """One sentence per target on the count searches (status counts, overshoot, evaluations, the
+    measured diagonal R[u, u]); empty for payloads without them."""
+    notes = []
+    for t, per in (p.get("search") or {}).items():
+        rows = list(per.values())
+        if not rows:
+            continue
+        st = [r["status"] for r in rows]
+        over = [r["overshoot (target - r)"] for r in rows if r.get("overshoot (target - r)") is not None]
+        diag = [r["measured R[u, u]"] for r in rows if r.get("measured R[u, u]") is not None]
+        ev = [r["evaluations"] for r in rows]
+        text = (f" {t}: {st.count('reached')} of {len(st)} searches within 0.02 of the target, "
+                f"{st.count('reached at one-neuron resolution')} reached at one-neuron resolution")
+        if over:
+            text += f" (overshoot up to {100 * max(over):.1f} points)"
+        text += f", {st.count('unreachable')} unreachable; {min(ev)}-{max(ev)} evaluations per search"
+        if diag:
+            text += f"; measured diagonal R[u, u] {100 * min(diag):.1f}-{100 * max(diag):.1f}%"
+        notes.append(text + ".")
+    return "".join(notes)
+
+
 def render(payloads: list[dict], figures_dir: Path) -> list[dict]:
     """Draw the MOD figures of every payload.
 
@@ -92,7 +115,7 @@ def render(payloads: list[dict], figures_dir: Path) -> list[dict]:
                     "path": _save(fig, figures_dir / f"{stem}-relative-accuracy.png"),
                     "caption": "R[u, v] = top1 on subset v after mean-ablating the MLP neurons selected for "
                                "subset u / baseline top1 on v, in percent (MOD Figs. 1-2). Blank rows: the "
-                               "search for u did not reach its target."})
+                               "target is unreachable for u." + _search_note(p)})
 
         # Figs. 3-4: overlaps, trained vs random twin
         o_t, o_r = (100 * _arr(p["overlap"][s]) for s in ("trained", "random"))

@@ -10,9 +10,10 @@ Pieces, each usable alone:
   ``mean_{D_r}|n_i| / (eps + mean_{D_u}|n_i|)`` (``claims.md``, MOD setup);
 - :func:`top_fraction`: the top fraction of neurons by score over all layers together, or the same
   fraction in every layer (MOD section 4.2);
-- :func:`bisect_fraction`: the bisection over the fraction that prunes a subset until its top1,
-  relative to baseline, is within 2 percentage points of a target, with a bounded number of
-  evaluations (an unreachable target is reported, never searched forever);
+- :func:`top_count`: the m highest-scoring neurons over all layers together;
+- :func:`bisect_count`: the bisection over the integer number of selected neurons that prunes a subset
+  until its top1, relative to baseline, is within 2 percentage points of a target, or the smallest
+  count that reaches the target at one-neuron resolution (claims.md, MOD setup, revision 2);
 - :func:`cross_pruning_row` and :func:`run_mod`: the relative-accuracy matrix ``R[u, v]`` = top1 on v
   after pruning for u / baseline top1 on v (MOD section 3, Figs. 1-2), overlaps (section 4.1),
   MoEfication clusters (:mod:`core.clustering`) and Lorenz AUCs (:mod:`core.metrics`), for a model and
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from itertools import combinations
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +43,9 @@ from .errors import check_name
 from .evaluate import EvalSet, evaluate
 
 __all__ = [
-    "EPS", "ORIENTATIONS", "selection_scores", "top_fraction", "FractionSearch", "bisect_fraction",
-    "ModData", "ModResult", "run_mod", "mod_experiment", "MOD_SIZES", "subsets_for", "lottery_null",
-    "offdiag", "eval_set", "eval_seq_len",
+    "EPS", "ORIENTATIONS", "selection_scores", "top_fraction", "top_count", "CountSearch", "bisect_count",
+    "ModData", "ModResult", "run_mod", "mod_experiment", "MOD_SIZES", "MOD_READINGS", "subsets_for",
+    "lottery_null", "size_matched_sets", "offdiag", "eval_halves", "eval_set", "eval_seq_len",
 ]
 
 SITE = "mlp"
@@ -52,8 +54,14 @@ EPS = {"mlp": 1e-3, "attn": 1e-4}
 ORIENTATIONS = ("code", "printed")
 #: Tolerance of the bisection: 2 percentage points of relative top1 (claims.md).
 TOLERANCE = 0.02
-#: Evaluations one bisection may spend, the first one (at fraction 1) included.
-MAX_EVALS = 16
+#: Status of a search whose bracket closed at adjacent counts (the upper count is the selection).
+ONE_NEURON = "reached at one-neuron resolution"
+SEARCH_STATUSES = ("reached", ONE_NEURON, "unreachable")
+#: Reading R1's status of a subset whose lower count is 0: no neuron selected, no selected set.
+R1_EMPTY = "no neuron selected (R1: lower count 0)"
+#: The readings of claims.md's Readings table that the MOD experiment computes as alternates: R1 (the
+#: lower count of a bracket closed at adjacent counts) and R2 (Eq. 1 as printed).
+MOD_READINGS = ("R1", "R2")
 #: Targets: top1 after pruning relative to baseline. ViT: 50% drop (and 80% drop for MOD-2); language
 #: models: 20% drop (claims.md, MOD setup).
 TARGETS = {"image": {"drop50": 0.5, "drop80": 0.2}, "causal": {"drop20": 0.8}}
@@ -63,7 +71,7 @@ PER_LAYER_FRACTION = {"image": 0.125, "causal": 0.034}
 #: Size-matched random selections behind the null Lorenz AUC and the MOD-6 null.
 NULL_DRAWS = 1000
 #: Bumped when a change alters what a cached experiment holds.
-MOD_VERSION = 2
+MOD_VERSION = 4  # 4: revision 2 (integer-count search, readings R1/R2, MOD-3 halves) + documents
 
 #: The text subsets of the ``ci`` and ``small`` profiles: those that appear in the a-priori related
 #: pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured; the
@@ -178,109 +186,162 @@ def top_fraction(scores, fraction: float, *, per_layer: bool = False) -> np.ndar
     return out
 
 
+def top_count(scores, m: int, *, order: np.ndarray | None = None) -> np.ndarray:
+    """The ``m`` highest-scoring neurons over all layers together (ties by position, stable).
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_layers, n_neurons), float
+    m : int in [0, n_layers * n_neurons]
+    order : ndarray of shape (n_layers * n_neurons,), optional
+        ``np.argsort(-scores.ravel(), kind="stable")``, precomputed (a search selects many counts).
+
+    Returns
+    -------
+    ndarray of shape (n_layers, n_neurons), bool
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 2:
+        raise ValueError(f"scores: expected shape (n_layers, n_neurons), got {s.shape}")
+    if int(m) != m or not 0 <= m <= s.size:
+        raise ValueError(f"m must be an integer in [0, {s.size}], got {m}")
+    if order is None:
+        if np.isnan(s).any():
+            raise ValueError("scores hold NaN")
+        order = np.argsort(-s.ravel(), kind="stable")
+    out = np.zeros(s.size, dtype=bool)
+    out[order[:int(m)]] = True
+    return out.reshape(s.shape)
+
+
 @dataclass
-class FractionSearch:
-    """Outcome of :func:`bisect_fraction`.
+class CountSearch:
+    """Outcome of :func:`bisect_count` (claims.md, MOD setup, revision 2).
 
     Attributes
     ----------
     target : float
         Relative top1 sought (0.8 = a 20% drop).
-    fraction : float
-        The fraction found (NaN if the search failed).
+    n_neurons : int
+        N, the candidate neurons (every MLP neuron of the model).
+    status : {"reached", "reached at one-neuron resolution", "unreachable"}
+        ``reached``: a count with ``|r - target| <= tolerance`` was evaluated; ``reached at one-neuron
+        resolution``: the bracket closed at adjacent counts first, the upper count is the selection;
+        ``unreachable``: pruning all N neurons leaves r above ``target + tolerance`` (or r is NaN).
+    count : int
+        The selection, m (-1 when unreachable).
     relative : float
-        Relative top1 at that fraction (NaN if failed).
+        r at ``count`` (NaN when unreachable).
+    lower, upper : (int, float)
+        The final bracket: the largest count evaluated with r above the target (count 0, r = 1 by
+        definition, when none was) and the smallest count evaluated with r at or below it; for an
+        unreachable subset ``lower`` is (-1, NaN) and ``upper`` is (N, r with every neuron pruned).
+        For ``reached``, the bracket is the one around the count that stopped the search.
     n_evals : int
-        Evaluations spent.
-    status : {"reached", "unreachable", "not converged"}
-        ``unreachable``: even pruning every candidate (fraction 1) leaves relative top1 above
-        ``target + tolerance``; ``not converged``: the evaluation budget or the one-neuron resolution
-        ran out before a fraction within tolerance was found.
-    history : list of (fraction, relative)
+        Evaluations spent (at most ``ceil(log2 N) + 1``).
+    history : list of (int, float)
+        Every (count, r) evaluated, in order.
     """
 
     target: float
-    fraction: float
-    relative: float
-    n_evals: int
+    n_neurons: int
     status: str
+    count: int
+    relative: float
+    lower: tuple
+    upper: tuple
+    n_evals: int
     history: list = field(default_factory=list)
 
     @property
     def reached(self) -> bool:
-        return self.status == "reached"
+        """True unless unreachable (a count reached at one-neuron resolution is a selection too)."""
+        return self.status != "unreachable"
+
+    @property
+    def overshoot(self) -> float:
+        """``target - r`` at the selection for a bracket closed at adjacent counts; else 0 (NaN when
+        unreachable)."""
+        if self.status == "unreachable":
+            return float("nan")
+        return self.target - self.relative if self.status == ONE_NEURON else 0.0
+
+    @property
+    def alternate(self) -> int:
+        """Reading R1 (the authors' code): the lower count of a bracket closed at adjacent counts;
+        the selection itself otherwise (-1 when unreachable)."""
+        return int(self.lower[0]) if self.status == ONE_NEURON else self.count
+
+    @property
+    def alternate_relative(self) -> float:
+        """r at :attr:`alternate` (1 for count 0, which is never evaluated)."""
+        return float(self.lower[1]) if self.status == ONE_NEURON else self.relative
 
 
-def bisect_fraction(relative_top1: Callable[[float], float], target: float, *, tolerance: float = TOLERANCE,
-                    max_evals: int = MAX_EVALS, n_neurons: int | None = None,
-                    geometric: bool = True) -> FractionSearch:
-    """Bisection over the pruned fraction until relative top1 is within ``tolerance`` of ``target``.
+def bisect_count(relative_top1: Callable[[int], float], target: float, n_neurons: int, *,
+                 tolerance: float = TOLERANCE) -> CountSearch:
+    """Bisection over the integer number m of selected neurons in [0, N] (claims.md, MOD setup,
+    revision 2).
 
-    Evaluates fraction 1 first: if relative top1 there is still above ``target + tolerance`` the
-    target is unreachable and the search stops (one evaluation). Otherwise it bisects the bracket
-    [lower end, 1]: at the midpoint, a relative top1 above the target moves the lower end up, one below
-    moves the upper end down, until the midpoint is within tolerance. The unpruned model (fraction 0)
-    has relative top1 1 by definition, so the lower end is never evaluated.
-
-    With ``geometric=True`` (default, needs ``n_neurons``) the bracket starts at [1 / n_neurons, 1]
-    (one neuron to all) and the midpoint is the geometric mean of the ends, i.e. bisection of
-    log(fraction): the selected fractions of the paper span 1% to 20%, so halving the log-range finds
-    them in fewer evaluations than halving [0, 1]. ``geometric=False`` halves [0, 1] arithmetically.
+    Evaluates m = N first: if r there is above ``target + tolerance`` (or NaN: no baseline accuracy)
+    the subset is ``unreachable`` (one evaluation). Otherwise the bracket is (lower, upper) = (0, N),
+    with r(0) = 1 by definition (never evaluated): a lower count whose r is above the target and an
+    upper count whose r is at or below it. Each step evaluates the midpoint ``(lower + upper) // 2``
+    and stops at the first count with ``|r - target| <= tolerance``; otherwise r above the target
+    moves the lower count up, r at or below it moves the upper count down. When the bracket closes
+    to adjacent counts first, the upper count is the selection, "reached at one-neuron resolution",
+    with its overshoot ``target - r``. No evaluation cap is needed: at most ``ceil(log2 N) + 1``
+    evaluations.
 
     Parameters
     ----------
     relative_top1 : callable
-        ``relative_top1(fraction) -> float``: top1 of the subset after pruning ``fraction`` of the
-        neurons, divided by its baseline top1 (a ratio, 1 = unchanged).
+        ``relative_top1(m) -> float``: top1 of the subset after pruning its ``m`` highest-scoring
+        neurons, divided by its baseline top1 (1 = unchanged).
     target : float in (0, 1)
         Relative top1 sought: 0.5 for a 50% drop, 0.8 for a 20% drop.
+    n_neurons : int
+        N >= 1, every candidate neuron.
     tolerance : float, default 0.02
         2 percentage points of relative top1.
-    max_evals : int, default 16
-        Evaluations at most, the one at fraction 1 included.
-    n_neurons : int, optional
-        Candidate neurons: the search also stops (``not converged``) when the two ends select neuron
-        counts that differ by at most one. Required for ``geometric=True``.
-    geometric : bool, default True
 
     Returns
     -------
-    FractionSearch
+    CountSearch
     """
     if not 0 < target < 1:
         raise ValueError(f"target must be a relative top1 in (0, 1), got {target}")
-    if max_evals < 1:
-        raise ValueError(f"max_evals must be >= 1, got {max_evals}")
-    if geometric and (n_neurons is None or n_neurons < 1):
-        raise ValueError("geometric bisection needs n_neurons (the number of candidate neurons)")
-    history: list[tuple[float, float]] = []
+    if int(n_neurons) != n_neurons or n_neurons < 1:
+        raise ValueError(f"n_neurons must be a positive integer, got {n_neurons}")
+    if not 0 <= tolerance < target:
+        raise ValueError(f"tolerance must be in [0, target), got {tolerance}")
+    n = int(n_neurons)
+    history: list[tuple[int, float]] = []
 
-    def ev(f: float) -> float:
-        r = float(relative_top1(f))
-        history.append((f, r))
+    def ev(m: int) -> float:
+        r = float(relative_top1(m))
+        history.append((m, r))
         return r
 
-    def done(status: str, f: float, r: float) -> FractionSearch:
-        return FractionSearch(target, f, r, len(history), status, history)
+    def done(status: str, m: int, r: float, lower: tuple, upper: tuple) -> CountSearch:
+        return CountSearch(target, n, status, m, r, lower, upper, len(history), history)
 
-    r_hi = ev(1.0)
-    if not r_hi <= target + tolerance:  # NaN (no baseline accuracy) counts as unreachable
-        return done("unreachable", float("nan"), float("nan"))
-    if abs(r_hi - target) <= tolerance:
-        return done("reached", 1.0, r_hi)
-    lo, hi = (1.0 / n_neurons if geometric else 0.0), 1.0
-    while len(history) < max_evals:
-        if n_neurons is not None and _count(hi, n_neurons) - _count(lo, n_neurons) <= 1:
-            break
-        mid = math.sqrt(lo * hi) if geometric else (lo + hi) / 2
+    r_n = ev(n)
+    if not r_n <= target + tolerance:  # NaN (no baseline accuracy) counts as unreachable
+        return done("unreachable", -1, float("nan"), (-1, float("nan")), (n, r_n))
+    lower, upper = (0, 1.0), (n, r_n)
+    if abs(r_n - target) <= tolerance:
+        return done("reached", n, r_n, lower, upper)
+    while upper[0] - lower[0] > 1:
+        mid = (lower[0] + upper[0]) // 2
         r = ev(mid)
         if abs(r - target) <= tolerance:
-            return done("reached", mid, r)
+            return done("reached", mid, r, lower, upper)
         if r > target:
-            lo = mid
-        else:
-            hi = mid
-    return done("not converged", float("nan"), float("nan"))
+            lower = (mid, r)
+        else:  # r <= target (NaN cannot occur here: the baseline is positive once r(N) is finite)
+            upper = (mid, r)
+    return done(ONE_NEURON, upper[0], upper[1], lower, upper)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +496,79 @@ def _load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
         return z["mean_abs"], z["mean"]
 
 
+def _unit_docs(data: ModData) -> tuple[np.ndarray, str]:
+    """(group id of every evaluation unit, what the groups are) for splitting by document.
+
+    The source document of every unit where :class:`ModData` carries one (the data layer's document
+    ids, attribute ``unit_docs``, added on branch ``docs``); else images are their own documents and
+    text units are grouped by their window (a window holds one document unless its subset is packed).
+    """
+    docs = getattr(data, "unit_docs", None)
+    n = data.evalset.n_units
+    if data.kind == "image":
+        return np.arange(n, dtype=np.int64), "images"
+    if docs is not None:
+        docs = np.asarray(docs)
+        if docs.shape != (n,):
+            raise ValueError(f"MOD evaluation: expected document ids of shape ({n},) matching the "
+                             f"evaluation units, got shape {docs.shape}")
+        return docs.astype(np.int64), "documents"
+    if data.kind == "image":
+        return np.arange(n, dtype=np.int64), "images"
+    per_item = n // data.evalset.inputs.shape[0]
+    return np.arange(n, dtype=np.int64) // per_item, "windows (document ids not available)"
+
+
+def eval_halves(data: ModData) -> tuple[np.ndarray, dict]:
+    """Split every subset's evaluation units by document into two halves (MOD-3's noise floor,
+    claims.md revision 2: two R from disjoint collection samples *and* disjoint evaluation samples).
+
+    Per subset, its documents in order of first appearance go to half 0 while the midpoint of the
+    document lies in the first half of the subset's units, then to half 1; all units of a document
+    stay in one half.
+
+    Returns
+    -------
+    half : ndarray of shape (n_units,), int64 in {0, 1}
+    info : dict
+        ``{"groups": what was split ("documents", "images" or windows), "groups_per_subset": [...],
+        "units_per_half": [[n0, n1], ...]}``.
+
+    Raises
+    ------
+    ValueError
+        When a subset's units come from fewer than 2 documents (the message names the subset).
+    """
+    docs, what = _unit_docs(data)
+    half = np.zeros(data.evalset.n_units, dtype=np.int64)
+    n_groups, per_half = [], []
+    for i, subset in enumerate(data.subsets):
+        idx = np.flatnonzero(data.unit_subset == i)
+        uniq, first, counts = np.unique(docs[idx], return_index=True, return_counts=True)
+        if len(uniq) < 2:
+            raise ValueError(f"MOD evaluation halves: subset {subset} has its {len(idx)} evaluation units from "
+                             f"{len(uniq)} {what.split()[0]}; two disjoint halves need at least 2")
+        order = np.argsort(first, kind="stable")
+        uniq, counts = uniq[order], counts[order]
+        mid = np.cumsum(counts) - counts / 2.0
+        second = set(uniq[mid >= counts.sum() / 2.0].tolist())
+        if len(second) in (0, len(uniq)):  # one very long document: still two non-empty halves
+            second = {uniq[-1]} if not second else set(uniq[1:].tolist())
+        half[idx] = np.isin(docs[idx], list(second)).astype(np.int64)
+        n_groups.append(int(len(uniq)))
+        per_half.append([int((half[idx] == 0).sum()), int((half[idx] == 1).sum())])
+    return half, {"groups": what, "groups_per_subset": n_groups, "units_per_half": per_half}
+
+
+def _group_top1(top1: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(groups, weights=top1.astype(np.float64), minlength=n) / np.bincount(groups, minlength=n)
+
+
+def _relative(top1: np.ndarray, base: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(base > 0, top1 / np.where(base > 0, base, 1.0), np.nan)
+
+
 def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch.Tensor, base: np.ndarray,
                       batch_size: int) -> np.ndarray:
     """One row of R: relative top1 on every subset after pruning ``selected`` (mean ablation).
@@ -453,12 +587,15 @@ def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch
     ndarray of shape (n_subsets,), float64
         ``top1_v(pruned) / top1_v(baseline)``; NaN where the baseline top1 is 0.
     """
+    top1 = _pruned_units(model, data.evalset, selected, offsets, batch_size)
+    return _relative(_per_subset_top1(top1, data.unit_subset, len(data.subsets)), base)
+
+
+def _pruned_units(model, evalset: EvalSet, selected: np.ndarray, offsets: torch.Tensor, batch_size: int):
+    """Per-unit top1 (0/1) of ``evalset`` with ``selected`` neurons mean-ablated."""
     keep = torch.from_numpy(~selected).float()
     with sites.ablate(model, SITE, keep, offsets):
-        scores = evaluate(model, data.evalset, batch_size=batch_size)
-    top1 = _per_subset_top1(scores.top1, data.unit_subset, len(data.subsets))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(base > 0, top1 / np.where(base > 0, base, 1.0), np.nan)
+        return evaluate(model, evalset, batch_size=batch_size).top1
 
 
 @dataclass
@@ -475,18 +612,28 @@ class ModResult:
     primary : str
         The target of MOD-1, 3-7 (ViT 50% drop, language models 20% drop).
     arrays : dict of str to ndarray
-        ``base_top1`` and ``base_top1_random`` (n_subsets,) fractions; per target t:
-        ``fraction_<t>``, ``relative_<t>`` (n_subsets,) (NaN where the search failed), ``evals_<t>``
-        (n_subsets,) int, ``R_<t>`` (n_subsets, n_subsets); ``R_B`` (primary target, scores from the
-        disjoint collection sample B, same fractions); ``R_random`` (random twin, its own scores, the
-        trained fractions; NaN rows where not computed); ``selected`` and ``selected_random``
-        (n_subsets, n_layers * d_mlp) bool at the primary target; ``auc_trained``, ``auc_random``,
-        ``auc_null`` (n_layers, n_subsets) Lorenz AUCs of the per-layer selection;
-        ``lorenz_trained``, ``lorenz_random`` (k,) cluster counts of the example (layer 0, subset 0).
+        ``base_top1`` and ``base_top1_random`` (n_subsets,) fractions; ``eval_units`` and
+        ``eval_groups`` (n_subsets,) int: evaluation units (tokens, images) per subset and the
+        documents (or windows, images; ``info["eval_halves"]["groups"]`` says which) they come from.
+        Per target t, the search (:func:`bisect_count`): ``count_<t>`` (n_subsets,) int, the selected
+        count m (-1 where unreachable), ``fraction_<t>`` = m / N (NaN where unreachable),
+        ``relative_<t>`` (r at m), ``evals_<t>`` (evaluations spent), ``overshoot_<t>`` (target - r
+        for a bracket closed at adjacent counts, else 0), ``bracket_<t>`` (n_subsets, 4): lower count,
+        its r, upper count, its r; then ``R_<t>`` (n_subsets, n_subsets) and ``diag_<t>`` (its
+        measured diagonal R[u, u]). At the primary target: ``R_A_half1`` and ``R_B_half2`` (MOD-3's
+        noise floor: scores from collection sample A evaluated on the first half of every subset's
+        evaluation documents, and from sample B on the second half, same counts); ``R_random``
+        (random twin, its own scores, the trained counts; NaN rows where not computed); ``selected``
+        and ``selected_random`` (n_subsets, n_layers * d_mlp) bool; ``auc_trained``,
+        ``auc_random``, ``auc_null`` (n_layers, n_subsets) Lorenz AUCs of the per-layer selection;
+        ``lorenz_trained``, ``lorenz_random`` (k,) cluster counts of the example (layer 0, subset 0);
+        ``lottery_null`` (null_draws,) the MOD-6 null.
+        An alternate reading ``Rx`` that ran (``info["readings"]``) stores the arrays it changes
+        under ``Rx__<name>``; :meth:`reading` returns its view.
     status : {target: [status per subset]}
-        Status of every bisection ("reached", "unreachable", "not converged").
+        Status of every search (:data:`SEARCH_STATUSES`); ``Rx__<target>`` for the readings.
     info : dict
-        Sizes, k, data description, per-layer fraction, null draws.
+        Sizes, k, data description, per-layer fraction, null draws, search histories.
     """
 
     model: str
@@ -504,33 +651,73 @@ class ModResult:
     def R(self, target: str | None = None) -> np.ndarray:
         return self.arrays[f"R_{target or self.primary}"]
 
+    @property
+    def readings(self) -> list[str]:
+        """The alternate readings this result holds (ids of claims.md's Readings table)."""
+        return list(self.info.get("readings", []))
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.info["n_layers"]) * int(self.info["d_mlp"])
+
+    def reading(self, rid: str) -> ModResult:
+        """The result under the alternate reading ``rid`` (``"R1"``: the lower count of a bracket
+        closed at adjacent counts; ``"R2"``: Eq. 1 as printed): the arrays and statuses that reading
+        changes, the primary's elsewhere.
+
+        Raises
+        ------
+        UnknownNameError
+            When ``rid`` did not run for this result (the message lists those that did).
+        """
+        check_name(f"reading computed for {self.model}", rid, self.readings)
+        pre = f"{rid}__"
+        arrays = {k: v for k, v in self.arrays.items() if "__" not in k}
+        arrays.update({k[len(pre):]: v for k, v in self.arrays.items() if k.startswith(pre)})
+        status = {t: list(self.status[pre + t]) for t in self.targets}
+        info = {**self.info, "reading": rid}
+        return ModResult(self.model, self.kind, list(self.subsets), dict(self.targets), self.primary, arrays,
+                         status, info)
+
     def failed(self, target: str | None = None) -> list[str]:
-        """Subsets whose search did not reach the target, as ``"subset (status)"``."""
+        """Subsets without a selection at ``target`` (unreachable; under R1 also a lower count of 0),
+        as ``"subset (status...)"``; an unreachable subset with the relative top1 with every neuron
+        pruned and the target."""
         t = target or self.primary
-        return [f"{s} ({st})" for s, st in zip(self.subsets, self.status[t]) if st != "reached"]
+        out = []
+        for i, (s, st) in enumerate(zip(self.subsets, self.status[t])):
+            if st == "unreachable":
+                r_all = float(self.arrays[f"bracket_{t}"][i, 3])
+                out.append(f"{s} (unreachable: relative top1 {r_all:.4f} with all {self.n_neurons} MLP neurons "
+                           f"pruned, target {self.targets[t]} +- {TOLERANCE})")
+            elif st not in ("reached", ONE_NEURON):
+                out.append(f"{s} ({st})")
+        return out
 
     def reached(self, targets: Sequence[str] | None = None) -> list[int]:
-        """Indices of the subsets whose search reached every one of ``targets`` (default: primary)."""
+        """Indices of the subsets with a selection at every one of ``targets`` (default: primary)."""
         ts = list(targets or [self.primary])
-        return [i for i in range(len(self.subsets)) if all(self.status[t][i] == "reached" for t in ts)]
+        return [i for i in range(len(self.subsets))
+                if all(self.status[t][i] in ("reached", ONE_NEURON) for t in ts)]
 
     def restrict(self, keep: Sequence[int]) -> ModResult:
         """The same result on the subsets ``keep`` only (indices into :attr:`subsets`, in order).
 
-        Per-subset vectors, matrices over subset pairs, selections and per-(layer, subset) AUCs are
-        sliced; the MOD-6 null (``lottery_null``) is kept as it is, since :func:`run_mod` computes it over
-        the subsets whose primary search reached its target.
+        Per-subset vectors, matrices over subset pairs (``R_*``), selections and per-(layer, subset)
+        AUCs are sliced; the MOD-6 null (``lottery_null``) is kept as it is, since :func:`run_mod`
+        computes it over the subsets that have a selection.
         """
         keep = list(keep)
         n = len(self.subsets)
         idx = np.asarray(keep, dtype=np.int64)
         arrays = {}
         for key, a in self.arrays.items():
-            if key.startswith("auc_"):
+            base = key.split("__")[-1]
+            if base.startswith("auc_"):
                 arrays[key] = a[:, idx]
-            elif a.ndim == 2 and a.shape == (n, n):
+            elif base.startswith("R_"):
                 arrays[key] = a[np.ix_(idx, idx)]
-            elif a.ndim >= 1 and a.shape[0] == n and not key.startswith(("lorenz_", "lottery_")):
+            elif a.ndim >= 1 and a.shape[0] == n and not base.startswith(("lorenz_", "lottery_")):
                 arrays[key] = a[idx]
             else:
                 arrays[key] = a
@@ -540,7 +727,7 @@ class ModResult:
 
     def overlap(self, random: bool = False) -> np.ndarray:
         """O[u, v] at the primary target, shape (n_subsets, n_subsets); NaN rows and columns for
-        subsets whose search failed."""
+        subsets without a selection."""
         from .metrics import overlap_matrix
 
         sel = self.arrays["selected_random" if random else "selected"]
@@ -548,6 +735,32 @@ class ModResult:
         out = np.full((len(ok), len(ok)), np.nan)
         if ok.any():
             out[np.ix_(ok, ok)] = overlap_matrix(sel[ok])
+        return out
+
+    def search(self, target: str | None = None) -> dict:
+        """The search of every subset at ``target`` as the report shows it: ``{subset: {...}}`` with
+        the status, the count m of N, the fraction (percent), r, the evaluations, the final bracket
+        (both counts and both r), the overshoot (one-neuron resolution) and the measured R[u, u]."""
+        t = target or self.primary
+        a = self.arrays
+        out = {}
+        for i, s in enumerate(self.subsets):
+            lo_m, lo_r, hi_m, hi_r = a[f"bracket_{t}"][i]
+            st = self.status[t][i]
+            row = {"status": st, "count": int(a[f"count_{t}"][i]), "of N": self.n_neurons,
+                   "evaluations": int(a[f"evals_{t}"][i]),
+                   "bracket": {"lower": [_int_or_none(lo_m), _float_or_none(lo_r)],
+                               "upper": [_int_or_none(hi_m), _float_or_none(hi_r)]}}
+            if st == "unreachable":
+                row["r with every neuron pruned"] = _float_or_none(hi_r)
+                row["target"] = self.targets[t]
+            else:
+                row.update({"fraction (percent)": round(100 * float(a[f"fraction_{t}"][i]), 4),
+                            "r": _float_or_none(a[f"relative_{t}"][i]),
+                            "measured R[u, u]": _float_or_none(a[f"diag_{t}"][i])})
+                if st == ONE_NEURON:
+                    row["overshoot (target - r)"] = _float_or_none(a[f"overshoot_{t}"][i])
+            out[s] = row
         return out
 
     def save(self, path: Path) -> None:
@@ -587,17 +800,26 @@ class ModResult:
             "R": {t: clean(self.R(t)) for t in self.targets},
             "R_random": clean(self.arrays["R_random"]),
             "fractions": {t: clean(self.fraction(t))[0] for t in self.targets},
+            "search": {t: self.search(t) for t in self.targets},
             "overlap": {"trained": clean(o_t), "random": clean(o_r)},
             "auc": {k: clean(self.arrays[f"auc_{k}"]) for k in ("trained", "random", "null")},
             "lorenz_example": {"layer": 0, "subset": self.subsets[0], **ex},
-            "info": self.info,
+            "info": {k: v for k, v in self.info.items() if k != "search_history"},
         }
+
+
+def _int_or_none(x) -> int | None:
+    return int(x) if np.isfinite(x) and x >= 0 else None
+
+
+def _float_or_none(x) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats_key: str,
             k: int, progress: bool = True, info: dict | None = None, w_in_which: str = "up",
             null_draws: int = NULL_DRAWS, seed: int = 0, random_cross_pruning: bool = True,
-            checkpoint=None) -> ModResult:
+            readings: Iterable[str] = (), checkpoint=None) -> ModResult:
     """The MOD experiment on a model and its random twin.
 
     Parameters
@@ -613,124 +835,223 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
         MoEfication clusters per layer (must divide d_mlp).
     w_in_which : {"up", "gate", "concat"}
         Which ``W_in`` of gated MLPs MoEfication clusters (``up``: the paper code's).
-    null_draws, seed : size-matched random selections of the null Lorenz AUC
+    null_draws, seed : size-matched random selections of the null Lorenz AUC and the MOD-6 null
     random_cross_pruning : bool, default True
-        Evaluate the random twin's relative-accuracy matrix (else its rows stay NaN; its selections and
-        overlaps are computed either way).
+        Evaluate the random twin's relative-accuracy matrix at the primary reading (else its rows
+        stay NaN; its selections and overlaps are computed either way).
+    readings : iterable of {"R1", "R2"}
+        Alternate readings to compute beside the primary one (claims.md, "Readings"): ``R1`` the
+        lower count of a bracket closed at adjacent counts (only rows whose count differs are
+        evaluated again), ``R2`` Eq. 1 as printed (its own searches, matrices, selections and AUCs).
     checkpoint : core.cache.Checkpoint, optional
-        Keeps every finished fraction search and cross-pruning row, so that a run interrupted part-way
+        Keeps every finished search and cross-pruning row, so that a run interrupted part-way
         resumes from them; the result equals an uninterrupted one.
 
     Returns
     -------
     ModResult
+        ``info["cost"]`` holds, per reading, the seconds and the evaluations it added (search
+        evaluations on one subset's items; full passes over every subset's evaluation items).
     """
-    from .clustering import moefication
-    from .metrics import cluster_counts, lorenz_auc, null_lorenz_auc
+    import time
 
+    from .clustering import moefication
+    from .metrics import cluster_counts, lorenz_auc, null_lorenz_auc, overlap_matrix
+
+    readings = sorted(set(readings))
+    for r in readings:
+        check_name("MOD reading", r, MOD_READINGS)
     kind = data.kind
     targets, primary = TARGETS[kind], PRIMARY[kind]
     n_layers, width = sites.n_layers(trained, SITE), sites.site_width(trained, SITE)
+    n_all = n_layers * width
+    shape = (n_layers, width)
     n_sub = len(data.subsets)
     arrays: dict[str, np.ndarray] = {}
     status: dict[str, list] = {}
+    histories: dict[str, list] = {}
+    cost: dict[str, dict] = {}
 
     side_t = _side_stats(trained, name, data, ("A", "B"), batch_size, stats_key, progress)
     side_r = _side_stats(random, f"{name}:random", data, ("A",), batch_size, stats_key, progress)
-    off_t = torch.from_numpy(side_t.reference("A", "mean")).float()
-    off_tb = torch.from_numpy(side_t.reference("B", "mean")).float()
-    off_r = torch.from_numpy(side_r.reference("A", "mean")).float()
+    offsets = {("t", "A"): torch.from_numpy(side_t.reference("A", "mean")).float(),
+               ("t", "B"): torch.from_numpy(side_t.reference("B", "mean")).float(),
+               ("r", "A"): torch.from_numpy(side_r.reference("A", "mean")).float()}
+    models = {"t": trained, "r": random}
+    sides = {"t": side_t, "r": side_r}
 
-    def base_of(model):
-        s = evaluate(model, data.evalset, batch_size=batch_size)
-        return _per_subset_top1(s.top1, data.unit_subset, n_sub)
+    base_units = evaluate(trained, data.evalset, batch_size=batch_size).top1
+    base = arrays["base_top1"] = _per_subset_top1(base_units, data.unit_subset, n_sub)
+    base_r = arrays["base_top1_random"] = _per_subset_top1(
+        evaluate(random, data.evalset, batch_size=batch_size).top1, data.unit_subset, n_sub)
+    half, half_info = eval_halves(data)
+    halves = data.unit_subset * 2 + half  # group 2 v + h: subset v, half h
+    base_half = _group_top1(base_units, halves, 2 * n_sub)
+    arrays["eval_units"] = np.bincount(data.unit_subset, minlength=n_sub).astype(np.int64)
+    arrays["eval_groups"] = np.asarray(half_info["groups_per_subset"], dtype=np.int64)
 
-    base = arrays["base_top1"] = base_of(trained)
-    base_r = arrays["base_top1_random"] = base_of(random)
-    scores_t = {s: side_t.scores(s, "A") for s in data.subsets}
+    orders: dict = {}
 
-    bar = tqdm(total=n_sub * len(targets), desc=f"{name}: MOD fraction search", disable=not progress)
+    def order_of(which: str, sample: str, orient: str, subset: str) -> np.ndarray:
+        key = (which, sample, orient, subset)
+        if key not in orders:
+            s = sides[which].scores(subset, sample, orient)
+            orders[key] = np.argsort(-s.ravel(), kind="stable")
+        return orders[key]
+
+    def mask(which, sample, orient, subset, m) -> np.ndarray:
+        out = np.zeros(n_all, dtype=bool)
+        out[order_of(which, sample, orient, subset)[:int(m)]] = True
+        return out.reshape(shape)
+
+    units: dict = {}  # (which, sample, orient, subset, m) -> per-unit top1 over the whole evaluation set
+
+    def pruned(which, sample, orient, subset, m) -> np.ndarray:
+        key = (which, sample, orient, subset, int(m))
+        if key not in units:
+            units[key] = np.asarray(_pruned_units(models[which], data.evalset, mask(*key), offsets[(which, sample)],
+                                                  batch_size), dtype=np.float32)
+        return units[key]
+
+    # ---- searches: primary (code orientation) and, for R2, Eq. 1 as printed
+    orients = {"": "code", **({"R2__": "printed"} if "R2" in readings else {})}
     sub_sets = [_sub_evalset(data, i) for i in range(n_sub)]
-    for t, target in targets.items():
-        fr, rel, ev, st = (np.full(n_sub, np.nan), np.full(n_sub, np.nan), np.zeros(n_sub, np.int64), [])
-        for i, subset in enumerate(data.subsets):
-            bar.set_postfix_str(f"{t} {subset}")
+    searches: dict = {}
+    bar = tqdm(total=n_sub * len(targets) * len(orients), desc=f"{name}: MOD count search", disable=not progress)
+    for pre, orient in orients.items():
+        start, n_evals = time.perf_counter(), 0
+        for t, target in targets.items():
+            found = []
+            for i, subset in enumerate(data.subsets):
+                bar.set_postfix_str(f"{pre}{t} {subset}")
 
-            def relative(f, i=i, subset=subset):
-                keep = torch.from_numpy(~top_fraction(scores_t[subset], f)).float()
-                with sites.ablate(trained, SITE, keep, off_t):
-                    s = evaluate(trained, sub_sets[i], batch_size=batch_size)
-                return float(s.top1.mean()) / base[i] if base[i] > 0 else float("nan")
+                def relative(m, i=i, subset=subset, orient=orient):
+                    keep = torch.from_numpy(~mask("t", "A", orient, subset, m)).float()
+                    with sites.ablate(trained, SITE, keep, offsets[("t", "A")]):
+                        s = evaluate(trained, sub_sets[i], batch_size=batch_size)
+                    return float(s.top1.mean()) / base[i] if base[i] > 0 else float("nan")
 
-            search = checkpointed(checkpoint, ("search", t, subset),  # resumes after an interruption
-                                  lambda: bisect_fraction(relative, target, n_neurons=n_layers * width))
-            fr[i], rel[i], ev[i] = search.fraction, search.relative, search.n_evals
-            st.append(search.status)
-            bar.update()
-        arrays[f"fraction_{t}"], arrays[f"relative_{t}"], arrays[f"evals_{t}"] = fr, rel, ev
-        status[t] = st
+                found.append(checkpointed(checkpoint, ("search", pre, t, subset),  # resumes after Ctrl-C
+                                          lambda relative=relative: bisect_count(relative, target, n_all)))
+                n_evals += found[-1].n_evals
+                bar.update()
+            searches[(pre, t)] = found
+        cost[pre.rstrip("_") or "primary"] = {"search_s": round(time.perf_counter() - start, 2),
+                                              "search_evaluations": n_evals}
     bar.close()
 
-    def matrix(model, scores: dict, fractions: np.ndarray, offsets, base_row, desc: str):
-        R = np.full((n_sub, n_sub), np.nan)
-        sel = np.zeros((n_sub, n_layers * width), dtype=bool)
-        for i, subset in enumerate(tqdm(data.subsets, desc=desc, disable=not progress, leave=False)):
-            if not np.isfinite(fractions[i]):
-                continue
-            chosen = top_fraction(scores[subset], float(fractions[i]))
-            sel[i] = chosen.ravel()
-            if base_row is not None:
-                R[i] = checkpointed(checkpoint, ("row", desc, subset),
-                                    lambda: cross_pruning_row(model, data, chosen, offsets, base_row, batch_size))
-        return R, sel
-
-    for t in targets:
-        arrays[f"R_{t}"], s = matrix(trained, scores_t, arrays[f"fraction_{t}"], off_t, base,
-                                     f"{name}: cross-pruning {t}")
-        if t == primary:
-            arrays["selected"] = s
-    scores_tb = {s: side_t.scores(s, "B") for s in data.subsets}
-    arrays["R_B"], _ = matrix(trained, scores_tb, arrays[f"fraction_{primary}"], off_tb, base,
-                              f"{name}: cross-pruning, sample B")
-    scores_r = {s: side_r.scores(s, "A") for s in data.subsets}
-    arrays["R_random"], arrays["selected_random"] = matrix(
-        random, scores_r, arrays[f"fraction_{primary}"], off_r, base_r if random_cross_pruning else None,
-        f"{name}:random: cross-pruning")
-
-    # MoEfication and Lorenz AUC of the per-layer selection (MOD section 4.2)
+    # ---- MoEfication clusters (shared by every reading) and the null Lorenz AUC
     per_layer = PER_LAYER_FRACTION[kind]
-    auc = {s: np.zeros((n_layers, n_sub)) for s in ("trained", "random", "null")}
+    labels = []
+    auc_null = np.zeros((n_layers, n_sub))
     for layer in tqdm(range(n_layers), desc=f"{name}: MoEfication", disable=not progress, leave=False):
         lab_t = moefication(sites.w_in(trained, layer, which=w_in_which), k, seed=seed)
         lab_r = moefication(sites.w_in(random, layer, which=w_in_which), k, seed=seed)
-        m = _count(per_layer, width)
-        auc["null"][layer] = null_lorenz_auc(lab_t, m, n_draws=null_draws, seed=seed + layer)
+        labels.append((lab_t, lab_r))
+        auc_null[layer] = null_lorenz_auc(lab_t, _count(per_layer, width), n_draws=null_draws, seed=seed + layer)
+    arrays["auc_null"] = auc_null
+
+    def aucs(pre: str, orient: str) -> None:
+        auc_t, auc_r = np.zeros((n_layers, n_sub)), np.zeros((n_layers, n_sub))
+        for layer, (lab_t, lab_r) in enumerate(labels):
+            for i, subset in enumerate(data.subsets):
+                st_ = side_t.scores(subset, "A", orient)[layer:layer + 1]
+                sr_ = side_r.scores(subset, "A", orient)[layer:layer + 1]
+                ct = cluster_counts(top_fraction(st_, per_layer, per_layer=True)[0], lab_t, k)
+                cr = cluster_counts(top_fraction(sr_, per_layer, per_layer=True)[0], lab_r, k)
+                auc_t[layer, i], auc_r[layer, i] = lorenz_auc(ct), lorenz_auc(cr)
+                if layer == 0 and i == 0 and not pre:
+                    arrays["lorenz_trained"], arrays["lorenz_random"] = ct, cr
+        arrays[pre + "auc_trained"], arrays[pre + "auc_random"] = auc_t, auc_r
+
+    # ---- the matrices, selections and nulls of one reading
+    def reading(pre: str, orient: str, counts: dict, rel: dict, st: dict, overshoot: dict, found: dict | None):
+        label = pre.rstrip("_") or "primary"
+        start, before = time.perf_counter(), len(units)
+        desc = f"{name}: cross-pruning" + (f" ({label})" if pre else "")
+        bar = tqdm(total=n_sub * (len(targets) + 1), desc=desc, disable=not progress, leave=False)
+        for t in targets:
+            c = np.asarray(counts[t], dtype=np.int64)
+            ok = np.array([s_ in ("reached", ONE_NEURON) for s_ in st[t]]) & (c > 0)
+            R = np.full((n_sub, n_sub), np.nan)
+            for i, subset in enumerate(data.subsets):
+                if ok[i]:
+                    R[i] = _relative(_per_subset_top1(pruned("t", "A", orient, subset, c[i]), data.unit_subset,
+                                                      n_sub), base)
+                bar.update()
+            arrays[pre + f"count_{t}"] = c
+            arrays[pre + f"fraction_{t}"] = np.where(c >= 0, c / n_all, np.nan)
+            arrays[pre + f"relative_{t}"] = np.asarray(rel[t], dtype=np.float64)
+            arrays[pre + f"overshoot_{t}"] = np.asarray(overshoot[t], dtype=np.float64)
+            arrays[pre + f"R_{t}"], arrays[pre + f"diag_{t}"] = R, np.diag(R).copy()
+            status[pre + t] = list(st[t])
+            if found is not None:
+                arrays[pre + f"evals_{t}"] = np.array([f.n_evals for f in found[t]], dtype=np.int64)
+                arrays[pre + f"bracket_{t}"] = np.array([[*f.lower, *f.upper] for f in found[t]], dtype=np.float64)
+                histories[pre + t] = [[[m, r] for m, r in f.history] for f in found[t]]
+        c = np.asarray(counts[primary], dtype=np.int64)
+        ok = np.array([s_ in ("reached", ONE_NEURON) for s_ in st[primary]]) & (c > 0)
+        sel, sel_r = np.zeros((n_sub, n_all), dtype=bool), np.zeros((n_sub, n_all), dtype=bool)
+        ra1, rb2, rr = (np.full((n_sub, n_sub), np.nan) for _ in range(3))
         for i, subset in enumerate(data.subsets):
-            sel_t = top_fraction(scores_t[subset][layer:layer + 1], per_layer, per_layer=True)[0]
-            sel_r = top_fraction(scores_r[subset][layer:layer + 1], per_layer, per_layer=True)[0]
-            ct, cr = cluster_counts(sel_t, lab_t, k), cluster_counts(sel_r, lab_r, k)
-            auc["trained"][layer, i], auc["random"][layer, i] = lorenz_auc(ct), lorenz_auc(cr)
-            if layer == 0 and i == 0:
-                arrays["lorenz_trained"], arrays["lorenz_random"] = ct, cr
-    for s, a in auc.items():
-        arrays[f"auc_{s}"] = a
+            bar.update()
+            if not ok[i]:
+                continue
+            sel[i] = mask("t", "A", orient, subset, c[i]).ravel()
+            sel_r[i] = mask("r", "A", orient, subset, c[i]).ravel()
+            ra1[i] = _relative(_group_top1(pruned("t", "A", orient, subset, c[i]), halves, 2 * n_sub),
+                               base_half).reshape(n_sub, 2)[:, 0]
+            rb2[i] = _relative(_group_top1(pruned("t", "B", orient, subset, c[i]), halves, 2 * n_sub),
+                               base_half).reshape(n_sub, 2)[:, 1]
+            if random_cross_pruning and not pre:
+                rr[i] = _relative(_per_subset_top1(pruned("r", "A", orient, subset, c[i]), data.unit_subset, n_sub),
+                                  base_r)
+        bar.close()
+        arrays[pre + "selected"], arrays[pre + "selected_random"] = sel, sel_r
+        arrays[pre + "R_A_half1"], arrays[pre + "R_B_half2"], arrays[pre + "R_random"] = ra1, rb2, rr
+        # MOD-6 null: overlaps of size-matched random neuron sets against the trained overlaps
+        both = sel.any(1) & sel_r.any(1)
+        arrays[pre + "lottery_null"] = np.full(null_draws, np.nan)
+        if both.sum() >= 3:
+            arrays[pre + "lottery_null"] = lottery_null(overlap_matrix(sel[both]), sel_r[both].sum(1), n_all,
+                                                        n_draws=null_draws, seed=seed)
+        entry = cost.setdefault(label, {})
+        entry["cross_pruning_s"] = round(time.perf_counter() - start, 2)
+        entry["full_evaluation_passes"] = len(units) - before
 
-    # MOD-6 null: overlaps of size-matched random neuron sets against the trained overlaps
-    ok = arrays["selected"].any(1) & arrays["selected_random"].any(1)
-    arrays["lottery_null"] = np.full(null_draws, np.nan)
-    if ok.sum() >= 3:
-        from .metrics import overlap_matrix
+    def from_searches(pre: str) -> tuple:
+        found = {t: searches[(pre, t)] for t in targets}
+        return ({t: [f.count for f in fs] for t, fs in found.items()},
+                {t: [f.relative for f in fs] for t, fs in found.items()},
+                {t: [f.status for f in fs] for t, fs in found.items()},
+                {t: [f.overshoot for f in fs] for t, fs in found.items()}, found)
 
-        arrays["lottery_null"] = lottery_null(overlap_matrix(arrays["selected"][ok]),
-                                              arrays["selected_random"][ok].sum(1), n_layers * width,
-                                              n_draws=null_draws, seed=seed)
+    reading("", "code", *from_searches(""))
+    aucs("", "code")
+    if "R1" in readings:
+        found = {t: searches[("", t)] for t in targets}
+        counts = {t: [f.alternate for f in fs] for t, fs in found.items()}
+        rel = {t: [f.alternate_relative for f in fs] for t, fs in found.items()}
+        st = {t: [R1_EMPTY if f.status == ONE_NEURON and f.alternate == 0 else f.status for f in fs]
+              for t, fs in found.items()}
+        over = {t: [f.target - f.alternate_relative if f.status == ONE_NEURON else f.overshoot for f in fs]
+                for t, fs in found.items()}
+        reading("R1__", "code", counts, rel, st, over, None)
+    if "R2" in readings:
+        start = time.perf_counter()
+        reading("R2__", "printed", *from_searches("R2__"))
+        aucs("R2__", "printed")
+        cost["R2"]["cross_pruning_s"] = round(time.perf_counter() - start, 2)
 
     info = dict(info or {})
     info.update({"random_cross_pruning": random_cross_pruning, "n_layers": n_layers, "d_mlp": width, "k": k,
-                 "cluster_size": width // k,
+                 "cluster_size": width // k, "n_neurons": n_all,
                  "w_in": w_in_which, "per_layer_fraction": per_layer, "null_draws": null_draws,
-                 "tolerance_pp": 100 * TOLERANCE, "max_evals": MAX_EVALS,
-                 "search": "bisection of log(fraction) over [1 / n_neurons, 1]", "orientation": "code",
+                 "tolerance_pp": 100 * TOLERANCE,
+                 "search": "bisection over the integer count m in [0, N], N every MLP neuron; the first count "
+                           "within the tolerance, else the upper count of a bracket closed at adjacent counts",
+                 "orientation": "code", "readings": readings, "cost": cost,
+                 "eval_halves": half_info, "search_history": histories,
                  "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
                  "reference": list(data.reference), "sizes": {**data.sizes, **data.counts()},
                  "per_subset": data.per_subset(), "data": data.described})
@@ -747,10 +1068,42 @@ def offdiag(m: np.ndarray) -> np.ndarray:
     return m[~np.eye(m.shape[0], dtype=bool)]
 
 
+def size_matched_sets(sizes: Sequence[int], n_neurons: int, rng: np.random.Generator) -> np.ndarray:
+    """One draw of uniformly random neuron sets with the given sizes (the MOD-6 null's sets).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Size of every set, each in [0, n_neurons].
+    n_neurons : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of shape (len(sizes), n_neurons), bool
+        Row i holds exactly ``sizes[i]`` True entries, drawn without replacement, independently of
+        the other rows.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if ((sizes < 0) | (sizes > n_neurons)).any():
+        raise ValueError(f"sizes must lie in [0, {n_neurons}], got {sizes.tolist()}")
+    keys = rng.random((len(sizes), n_neurons), dtype=np.float32)
+    sel = np.zeros((len(sizes), n_neurons), dtype=bool)
+    for i, m in enumerate(sizes):
+        if m > 0:
+            sel[i, np.argpartition(keys[i], m - 1)[:m]] = True
+    return sel
+
+
 def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *, n_draws: int = NULL_DRAWS,
                  seed: int = 0) -> np.ndarray:
     """Spearman rho of the trained model's off-diagonal overlaps with those of size-matched random
     neuron sets (the MOD-6 null), one per draw.
+
+    The sets of one draw (:func:`size_matched_sets`) keep the sizes of the random twin's selections
+    (which match the trained ones), so the part of an overlap pattern that the set sizes alone
+    explain (``O[u, v]`` of random sets is about ``|N_v| / N``) is in the null; a twin whose overlaps
+    follow the trained ones beyond the sizes beats it.
 
     Parameters
     ----------
@@ -765,20 +1118,16 @@ def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *,
     Returns
     -------
     ndarray of shape (n_draws,), float64
+        NaN for a draw whose overlaps are constant (Spearman undefined).
     """
     from .inference import spearman
     from .metrics import overlap_matrix
 
-    sizes = np.asarray(sizes, dtype=np.int64)
     rng = np.random.default_rng(seed)
     target = offdiag(o_trained)
     rhos = np.empty(n_draws)
     for d in range(n_draws):
-        keys = rng.random((len(sizes), n_neurons), dtype=np.float32)
-        sel = np.zeros((len(sizes), n_neurons), dtype=bool)
-        for i, m in enumerate(sizes):
-            sel[i, np.argpartition(keys[i], m - 1)[:m]] = True
-        rhos[d] = spearman(target, offdiag(overlap_matrix(sel)))
+        rhos[d] = spearman(target, offdiag(overlap_matrix(size_matched_sets(sizes, n_neurons, rng))))
     return rhos
 
 
@@ -937,7 +1286,7 @@ def _subsets_note(kind: str, subsets: list, reference: list) -> str:
 
 @one_at_a_time("mod", lambda name, profile, **_: f"experiment-{name}-{profile.name}")
 def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = True,
-                   subsets: Sequence[str] | None = None) -> ModResult:
+                   subsets: Sequence[str] | None = None, readings: Iterable[str] = frozenset()) -> ModResult:
     """The MOD experiment on a zoo model and its random twin, with the tier's subsets, cached on disk.
 
     Parameters
@@ -950,6 +1299,10 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     subsets : sequence of str, optional
         The subsets to prune and evaluate (default: the profile's, :data:`MOD_SIZES`); each must be a
         subset of the model's data family. The reference set is always every subset of the family.
+    readings : iterable of str, default none
+        Reading ids of claims.md's Readings table to compute as alternates (the ``readings`` session
+        fixture); those of MOD (:data:`MOD_READINGS`: R1, R2) run, the others are ignored. The
+        readings computed are part of the cache key.
 
     Returns
     -------
@@ -963,11 +1316,15 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     ValueError
         For a masked LM (the modularity paper studies decoders and ViT).
     UnknownNameError
-        For a subset that the model's data family lacks (the message lists the valid ones).
+        For a subset that the model's data family lacks (the message lists the valid ones), or an
+        unknown reading id (the message lists the valid ones).
     """
     from . import data as D
     from .clustering import k_for
     from .models import get_spec, load_model
+    from .readings import READINGS
+
+    mod_readings = sorted({check_name("reading", r, READINGS) for r in readings} & set(MOD_READINGS))
 
     spec = get_spec(name)
     if spec.kind not in TARGETS:
@@ -985,17 +1342,24 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     twin = load_model(name + ":random", device=device)
     d_mlp = sites.site_width(lm.model, SITE)
     k = k_for(name, d_mlp)
-    key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card,
-                    profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
-                    targets=TARGETS[lm.kind], tolerance=TOLERANCE, max_evals=MAX_EVALS,
-                    per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
-                    search="geometric bisection")
+
+    def path_for(rs) -> Path:
+        key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card,
+                        profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
+                        targets=TARGETS[lm.kind], tolerance=TOLERANCE,
+                        per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
+                        search="integer count bisection", readings=list(rs))
+        return cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
+
     # the collection statistics depend only on the models and the data, not on the search
     stats_key = cache_key(experiment="mod-stats", model=name, card=lm.card, twin=twin.card,
                           seq_len=profile.seq_len, batch_size=profile.batch_size,
                           collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
                           reference=reference, device=lm.device.type)
-    path = cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
+    # an experiment cached with more readings serves this one too (it holds the primary and these)
+    supersets = [sorted(c) for size in range(len(MOD_READINGS) + 1) for c in combinations(MOD_READINGS, size)
+                 if set(mod_readings) <= set(c)]
+    path = next((p for p in map(path_for, supersets) if p.exists()), path_for(mod_readings))
     if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
         return found
     if lm.kind == "image" and lm.tier == "full":
@@ -1004,12 +1368,12 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
         data = _image_data(profile, subsets, sizes)
     else:
         data = _text_data(lm, profile, subsets, reference, sizes)
-    checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted run resumes from it
+    checkpoint = Checkpoint(partial_path(path), key=path.stem)  # an interrupted run resumes from it
     result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
                      stats_key=stats_key, k=k, progress=progress,
                      random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
-                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)},
-                     checkpoint=checkpoint)
+                     readings=mod_readings, checkpoint=checkpoint,
+                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
     result.save(path)
     checkpoint.complete()
     return result

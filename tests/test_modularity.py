@@ -1,7 +1,9 @@
-"""The MOD experiment's pieces: Eq. 1 scores, selection, the bisection, cross-pruning on tiny models."""
+"""The MOD experiment's pieces: Eq. 1 scores, selection, the count search, cross-pruning on tiny models,
+the readings R1/R2 and the MOD-3 evaluation halves."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -12,8 +14,9 @@ from hypothesis import strategies as st
 from core.errors import UnknownNameError
 from core.evaluate import EvalSet
 from core.figures_mod import render
-from core.modularity import (ModData, ModResult, bisect_fraction, check_subset, lottery_null, offdiag,
-                             run_mod, selection_scores, subsets_for, top_fraction)
+from core.modularity import (ONE_NEURON, ModData, ModResult, bisect_count, check_subset, eval_halves,
+                             lottery_null, offdiag, run_mod, selection_scores, size_matched_sets, subsets_for,
+                             top_count, top_fraction)
 from tests.tiny_models import build
 
 
@@ -72,52 +75,96 @@ def test_top_fraction_counts_and_ranking(n_layers, width, f, seed):
 
 
 # ---------------------------------------------------------------------------------------------
-# bisection
+# the count search (claims.md, MOD setup, revision 2)
 
-def test_bisection_finds_the_fraction_of_a_known_curve():
+def test_top_count_selects_the_highest_scores():
+    s = np.array([[9.0, 1.0, 2.0, 3.0], [8.0, 7.0, 6.0, 0.0]])
+    assert top_count(s, 3).tolist() == [[True, False, False, False], [True, True, False, False]]
+    assert not top_count(s, 0).any() and top_count(s, 8).all()
+    with pytest.raises(ValueError, match="integer"):
+        top_count(s, 9)
+
+
+def _linear(n, zero_at):
+    """r(m) = 1 - m / zero_at, floored at 0: a smooth accuracy curve over counts."""
+    return lambda m: max(0.0, 1 - m / zero_at)
+
+
+def test_search_finds_a_count_within_tolerance_of_a_smooth_curve():
     calls = []
+    n = 10_000
 
-    def rel(f):  # relative top1 falls linearly: 1 at f=0, 0 at f=0.4
-        calls.append(f)
-        return max(0.0, 1 - f / 0.4)
+    def rel(m):
+        calls.append(m)
+        return _linear(n, 4000)(m)
 
-    s = bisect_fraction(rel, 0.5, geometric=False)
-    assert s.reached and abs(s.relative - 0.5) <= 0.02
-    assert s.fraction == pytest.approx(0.2, abs=0.4 * 0.02)
-    assert s.n_evals == len(calls) == len(s.history)
-    assert calls[:4] == [1.0, 0.5, 0.25, 0.125]
-    calls.clear()
-    s = bisect_fraction(rel, 0.5, n_neurons=10_000)  # geometric: midpoints of log(fraction)
-    assert s.reached and s.fraction == pytest.approx(0.2, abs=0.4 * 0.02)
-    assert calls[:3] == [1.0, pytest.approx(0.01), pytest.approx(0.1)]
+    s = bisect_count(rel, 0.5, n)
+    assert s.status == "reached" and abs(s.relative - 0.5) <= 0.02
+    assert abs(s.count - 2000) <= 0.02 * 4000
+    assert calls[:3] == [10_000, 5000, 2500]  # N first, then midpoints of [lower, upper]
+    assert s.n_evals == len(calls) == len(s.history) and s.history[-1] == (s.count, s.relative)
+    lo, hi = s.lower, s.upper
+    assert lo[0] < s.count < hi[0] and lo[1] > 0.5 >= hi[1]  # the final bracket around the stopping count
+    assert s.overshoot == 0.0 and s.alternate == s.count
 
 
-def test_unreachable_target_stops_after_one_evaluation():
-    s = bisect_fraction(lambda f: 0.9, 0.5, n_neurons=100)
-    assert s.status == "unreachable" and s.n_evals == 1 and np.isnan(s.fraction)
+def test_a_step_curve_selects_the_upper_count_at_one_neuron_resolution():
+    # one neuron (the 1,234th) moves relative top1 from 0.9 to 0.3, across the whole band 0.8 +- 0.02
+    n, jump = 46_080, 1234
+
+    def step(m):
+        return 0.9 if m < jump else 0.3
+
+    s = bisect_count(step, 0.8, n)
+    assert s.status == ONE_NEURON and s.reached
+    assert s.count == jump and s.relative == 0.3  # the smallest count that reaches the target
+    assert s.lower == (jump - 1, 0.9) and s.upper == (jump, 0.3)  # the final bracket, both counts and r
+    assert s.overshoot == pytest.approx(0.5)  # target - r
+    assert s.alternate == jump - 1 and s.alternate_relative == 0.9  # reading R1: the lower count
+    assert s.n_evals <= math.ceil(math.log2(n)) + 2
+
+
+def test_a_first_neuron_that_overshoots_leaves_lower_count_zero():
+    s = bisect_count(lambda m: 0.1, 0.5, 64)  # pruning a single neuron already overshoots
+    assert s.status == ONE_NEURON and s.count == 1 and s.lower == (0, 1.0)
+    assert s.alternate == 0  # R1 would select nothing
+
+
+def test_unreachable_names_r_with_every_neuron_pruned():
+    s = bisect_count(lambda m: 0.9, 0.5, 100)
+    assert s.status == "unreachable" and not s.reached and s.n_evals == 1 and s.count == -1
+    assert s.upper == (100, 0.9) and np.isnan(s.relative)
+    # within 0.02 of the target with every neuron pruned is reached, not unreachable
+    s = bisect_count(lambda m: 1.0 if m < 100 else 0.515, 0.5, 100)
+    assert s.status == "reached" and s.count == 100
     # a model already at chance (no baseline accuracy) gives NaN: unreachable, not a crash
-    assert bisect_fraction(lambda f: float("nan"), 0.8, n_neurons=100).status == "unreachable"
+    assert bisect_count(lambda m: float("nan"), 0.8, 100).status == "unreachable"
     with pytest.raises(ValueError, match="n_neurons"):
-        bisect_fraction(lambda f: 0.5, 0.5)
+        bisect_count(lambda m: 0.5, 0.5, 0)
 
 
-def test_bisection_is_bounded():
-    def step(f):  # jumps from 1 to 0 at f = 0.3: no fraction is within tolerance of 0.5
-        return 1.0 if f < 0.3 else 0.0
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 200_000), st.floats(0.05, 0.95), st.floats(0.0, 1.0), st.integers(0, 10**6))
+def test_search_never_fails_a_reachable_subset_and_is_bounded(n, target, where, seed):
+    """Any curve (monotone or not) with r(N) within reach: a selection, in <= ceil(log2 N) + 2
+    evaluations; the selection is within tolerance, or the upper end of a bracket at adjacent counts
+    whose lower r is above the target and upper r at or below it."""
+    rng = np.random.default_rng(seed)
+    jump = int(where * n)
+    noise = rng.uniform(-0.05, 0.05, size=64)
 
-    s = bisect_fraction(step, 0.5, max_evals=10, geometric=False)
-    assert s.status == "not converged" and s.n_evals == 10
-    for geometric in (False, True):
-        s = bisect_fraction(step, 0.5, max_evals=100, n_neurons=1000, geometric=geometric)
-        assert s.status == "not converged" and s.n_evals < 20  # stops at one-neuron resolution
+    def curve(m):  # a noisy step somewhere in [0, N], reaching below the target at N
+        r = (0.99 if m < jump else target - 0.3) + noise[m % 64]
+        return float(min(max(r, 0.0), 1.0)) if m < n else max(0.0, target - 0.25)
 
-
-@settings(max_examples=50, deadline=None)
-@given(st.floats(0.05, 0.95), st.floats(0.01, 1.0))
-def test_bisection_reaches_any_target_of_a_continuous_curve(target, scale):
-    for geometric in (False, True):
-        s = bisect_fraction(lambda f: max(0.0, 1 - f / scale), target, n_neurons=100_000, geometric=geometric)
-        assert s.reached and abs(s.relative - target) <= 0.02 and s.n_evals <= 16
+    s = bisect_count(curve, target, n)
+    assert s.reached
+    assert s.n_evals <= math.ceil(math.log2(n)) + 2 if n > 1 else s.n_evals <= 2
+    if s.status == "reached":
+        assert abs(s.relative - target) <= 0.02
+    else:
+        assert s.upper[0] - s.lower[0] == 1 and s.count == s.upper[0]
+        assert s.lower[1] > target >= s.upper[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,31 +210,66 @@ def test_run_mod_on_a_tiny_vit(tmp_path):
     trained, random = _vit_pair()
     data = _image_data(trained, per=60)
     res = run_mod(trained, random, name="tiny", data=data, batch_size=16, stats_key="t", k=8, progress=False,
-                  null_draws=20)
+                  null_draws=20, readings=("R1", "R2"))
     n, neurons = 4, 2 * 256
     assert res.arrays["base_top1"].tolist() == [1.0] * n
+    assert res.arrays["eval_units"].tolist() == [60] * n and res.arrays["eval_groups"].tolist() == [60] * n
     for t in ("drop50", "drop80"):
         assert res.R(t).shape == (n, n) and len(res.status[t]) == n
-        assert res.arrays[f"evals_{t}"].max() <= 16
+        assert res.arrays[f"evals_{t}"].max() <= math.ceil(math.log2(neurons)) + 1
         for i, st_ in enumerate(res.status[t]):
-            assert np.isfinite(res.fraction(t)[i]) == (st_ == "reached")
-            if st_ == "reached":  # the diagonal of R is the searched subset's relative top1
+            lo_m, lo_r, hi_m, hi_r = res.arrays[f"bracket_{t}"][i]
+            assert (res.arrays[f"count_{t}"][i] > 0) == (st_ != "unreachable")
+            assert np.isfinite(res.fraction(t)[i]) == (st_ != "unreachable")
+            if st_ == "unreachable":
+                assert np.isnan(res.R(t)[i]).all() and hi_m == neurons and hi_r > res.targets[t] + 0.02
+                continue
+            # the measured diagonal R[u, u] is the searched subset's relative top1 at the selection
+            assert res.arrays[f"diag_{t}"][i] == pytest.approx(res.arrays[f"relative_{t}"][i], abs=1e-6)
+            if st_ == "reached":
                 assert abs(res.R(t)[i, i] - res.targets[t]) <= 0.02 + 1e-9
-    assert "reached" in res.status["drop50"]  # the reached path is exercised, not only failures
+            elif st_ == ONE_NEURON:
+                assert hi_m - lo_m == 1 and res.arrays[f"count_{t}"][i] == hi_m and hi_r <= res.targets[t] < lo_r
+    assert "unreachable" not in res.status["drop50"]  # the MLP-dominated tiny ViT reaches its targets
     assert res.arrays["selected"].shape == (n, neurons)
+    assert (res.arrays["selected"].sum(1) == res.arrays["count_drop50"]).all()
+    assert (res.arrays["selected_random"].sum(1) == res.arrays["count_drop50"]).all()  # the twin: same counts
     assert res.arrays["auc_trained"].shape == res.arrays["auc_null"].shape == (2, n)
     a = res.arrays["auc_trained"]
     assert ((a >= 0.5) & (a <= 1 - 1 / 16)).all()
+    # MOD-3's noise floor: both halves computed for every subset with a selection
+    assert np.isfinite(res.arrays["R_A_half1"]).all() and np.isfinite(res.arrays["R_B_half2"]).all()
+    assert res.info["eval_halves"]["units_per_half"] == [[30, 30]] * n
+    # the readings: R1 takes the lower count where the bracket closed at adjacent counts, R2 its own search
+    r1, r2 = res.reading("R1"), res.reading("R2")
+    for i, st_ in enumerate(res.status["drop50"]):
+        want = res.arrays["bracket_drop50"][i, 0] if st_ == ONE_NEURON else res.arrays["count_drop50"][i]
+        assert r1.arrays["count_drop50"][i] == want
+        if r1.arrays["count_drop50"][i] == res.arrays["count_drop50"][i]:  # same count: same row, not recomputed
+            np.testing.assert_array_equal(r1.R()[i], res.R()[i])
+    assert r2.arrays["evals_drop50"].shape == (n,) and r2.info["reading"] == "R2"
+    assert not np.array_equal(r2.arrays["auc_trained"], res.arrays["auc_trained"])  # printed scores select others
+    np.testing.assert_array_equal(r2.arrays["auc_null"], res.arrays["auc_null"])
+    assert set(res.info["cost"]) == {"primary", "R1", "R2"}
+    assert res.info["cost"]["R2"]["search_evaluations"] > 0
+    with pytest.raises(UnknownNameError, match="R1"):
+        res.reading("R3")
     # save / load round trip and a JSON-able figure payload
     res.save(tmp_path / "r.npz")
     back = ModResult.load(tmp_path / "r.npz")
     assert back.status == res.status and np.array_equal(back.R(), res.R(), equal_nan=True)
+    assert np.array_equal(back.reading("R2").R(), r2.R(), equal_nan=True)
     payload = json.loads(json.dumps(back.curves()))
     assert payload["experiment"] == "mod" and len(payload["overlap"]["trained"]) == n
+    search = payload["search"]["drop50"]["class0"]
+    assert {"status", "count", "evaluations", "bracket", "measured R[u, u]"} <= set(search)
     figures = render([payload, {"experiment": "abl"}], tmp_path / "figures")
     assert len(figures) == 4
     for f in figures:
         assert f["path"].is_file() and f["path"].stat().st_size > 0 and f["title"] and f["caption"]
+    # restrict keeps the reading arrays consistent
+    sub = res.restrict([0, 2, 3])
+    assert sub.reading("R1").R().shape == (3, 3) and sub.arrays["bracket_drop50"].shape == (3, 4)
 
 
 def test_run_mod_on_a_random_llama_is_inconclusive_not_a_crash():
@@ -200,8 +282,11 @@ def test_run_mod_on_a_random_llama_is_inconclusive_not_a_crash():
     res = run_mod(build("llama", 0), build("llama", 1), name="tiny", data=data, batch_size=4, stats_key="c",
                   k=4, progress=False, null_draws=10)
     assert res.status["drop20"] == ["unreachable"] * 3
-    assert res.failed() == ["a (unreachable)", "b (unreachable)", "c (unreachable)"]
+    assert res.failed() == [f"{s} (unreachable: relative top1 nan with all 96 MLP neurons pruned, target 0.8 +- 0.02)"
+                            for s in "abc"]
     assert np.isnan(res.overlap()).all()
+    # the bracket of an unreachable subset records r with every neuron pruned (NaN here: base top1 0)
+    assert (res.arrays["bracket_drop20"][:, 2] == 2 * 48).all() and res.search()["a"]["status"] == "unreachable"
 
 
 def test_subset_names_are_checked():
@@ -224,12 +309,54 @@ def test_mod_experiment_rejects_bad_subsets_and_masked_lms():
         mod_experiment("tiny-vit-fmnist", ci, subsets=["Sandal", "Sneaker", "news"])
     with pytest.raises(ValueError, match="masked"):
         mod_experiment("minilm-l6", ci)
+    with pytest.raises(UnknownNameError, match="R1"):  # an unknown reading lists the valid ones
+        mod_experiment("smollm2-135m", ci, readings={"R9"})
 
 
-def test_lottery_null_and_offdiag():
+def test_offdiag_order():
     m = np.arange(9.0).reshape(3, 3)
     assert offdiag(m).tolist() == [1, 2, 3, 5, 6, 7]
-    o = np.array([[1, 0.2, 0.4], [0.1, 1, 0.3], [0.5, 0.6, 1]])
-    null = lottery_null(o, [10, 10, 10], 100, n_draws=30, seed=0)
-    assert null.shape == (30,) and np.all((null[np.isfinite(null)] >= -1) & (null[np.isfinite(null)] <= 1))
-    assert np.array_equal(null, lottery_null(o, [10, 10, 10], 100, n_draws=30, seed=0), equal_nan=True)
+
+
+def test_size_matched_sets_keep_the_sizes_and_are_uniform():
+    rng = np.random.default_rng(0)
+    sizes = [0, 1, 7, 50, 100]
+    for _ in range(20):
+        assert size_matched_sets(sizes, 100, rng).sum(1).tolist() == sizes
+    hits = np.sum([size_matched_sets([10], 100, rng)[0] for _ in range(2000)], axis=0)  # 200 expected each
+    assert hits.min() > 140 and hits.max() < 260
+    with pytest.raises(ValueError, match="sizes"):
+        size_matched_sets([101], 100, rng)
+
+
+def test_lottery_null_holds_what_the_sizes_explain():
+    n_neurons = 400
+    sizes = np.array([5, 10, 20, 40, 80, 160])
+    # trained overlaps that follow only the set sizes (O[u, v] = |N_v| / N): the null reproduces them
+    o_sizes = np.where(np.eye(6, dtype=bool), 1.0, sizes[None, :] / n_neurons)
+    null = lottery_null(o_sizes, sizes, n_neurons, n_draws=200, seed=0)
+    assert null.shape == (200,) and np.median(null) > 0.7
+    # equal sizes: random sets have no pattern to follow, and the null centres on 0
+    o = np.random.default_rng(1).uniform(0, 0.3, (6, 6))
+    null = lottery_null(o, [40] * 6, n_neurons, n_draws=200, seed=0)
+    assert abs(np.nanmedian(null)) < 0.15 and np.nanpercentile(null, 95) < 0.6
+    assert np.array_equal(null, lottery_null(o, [40] * 6, n_neurons, n_draws=200, seed=0), equal_nan=True)
+
+
+def test_eval_halves_split_by_document():
+    x = torch.zeros(10, 1, 28, 28)
+    data = ModData("image", ["a", "b"], ["a", "b"], {}, EvalSet("image", x, torch.zeros(10, dtype=torch.long)),
+                   np.repeat([0, 1], 5))
+    half, info = eval_halves(data)
+    assert info["groups"] == "images" and info["units_per_half"] == [[2, 3], [2, 3]]
+    # text: units of one document never straddle the halves
+    ids = torch.zeros(4, 9, dtype=torch.long)  # 4 windows of 8 scored tokens, two per subset
+    data = ModData("causal", ["a", "b"], ["a", "b"], {}, EvalSet("causal", ids), np.repeat([0, 1], 16))
+    half, info = eval_halves(data)
+    assert info["groups"].startswith("windows") and half.tolist() == ([0] * 8 + [1] * 8) * 2
+    data.unit_docs = np.repeat([0, 0, 1, 2], 8)  # subset a: one document over both windows
+    with pytest.raises(ValueError, match="subset a"):
+        eval_halves(data)
+    data.unit_docs = np.repeat([0, 1, 1, 2], 8)[:31]
+    with pytest.raises(ValueError, match="shape"):
+        eval_halves(data)
