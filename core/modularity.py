@@ -17,8 +17,13 @@ Pieces, each usable alone:
 - :func:`cross_pruning_row` and :func:`run_mod`: the relative-accuracy matrix ``R[u, v]`` = top1 on v
   after pruning for u / baseline top1 on v (MOD section 3, Figs. 1-2), overlaps (section 4.1),
   MoEfication clusters (:mod:`core.clustering`) and Lorenz AUCs (:mod:`core.metrics`), for a model and
-  its random twin;
+  its random twin; with the alternate readings R1 (the lower count of a bracket closed at adjacent
+  counts) and R2 (Eq. 1 as printed) when asked (:meth:`ModResult.reading`);
+- :func:`eval_halves`: every subset's evaluation units split by document into two halves (MOD-3's
+  noise floor);
 - :func:`mod_experiment`: the whole experiment on a model of the zoo with the tier's subsets, cached.
+
+The claims' statistics and rules on these arrays are in :mod:`core.mod_claims`.
 
 Selected neurons are mean-ablated (``claims.md``): the offset is the neuron's mean over the balanced
 reference set's collection sample.
@@ -27,9 +32,9 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import combinations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
