@@ -10,7 +10,7 @@ baselines over 5 seeds.
 
 A claim holds for a model when it holds on each of its corpora (the paper reports every setup per
 dataset): per-corpus verdicts are combined with ``all_of`` and every per-corpus number is in the
-details. The statistics and rules are the small functions of :mod:`core.bcl_claims` (tested on known
+details. The statistics and rules are the small functions of :mod:`claims.bcl_rules` (tested on known
 answers in ``tests/test_bcl_claims.py``): intervals over clusters, clusters that share evaluation
 sentences resampled together, the five baseline seeds a draw level (claims.md, "Intervals",
 revision 2). Where a rule has several parts, the headline statistic is the part that decided.
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from claims._claim import Claim, Measurement, alternate, decisive, detail, per_model
-from core import bcl_claims as rules
+from claims import bcl_rules as rules
 from core.intervention import BASELINES, BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
 from core.readings import READINGS
 

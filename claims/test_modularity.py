@@ -5,7 +5,7 @@ them: claims about "ViT" run on the image transformers, those about "decoders" o
 others on both. Every test reads the same experiment (:func:`core.modularity.mod_experiment`: selective
 pruning of MLP neurons per subset against the balanced reference set, the search over the number of
 selected neurons, cross-pruning matrices, overlaps, MoEfication clusters and Lorenz AUCs, on the model
-and on its random twin) and hands it to the claim's statistic and rule in :mod:`core.mod_claims`
+and on its random twin) and hands it to the claim's statistic and rule in :mod:`claims.mod_rules`
 (intervals: :func:`core.inference.cluster_bootstrap` over the claim's units, with shared units
 resampled together).
 
@@ -25,7 +25,7 @@ import pytest
 
 from claims._claim import Claim, Measurement, alternate, detail, per_model
 from core import inference as inf
-from core import mod_claims as mc
+from claims import mod_rules as mc
 from core.modularity import PER_LAYER_FRACTION, ModResult, mod_experiment
 
 PP = "percentage points"
@@ -47,7 +47,7 @@ def mod(profile, device, readings, pytestconfig):
 
 def measurement(res: ModResult, out: mc.Outcome, name: str, details: dict | None = None,
                 units: dict | None = None) -> Measurement:
-    """The Measurement of an :class:`core.mod_claims.Outcome`: its verdict and headline, every part
+    """The Measurement of an :class:`claims.mod_rules.Outcome`: its verdict and headline, every part
     with its interval in the details, and the sample sizes (the claim's units; subsets; evaluation
     units and documents per subset)."""
     ev_units, ev_groups = res.arrays["eval_units"], res.arrays["eval_groups"]

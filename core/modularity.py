@@ -23,7 +23,7 @@ Pieces, each usable alone:
   noise floor);
 - :func:`mod_experiment`: the whole experiment on a model of the zoo with the tier's subsets, cached.
 
-The claims' statistics and rules on these arrays are in :mod:`core.mod_claims`.
+The claims' statistics and rules on these arrays are in :mod:`claims.mod_rules` (claim logic stays out of core).
 
 Selected neurons are mean-ablated (``claims.md``): the offset is the neuron's mean over the balanced
 reference set's collection sample.

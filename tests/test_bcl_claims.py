@@ -1,4 +1,4 @@
-"""BCL claim logic on known answers: each claim's statistic and rule (``core.bcl_claims``, and the claim
+"""BCL claim logic on known answers: each claim's statistic and rule (``claims.bcl_rules``, and the claim
 functions of ``claims/test_bert_clusters.py``) on small synthetic inputs whose verdict is known by
 construction (issue 11, item 6)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from claims._claim import decisive
-from core import bcl_claims as rules
+from claims import bcl_rules as rules
 from core import neuron_clusters as nc
 from core.inference import Estimate
 

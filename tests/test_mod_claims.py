@@ -1,4 +1,4 @@
-"""The MOD claims' statistics and rules (core.mod_claims) on synthetic inputs whose verdict is known by
+"""The MOD claims' statistics and rules (claims.mod_rules) on synthetic inputs whose verdict is known by
 construction: a mistake in a statistic, a sign or a rule fails here instead of silently changing a
 verdict. Also: each claim's bootstrap units and the groups that move together."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import mod_claims as mc
+from claims import mod_rules as mc
 from core.metrics import overlap_matrix
 from core.modularity import lottery_null, size_matched_sets
 

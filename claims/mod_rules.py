@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import inference as inf
-from .inference import Estimate
+from core import inference as inf
+from core.inference import Estimate
 
 __all__ = [
     "Outcome", "offdiag", "pair_groups", "rows_off_minus_diag", "spillover", "mod1", "mod2", "mod3", "mod4",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import inference as inf
+from core import inference as inf
 
 #: BCL-5: the random_position increase must lie below this (% increase of CE).
 BCL5_THRESHOLD = 0.5
