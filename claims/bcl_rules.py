@@ -38,7 +38,7 @@ def nan_estimate(values=(), n_units: int = 0) -> inf.Estimate:
 
 
 def cluster_estimate(values, *, groups=None, draws: bool = False, stat=None,
-                     where: str = "BCL") -> inf.Estimate:
+                     where: str = "BCL", construction: str = "t-banerjee") -> inf.Estimate:
     """A statistic over clusters with its revision-2 interval (:func:`core.inference.cluster_bootstrap`).
 
     Parameters
@@ -51,6 +51,9 @@ def cluster_estimate(values, *, groups=None, draws: bool = False, stat=None,
         The first axis holds the baseline seeds, resampled as a level.
     stat : callable, optional
         ``stat(resampled) -> float`` (default: the mean).
+    construction : str
+        The interval's construction (:func:`core.inference.cluster_bootstrap`); ``"percentile"`` for a
+        median (BCL-6).
 
     Returns
     -------
@@ -63,7 +66,8 @@ def cluster_estimate(values, *, groups=None, draws: bool = False, stat=None,
     g = np.arange(n) if groups is None else np.asarray(groups, dtype=np.int64)
     if n < 2 or np.unique(g).size < 2:
         return nan_estimate(v if stat is None else ([stat(v)] if n else []), n)
-    return inf.cluster_bootstrap(v, stat, groups=g, draws=draws, where=where, group_level="clusters")
+    return inf.cluster_bootstrap(v, stat, groups=g, draws=draws, where=where, group_level="clusters",
+                                 construction=construction)
 
 
 # ---------------------------------------------------------------------------------------------

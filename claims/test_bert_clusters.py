@@ -303,8 +303,10 @@ def bcl_6(results: dict, reading=None) -> Measurement:
     for corpus, r in results.items():
         sizes = np.asarray([len(m) for m in r["clusterings"]["filter"]["50"]["refined"]], dtype=np.float64)
         refined[f"{corpus}: refined sizes"] = sizes.astype(int).tolist()
+        # a median of whole numbers: claims.md's percentile construction (the t ones are calibrated on means)
         parts[f"{corpus}: median refined size"] = rules.cluster_estimate(sizes, stat=np.median,
-                                                                         where=f"BCL-6 {corpus}")
+                                                                         where=f"BCL-6 {corpus}",
+                                                                         construction="percentile")
     verdict, decided = rules.in_band(parts, rules.BCL6_BAND)
     m = measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
                     sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])

@@ -239,6 +239,9 @@ def nested_bootstrap(arrays, stat: Callable | None = None, *, docs, draws: bool 
     arrs, single = _as_arrays(arrays, where)
     if stat is None and len(arrs) != 1:
         raise ValueError(f"{where}: a default (mean) statistic needs exactly one array, got {list(arrs)}")
+    if construction == "percentile":
+        raise ValueError(f"{where}: the percentile construction is for one-level cluster_bootstrap of a "
+                         f"non-smooth statistic (e.g. a median); means use the calibrated t constructions")
     inverse, n_groups, n_units = _check_groups(docs, arrs, where, draws, group_level)
     n_draws = _check_draws(arrs, draws, where)
     _check_resampling(n_resamples, level, where, construction)
@@ -311,7 +314,11 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
     groups : array-like of int or str, shape (n_units,), optional
         Cluster of every unit; None: every unit is its own.
     draws : bool, default=False
-    n_resamples, seed, level, where, group_level, construction : as in :func:`nested_bootstrap`
+    n_resamples, seed, level, where, group_level : as in :func:`nested_bootstrap`
+    construction : {"t-banerjee", "t-satterthwaite", "percentile"}, default="t-banerjee"
+        As in :func:`nested_bootstrap`; ``"percentile"`` (claims.md's default construction) only for
+        one level (``draws=False``) and a statistic that is not a mean, such as a median of whole
+        numbers, for which the t constructions (calibrated on means) are not shown to cover.
     vectorized : bool, default=False
         ``stat`` takes the resampled arrays with a leading resample axis, shape
         ``(b, ..., [n_draws,] n_units)``, and returns ``(b,)`` or ``(b, n_outputs)``; called once
@@ -334,6 +341,9 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
     if groups is None:
         last = {a.shape[-1] if a.ndim else 0 for a in arrs.values()}
         groups = np.arange(max(last))
+    if construction == "percentile" and (draws or stat is None):
+        raise ValueError(f"{where}: the percentile construction is for one level (no draws) and a "
+                         f"statistic that is not a mean (e.g. a median); got draws={draws}, stat={stat}")
     if stat is None:
         return nested_bootstrap(arrays, None, docs=groups, draws=draws, n_resamples=n_resamples,
                                 seed=seed, level=level, where=where, group_level=group_level,
@@ -368,6 +378,9 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
                 take = np.concatenate([members[g] for g in row])
                 out[r + i] = _outputs(stat(_pick(arrs, single, take, -1)), None, size, where)
     comps = {group_level: (_nan_to_zero_var(out), n_groups, _kish_df(sizes / n_units))}
+    if construction == "percentile":
+        return _percentile_estimates(full, out, comps, n_units=n_units, n_groups=n_groups,
+                                     n_resamples=n_resamples, level=level)
     if draws:
         out = np.empty((n_resamples, size))
         if vectorized:
@@ -597,7 +610,7 @@ def _nan_to_zero_var(out: np.ndarray) -> np.ndarray:
 
 
 #: Interval constructions of :func:`nested_bootstrap` / :func:`cluster_bootstrap`.
-CONSTRUCTIONS = ("t-banerjee", "t-satterthwaite")
+CONSTRUCTIONS = ("t-banerjee", "t-satterthwaite", "percentile")
 
 
 def _level_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: int,
@@ -633,6 +646,27 @@ def _level_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: in
                              se=se, components={k: {"var": var[k], "n": int(comps[k][1]), "df": dfs[k]}
                                                 for k in var},
                              df=df, construction=construction))
+    return ests[0] if full.ndim == 0 else tuple(ests)
+
+
+def _percentile_estimates(full: np.ndarray, out: np.ndarray, comps: dict, *, n_units: int, n_groups: int,
+                          n_resamples: int, level: float):
+    """Percentile intervals of a one-level bootstrap (claims.md's default construction), for
+    statistics that are not smooth means (a median of whole numbers), where the t constructions,
+    calibrated for means, do not apply; undefined resamples count as 0."""
+    vals = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    tail = 100.0 * (1.0 - level) / 2.0
+    lows, highs = np.percentile(vals, [tail, 100.0 - tail], axis=0)
+    ests = []
+    for i, v in enumerate(full.ravel()):
+        var = float(comps[next(iter(comps))][0][i])
+        lo, hi = (min(float(lows[i]), float(v)), max(float(highs[i]), float(v))) if np.isfinite(v) \
+            else (np.nan, np.nan)
+        ests.append(Estimate(float(v), lo, hi, n_units, 1, level, n_resamples,
+                             n_groups=n_groups if n_groups != n_units else None, se=float(np.sqrt(var)),
+                             components={k: {"var": float(c[0][i]), "n": int(c[1]), "df": float(c[2])}
+                                         for k, c in comps.items()},
+                             df=None, construction="percentile"))
     return ests[0] if full.ndim == 0 else tuple(ests)
 
 

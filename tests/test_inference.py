@@ -304,7 +304,7 @@ def test_bad_input_names_the_experiment_and_the_shapes():
     with pytest.raises(ValueError, match=r"ABL-1 on tiny: expected n_resamples >= 2"):
         inf.nested_bootstrap(y, docs=docs, n_resamples=1, where="ABL-1 on tiny")
     with pytest.raises(ValueError, match=r"ABL-1 on tiny: expected construction in"):
-        inf.nested_bootstrap(y, docs=docs, construction="percentile", where="ABL-1 on tiny")
+        inf.nested_bootstrap(y, docs=docs, construction="bca", where="ABL-1 on tiny")
     with pytest.raises(ValueError, match=r"ABL-1 on tiny: expected the statistic to be a scalar or 1-D"):
         inf.nested_bootstrap(y, lambda m: np.ones((2, 2)), docs=docs, where="ABL-1 on tiny")
     with pytest.raises(ValueError, match=r"ABL-1 on tiny: expected the statistic to give 1 output"):
@@ -507,3 +507,16 @@ def test_spearman_rows_bad_input():
         inf.spearman_rows(np.ones((2, 3)), np.ones((2, 4)))
     with pytest.raises(ValueError, match=r"n >= 2"):
         inf.spearman_rows(np.ones(1), np.ones(1))
+
+
+def test_percentile_construction_for_a_median_of_whole_numbers():
+    # 30 clusters of sizes 5..7: every resampled median is a whole number (or a half) in [5, 7], so the
+    # percentile interval stays on the data's own values, where a t interval would leave them
+    sizes = np.repeat([5.0, 6.0, 7.0], 10)
+    e = inf.cluster_bootstrap(sizes, np.median, construction="percentile", where="BCL-6 test")
+    assert e.construction == "percentile" and e.value == 6.0
+    assert 5.0 <= e.low <= 6.0 <= e.high <= 7.0
+    with pytest.raises(ValueError, match="percentile"):
+        inf.cluster_bootstrap(np.ones((3, 30)), np.median, draws=True, construction="percentile")
+    with pytest.raises(ValueError, match="percentile"):
+        inf.nested_bootstrap(np.ones(30), docs=np.arange(30), draws=False, construction="percentile")
