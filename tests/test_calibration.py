@@ -237,7 +237,7 @@ def _measure(design, point, *, mu=0.0, n_reps=N_REPS, n_resamples=N_RESAMPLES, s
         sat = inf.Estimate(e.value, e.value - h, e.value + h, e.n_units)
         for i, x in enumerate((e, sat)):
             hits[i] += (x.low <= truth <= x.high, inf.directional(x) != "inconclusive", (x.high - x.low) / 2)
-    return {c: tuple(float(v) for v in hits[i] / n_reps) for i, c in enumerate(inf.CONSTRUCTIONS)}
+    return {c: tuple(float(v) for v in hits[i] / n_reps) for i, c in enumerate(("t-banerjee", "t-satterthwaite"))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,9 +318,17 @@ def _nested_percentile(y, docs, n_resamples, seed, level=0.95):
     return np.percentile(stats, [50 * (1 - level), 50 * (1 + level)])
 
 
+def _pooled_tokens_percentile(y, n_resamples, seed, level=0.95):
+    """Revision 1's interval, kept here only as the reference it replaced: tokens resampled with
+    replacement, the draws pooled (averaged per token, never resampled), percentile interval."""
+    unit_means = np.asarray(y, dtype=np.float64).mean(axis=0)
+    idx = np.random.default_rng(seed).integers(0, unit_means.size, size=(n_resamples, unit_means.size))
+    return np.percentile(unit_means[idx].mean(axis=1), [50 * (1 - level), 50 * (1 + level)])
+
+
 def test_percentile_intervals_undercover_when_draws_dominate():
     """With 3 draws carrying 85% of the variance, percentile intervals cover far below 93%: the
-    revision-1 interval (tokens resampled, draws pooled: ``paired_bootstrap``) and a two-level
+    revision-1 interval (tokens resampled, draws pooled: ``_pooled_tokens_percentile``) and a two-level
     percentile bootstrap (draws, then documents). Measured 31.5% and 85.0% at 600 repetitions; the
     bar asserted, 90%, is 3.4 standard errors (1.46 pp at 85%) above the larger."""
     rng = np.random.default_rng(7)
@@ -328,8 +336,8 @@ def test_percentile_intervals_undercover_when_draws_dominate():
     hits = {"pooled tokens (revision 1)": 0, "two-level percentile": 0}
     for r in range(n):
         y, docs, truth = _abl_continuous(rng, ABL_GRID["draws"])
-        e = inf.paired_bootstrap(y, n_resamples=N_RESAMPLES, seed=r)
-        hits["pooled tokens (revision 1)"] += e.low <= truth <= e.high
+        lo, hi = _pooled_tokens_percentile(y, N_RESAMPLES, r)
+        hits["pooled tokens (revision 1)"] += lo <= truth <= hi
         lo, hi = _nested_percentile(y, docs, N_RESAMPLES, r)
         hits["two-level percentile"] += lo <= truth <= hi
     rates = {k: v / n for k, v in hits.items()}
