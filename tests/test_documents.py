@@ -130,7 +130,7 @@ def _mod_text_data():
     g = torch.Generator().manual_seed(0)
     subs = ["a", "b", "c"]
     collect = {s: {c: EvalSet("causal", torch.randint(3, 97, (2, 12), generator=g)) for c in subs} for s in "AB"}
-    docs = torch.tensor([0, 0, 1, 0, 1, 2])[:, None].repeat(1, 12)  # per subset: 1, 2 and 3 documents, ids reused
+    docs = torch.tensor([0, 1, 1, 0, 1, 2])[:, None].repeat(1, 12)  # per subset: 2, 2 and 3 documents, ids reused
     docs[5, 6:] = 3
     evalset = EvalSet("causal", torch.randint(3, 97, (6, 12), generator=g), docs=docs)
     return ModData("causal", subs, subs, collect, evalset, np.repeat(np.arange(3), [22, 22, 22]))
@@ -141,10 +141,10 @@ def test_mod_units_know_their_subsets_documents():
     assert data.unit_docs.shape == (66,)
     # the same id in two subsets is two documents
     per_subset = [set(data.unit_docs[data.unit_subset == i].tolist()) for i in range(3)]
-    assert [len(s) for s in per_subset] == [1, 2, 3]
+    assert [len(s) for s in per_subset] == [2, 2, 3]
     assert not (per_subset[0] & per_subset[1]) and not (per_subset[1] & per_subset[2])
-    assert data.counts() == {"eval_units": 66, "draws": 1, "eval_documents": 6, "eval_documents_min_per_subset": 1}
-    assert data.per_subset() == {"eval_units": {"a": 22, "b": 22, "c": 22}, "eval_documents": {"a": 1, "b": 2, "c": 3}}
+    assert data.counts() == {"eval_units": 66, "draws": 1, "eval_documents": 7, "eval_documents_min_per_subset": 2}
+    assert data.per_subset() == {"eval_units": {"a": 22, "b": 22, "c": 22}, "eval_documents": {"a": 2, "b": 2, "c": 3}}
     sub = _sub_evalset(data, 2)
     assert torch.equal(sub.docs, data.evalset.docs[4:6]) and sub.name == "c"
     assert sub.unit_docs().tolist() == [1] * 11 + [2] * 5 + [3] * 6
@@ -164,8 +164,8 @@ def test_the_mod_result_records_documents_and_units():
     res = run_mod(build("llama", 0), build("llama", 1), name="tiny", data=data, batch_size=4, stats_key="docs",
                   k=4, progress=False, null_draws=10)
     sizes = res.info["sizes"]
-    assert sizes == {"eval_units": 66, "draws": 1, "eval_documents": 6, "eval_documents_min_per_subset": 1}
-    assert res.info["per_subset"]["eval_documents"] == {"a": 1, "b": 2, "c": 3}
+    assert sizes == {"eval_units": 66, "draws": 1, "eval_documents": 7, "eval_documents_min_per_subset": 2}
+    assert res.info["per_subset"]["eval_documents"] == {"a": 2, "b": 2, "c": 3}
     # claims put the sizes in a result's sample_sizes: numbers only
     from core.results import _is_number
 
