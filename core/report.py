@@ -717,10 +717,14 @@ def markdown_text(data: ReportData) -> str:
             "recorded for CI gating; the record never replaces the measurement.",
             "",
         ]
-        skipped_readings = sorted({f"{rid} ({r.claim})" for r in results for rid in (r.readings_skipped or [])})
-        if skipped_readings:
+        by_reading: dict[str, set] = {}
+        for r in results:
+            for rid in r.readings_skipped or []:
+                by_reading.setdefault(rid, set()).add(r.claim)
+        if by_reading:
+            parts = [f"{rid} ({', '.join(sorted(cs, key=claim_sort_key))})" for rid, cs in sorted(by_reading.items())]
             lines += ["Readings this run skipped (they did not fit the profile's budget; `--readings all` "
-                      "runs them): " + ", ".join(skipped_readings), ""]
+                      "runs them): " + "; ".join(parts), ""]
         if any(r.tier != "full" for r in results):
             lines += [_SMALL_FOOTNOTE, ""]
     else:
