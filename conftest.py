@@ -16,7 +16,7 @@ Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
 ``replicated`` passes; a verdict that the file records for this profile, claim and model is a strict
 xfail showing the numbers; any other verdict fails. At the end of the session ``run.json`` (git
-commit, package versions, device, profile, duration: :func:`core.history.run_metadata`) and the
+commit, package versions, device, profile, duration: :func:`core.report.history.run_metadata`) and the
 Markdown and HTML reports are written into the run folder and their paths printed.
 
 With pytest-xdist (``-n 2``, ``-n auto``) the controller picks the run folder and hands it to every
@@ -63,7 +63,7 @@ def _resolve_models(config) -> list[str] | None:
     if not wanted:
         return None
     from core.errors import MissingAssetError, UnknownNameError, UnsupportedModelError
-    from core.models import MODELS, RANDOM_SUFFIX, get_spec, resolve
+    from core.zoo.models import MODELS, RANDOM_SUFFIX, get_spec, resolve
 
     names, own = [], []
     invoked = os.environ.get("NEURON_CLAIMS_CWD")  # scripts/main.sh: where the command was typed
@@ -105,7 +105,7 @@ def pytest_collection_modifyitems(config, items):
             measured.add(model)
     if measured:
         from core.errors import MissingAssetError
-        from core.models import MODELS, RANDOM_SUFFIX, get_spec
+        from core.zoo.models import MODELS, RANDOM_SUFFIX, get_spec
 
         for name in names:
             if name in measured or name.removesuffix(RANDOM_SUFFIX) in MODELS:
@@ -173,7 +173,7 @@ def _run_dir(config) -> Path:
             path = Path(worker or explicit)
             path.mkdir(parents=True, exist_ok=True)
         else:
-            from core.history import new_run_dir
+            from core.report.history import new_run_dir
 
             path = new_run_dir(config.getoption("--results-dir"), st["profile"].name)
             st["created"] = True
@@ -242,7 +242,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
     """``conclude(claim, model, measurement)``: write the result, then gate on it (a model outside the
     zoo is not gated: a verdict other than ``replicated`` is a non-strict xfail showing the numbers)."""
     from core.inference import needed
-    from core.models import get_spec
+    from core.zoo.models import get_spec
     from core.readings import robustness, skipped_for
     from core.results import ClaimResult, write_result
 
@@ -287,7 +287,7 @@ def pytest_runtest_makereport(item, call):
     marker = item.get_closest_marker("claim")
     if marker is None or not report.skipped or hasattr(report, "wasxfail") or call.when == "teardown":
         return
-    from core.models import get_spec
+    from core.zoo.models import get_spec
     from core.results import ClaimResult, write_result
 
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
@@ -327,8 +327,8 @@ def pytest_sessionfinish(session, exitstatus):
                 pass
         return
     from core.cache import atomic_write_json
-    from core.history import run_metadata
-    from core.report import render_report
+    from core.report.history import run_metadata
+    from core.report.markdown import render_report
 
     atomic_write_json(run_dir / "run.json", run_metadata(
         profile=st["profile"].name, sizes=st["profile"].to_dict(), device=st["device"],

@@ -28,7 +28,7 @@ N_WINDOWS, SEQ_LEN = 8, 128
 
 @pytest.fixture(scope="module", params=["minilm-l6", "smollm2-135m"])
 def lm(request):
-    from core.models import load_model
+    from core.zoo.models import load_model
 
     try:
         lm = load_model(request.param)
@@ -46,7 +46,7 @@ def _bare(model, ids):
 
 
 def _representations(model, ids):
-    from core.representations import token_representations
+    from core.bcl.representations import token_representations
 
     token_representations(model, ids, batch_size=N_WINDOWS)
 
@@ -68,7 +68,7 @@ def test_representation_pass(benchmark, lm):
 _CLUSTER_SCRIPT = """
 import json, resource, sys, time
 import numpy as np
-from core.neuron_clusters import cluster_neurons, normalize_rows
+from core.bcl.neuron_clusters import cluster_neurons, normalize_rows
 n, d = int(sys.argv[1]), int(sys.argv[2])
 rng = np.random.default_rng(0)
 # 50 latent directions plus noise: structured like representations, not pure noise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import models
+from core.zoo import models
 from core.errors import MissingAssetError
 
 

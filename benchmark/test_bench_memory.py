@@ -22,10 +22,10 @@ LIMIT_MB = 100.0
 
 _SCRIPT = r"""
 import json, resource, sys, torch
-from core import sites
+from core.zoo import sites
 from core.errors import MissingAssetError
-from core.models import load_model
-from core.stats import NeuronStats
+from core.zoo.models import load_model
+from core.neurons.stats import NeuronStats
 
 n_windows, seq_len, batch = int(sys.argv[1]), 128, 8
 try:

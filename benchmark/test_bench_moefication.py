@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.clustering import moefication
+from core.mod.moefication import moefication
 
 SHAPES = {
     "smollm2-135m": (1536, 576, 48),

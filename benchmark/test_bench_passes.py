@@ -11,16 +11,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core import sites
+from core.zoo import sites
 from core.errors import MissingAssetError
-from core.stats import NeuronStats
+from core.neurons.stats import NeuronStats
 
 N_WINDOWS, SEQ_LEN = 8, 128
 
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from core.models import load_model
+    from core.zoo.models import load_model
 
     try:
         lm = load_model("smollm2-135m")

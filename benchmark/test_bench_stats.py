@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.stats import NeuronStats
+from core.neurons.stats import NeuronStats
 
 N_SAMPLES, N_NEURONS, N_BINS = 4096, 30 * 576, 100
 

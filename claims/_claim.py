@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from core.inference import Estimate
-from core.models import MODELS
+from core.zoo.models import MODELS
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def use_own_models(models) -> None:
     Parameters
     ----------
     models : iterable of (name, kind or None)
-        Names as :func:`core.models.resolve` gives them; kind None parametrizes every claim.
+        Names as :func:`core.zoo.models.resolve` gives them; kind None parametrizes every claim.
     """
     _OWN_MODELS[:] = [(str(n), k) for n, k in models]
 

@@ -2,7 +2,7 @@
 
 One test per row of the MOD table of ``../shared/claims.md``, parametrized as the catalogue assigns
 them: claims about "ViT" run on the image transformers, those about "decoders" on the causal LMs, the
-others on both. Every test reads the same experiment (:func:`core.modularity.mod_experiment`: selective
+others on both. Every test reads the same experiment (:func:`core.mod.experiment.mod_experiment`: selective
 pruning of MLP neurons per subset against the balanced reference set, the search over the number of
 selected neurons, cross-pruning matrices, overlaps, MoEfication clusters and Lorenz AUCs, on the model
 and on its random twin) and hands it to the claim's statistic and rule in :mod:`claims.mod_rules`
@@ -26,7 +26,7 @@ import pytest
 from claims._claim import Claim, Measurement, alternate, detail, per_model
 from core import inference as inf
 from claims import mod_rules as mc
-from core.modularity import PER_LAYER_FRACTION, ModResult, mod_experiment
+from core.mod.experiment import PER_LAYER_FRACTION, ModResult, mod_experiment
 
 PP = "percentage points"
 REL = "relative top1 (ratio to baseline)"

@@ -2,7 +2,7 @@
 
 One test per row of the ABL table of ``../shared/claims.md``, parametrized over the tier's models as
 the catalogue assigns them: "decoders" are the causal LMs, "masked LMs" the masked LMs, "ViT" the
-image transformers. Every test reads the same experiment (:func:`core.ablation.abl_experiment`:
+image transformers. Every test reads the same experiment (:func:`core.abl.ablation.abl_experiment`:
 attention pre-out neurons pruned at random in nested 10% steps, three seeds, every method on the
 same neurons), computes the catalogue's statistic with the interval of revision 2
 (:func:`core.inference.nested_bootstrap`: the three neuron draws and the evaluation documents are
@@ -16,7 +16,7 @@ import pytest
 
 from claims._claim import Claim, Measurement, decisive, detail, per_model
 from core import inference as inf
-from core.ablation import CONSTANT_METHODS, AblationSweep, abl_experiment
+from core.abl.ablation import CONSTANT_METHODS, AblationSweep, abl_experiment
 
 PP = "percentage points"
 

@@ -193,7 +193,7 @@ def _remove(path: Path) -> None:
 def _is_damage(e: Exception) -> bool:
     """Whether a load error means the entry itself is damaged. A missing package, a missing asset or
     running out of memory is no fault of the entry: it passes through, and the entry is kept."""
-    from .errors import MissingAssetError
+    from core.errors import MissingAssetError
 
     return not (isinstance(e, (ImportError, MemoryError, MissingAssetError))
                 or type(e).__name__ == "OutOfMemoryError")  # torch.OutOfMemoryError (CUDA)

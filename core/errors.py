@@ -68,5 +68,5 @@ class NonFiniteActivationError(FloatingPointError):
 class UnsupportedModelError(ValueError):
     """A model given by path or Hub id that the harness cannot measure: a folder that is not a
     checkpoint, a GGUF file transformers cannot read, an architecture family without a row in
-    ``core.sites.ARCHITECTURES``, or a model of a kind no claim measures. The message names the path
+    ``core.zoo.sites.ARCHITECTURES``, or a model of a kind no claim measures. The message names the path
     or id, what came and what was expected (and, for a family, the one-row recipe)."""

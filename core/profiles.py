@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .errors import check_name
+from core.errors import check_name
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,8 @@ VERDICT_PROFILES: tuple[str, ...] = ("ci", "small", "paper")
 def evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length: int | None = None) -> list[dict]:
     """Distinct documents of every text evaluation set a profile builds on the small tier's data.
 
-    Builds the sets exactly as the experiments do (:func:`core.ablation.eval_set` on ABL's text,
-    :func:`core.modularity.eval_set` on each MOD subset the profile prunes; MOD runs on decoders only)
+    Builds the sets exactly as the experiments do (:func:`core.abl.ablation.eval_set` on ABL's text,
+    :func:`core.mod.experiment.eval_set` on each MOD subset the profile prunes; MOD runs on decoders only)
     and counts the distinct documents among their scored units.
 
     Parameters
@@ -149,8 +149,9 @@ def evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length: 
     MissingAssetError
         When a subset's package is not installed.
     """
-    from . import ablation, modularity
-    from . import data as D
+    from core.abl import ablation
+    from core.mod import experiment as modularity
+    from core import data as D
 
     sets = [("ABL", ablation.ABL_DATA[("small", "text")],
              lambda text: ablation.eval_set(tokenizer, kind, profile, text, max_length))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import UnknownNameError
+from core.errors import UnknownNameError
 
 
 @dataclass(frozen=True)

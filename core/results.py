@@ -1,7 +1,7 @@
 """Result records: one JSON file per (claim, model) under ``<run_dir>/results/``.
 
 A claim test hands its measured verdict to :func:`write_result` as a :class:`ClaimResult`; the
-report (:mod:`core.report`) is built only from these files (and the curve files written by
+report (:mod:`core.report.markdown`) is built only from these files (and the curve files written by
 :func:`write_curves`), never from test output. Every verdict carries its numbers (claims.md, "Rules
 that hold for every claim"): the statistic, its 95% interval, the sample sizes, the model, the data,
 the seeds and the paper's value where there is one.
@@ -11,7 +11,7 @@ Layout of a run folder::
     <run_dir>/run.json                          run metadata (written by the runner, any dict)
     <run_dir>/results/<claim>__<model>.json     one ClaimResult each
     <run_dir>/curves/<name>.json                curve data for figures
-    <run_dir>/report.md, <run_dir>/figures/     written by core.report
+    <run_dir>/report.md, <run_dir>/figures/     written by core.report.markdown
 
 Reading never raises on one bad file: :func:`read_results` returns the good records and a list of
 ``(path, error message)`` for truncated or invalid ones, so that the report can name them.
@@ -370,7 +370,7 @@ def write_curves(run_dir: str | Path, name: str, payload: dict[str, Any]) -> Pat
         use :func:`safe_name` on model names.
     payload : dict
         JSON-serialisable; an ``"experiment"`` key says which figure it feeds (see
-        :mod:`core.report` for the ``"abl"`` format). numpy arrays and scalars are converted.
+        :mod:`core.report.markdown` for the ``"abl"`` format). numpy arrays and scalars are converted.
 
     Raises
     ------

@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit $?
 root="${NIGHTLY_RESULTS:-runs/nightly}"
-run_dir="$(.venv/bin/python -c 'import sys; from core.history import new_run_dir; print(new_run_dir(sys.argv[1], "paper"))' "$root")" || exit $?
+run_dir="$(.venv/bin/python -c 'import sys; from core.report.history import new_run_dir; print(new_run_dir(sys.argv[1], "paper"))' "$root")" || exit $?
 .venv/bin/pytest claims/ -m gpu --profile paper --device "${NIGHTLY_DEVICE:-cuda}" \
   -p no:cacheprovider --run-dir "$run_dir" "$@"
 status=$?

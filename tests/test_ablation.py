@@ -7,12 +7,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import sites
-from core.ablation import AblationSweep, nested_masks, offsets_for, peak_over_std, run_abl
-from core.activations import collect_stats, record
+from core.zoo import sites
+from core.abl.ablation import AblationSweep, nested_masks, offsets_for, peak_over_std, run_abl
+from core.neurons.activations import collect_stats, record
 from core.errors import NonFiniteActivationError
 from core.evaluate import EvalSet, evaluate, make_eval_set, mask_tokens
-from core.stats import NeuronStats
+from core.neurons.stats import NeuronStats
 from tests.tiny_models import VOCAB, build, inputs
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from claims._claim import decisive
 from claims import bcl_rules as rules
-from core import neuron_clusters as nc
+from core.bcl import neuron_clusters as nc
 from core.inference import Estimate
 
 BASELINES = ("random", "random_layer", "random_position")

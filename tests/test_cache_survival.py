@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from core import ablation, cache
-from core.ablation import AblationSweep
-from core.activations import collect_stats
+from core.abl import ablation
+from core import cache
+from core.abl.ablation import AblationSweep
+from core.neurons.activations import collect_stats
 from core.cache import CacheDamagedWarning, Checkpoint, load_cached, load_or_rebuild, partial_path
 from core.evaluate import EvalSet
-from core.models import LoadedModel, ModelSpec
+from core.zoo.models import LoadedModel, ModelSpec
 from core.profiles import get_profile
 from tests.tiny_models import VOCAB, build
 
@@ -64,9 +65,9 @@ def test_a_damaged_entry_is_named_in_a_warning_removed_and_rebuilt(tmp_path):
 
 
 def _loaders():
-    from core.intervention import _read_json
-    from core.modularity import ModResult, _load_side_stats
-    from core.representations import Representations
+    from core.bcl.intervention import _read_json
+    from core.mod.experiment import ModResult, _load_side_stats
+    from core.bcl.representations import Representations
 
     return {"abl sweep": AblationSweep.load, "mod result": ModResult.load, "mod statistics": _load_side_stats,
             "bcl representations": Representations.load, "bcl json": _read_json, "moefication": np.load}
@@ -103,7 +104,7 @@ def _tiny_abl(monkeypatch):
     """abl_experiment on a tiny random Llama: its model and inputs replaced, everything else real."""
     lm = LoadedModel(name="tiny", spec=ModelSpec("tiny", "small", "causal", "tests"), model=build("llama"),
                      tokenizer=None, card={"cache_key": "tiny-llama-seed-0"})
-    monkeypatch.setattr("core.models.load_model", lambda name, device="cpu": lm)
+    monkeypatch.setattr("core.zoo.models.load_model", lambda name, device="cpu": lm)
     g = torch.Generator().manual_seed(0)
     collect = EvalSet("causal", torch.randint(5, VOCAB, (4, 12), generator=g))
     evalset = EvalSet("causal", torch.randint(5, VOCAB, (4, 12), generator=g))
@@ -220,7 +221,7 @@ def test_an_error_that_is_no_fault_of_the_entry_passes_through_and_keeps_it(tmp_
 
 
 def test_an_interrupted_mod_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    from core import modularity
+    from core.mod import experiment as modularity
     from tests.test_modularity import _image_data, _vit_pair
 
     trained, random = _vit_pair()

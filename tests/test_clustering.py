@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import clustering
-from core.clustering import k_for, moefication
+from core.mod import moefication as clustering
+from core.mod.moefication import k_for, moefication
 from tests.tiny_models import build
 
 
@@ -65,7 +65,7 @@ def test_k_for_models():
 
 
 def test_w_in_of_a_gated_tiny_model_clusters():
-    from core import sites
+    from core.zoo import sites
 
     model = build("llama")
     for which in ("up", "gate", "concat"):

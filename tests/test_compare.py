@@ -1,4 +1,4 @@
-"""Comparing runs (core.compare), run history (core.history) and the ``compare`` command line."""
+"""Comparing runs (core.report.compare), run history (core.report.history) and the ``compare`` command line."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.cache import atomic_write_json, atomic_write_text
-from core.compare import compare_runs, statistic_moved, write_comparison
-from core.history import list_runs, new_run_dir, previous_run, recent_runs, verdict_history
-from core.report import collect, main, render_markdown
+from core.report.compare import compare_runs, statistic_moved, write_comparison
+from core.report.history import list_runs, new_run_dir, previous_run, recent_runs, verdict_history
+from core.report.markdown import collect, main, render_markdown
 from core.results import write_result
 from tests.test_report import make_result
 
@@ -155,7 +155,7 @@ def test_new_run_dir_is_unique(tmp_path):
 def test_run_metadata():
     import subprocess
 
-    from core.history import run_metadata
+    from core.report.history import run_metadata
 
     root = Path(__file__).resolve().parents[1]
     meta = run_metadata(profile="ci", sizes={"eval_tokens": 1}, device="cpu", started=1_700_000_000.0,

@@ -1,5 +1,5 @@
 """Several processes at once: cache entries computed once and never corrupted, result folders and run
-folders shared safely (core.cache.cache_lock, atomic writes, core.history.new_run_dir)."""
+folders shared safely (core.cache.cache_lock, atomic writes, core.report.history.new_run_dir)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from core.cache import atomic_write_text, cache_lock
-from core.history import new_run_dir
+from core.report.history import new_run_dir
 from core.results import read_results, write_result
 from tests.test_report import make_result
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.ablation import AblationSweep, run_abl
+from core.abl.ablation import AblationSweep, run_abl
 from core.evaluate import EvalSet, evaluate, make_eval_set, mask_tokens
-from core.modularity import ModData, _sub_evalset, run_mod
+from core.mod.experiment import ModData, _sub_evalset, run_mod
 from tests.tiny_models import VOCAB, build, inputs
 
 
@@ -177,7 +177,8 @@ def test_the_mod_result_records_documents_and_units():
 # ------------------------------------------------------------------------------------------------
 
 def test_abl_and_mod_evaluation_sets_carry_their_documents(tokenizer):
-    from core import ablation, modularity
+    from core.abl import ablation
+    from core.mod import experiment as modularity
     from core.errors import MissingAssetError
     from core.profiles import get_profile
 

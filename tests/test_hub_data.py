@@ -389,7 +389,7 @@ def test_hub_image_processor_is_none_offline_without_a_cache(monkeypatch):
 # ------------------------------------------------------------------------------------------------
 
 def test_related_pairs_of_the_full_tier():
-    from core.modularity import FULL_TEXT_SUBSETS
+    from core.mod.experiment import FULL_TEXT_SUBSETS
 
     assert data.related_pairs(data.CIFAR20_CLASSES) == data.RELATED_PAIRS["cifar-20"]
     assert len(data.RELATED_PAIRS["cifar-20"]) == 7
@@ -401,7 +401,7 @@ def test_related_pairs_of_the_full_tier():
 
 def test_small_tier_related_pairs_subsets_and_windows_are_unchanged(tokenizer):
     """The small tier as it was before the full-tier data paths (commit e3b63d2)."""
-    from core.modularity import CI_TEXT_SUBSETS, subsets_for
+    from core.mod.experiment import CI_TEXT_SUBSETS, subsets_for
 
     assert data.related_pairs(data.TEXT_SUBSETS) == data.RELATED_PAIRS["text"]
     assert data.related_pairs(data.FASHION_MNIST_CLASSES) == data.RELATED_PAIRS["fashion-mnist"]
@@ -422,7 +422,7 @@ def test_small_tier_related_pairs_subsets_and_windows_are_unchanged(tokenizer):
 
 
 def test_mod_full_tier_subsets():
-    from core.modularity import FULL_CI_TEXT_SUBSETS, FULL_TEXT_SUBSETS, subsets_for
+    from core.mod.experiment import FULL_CI_TEXT_SUBSETS, FULL_TEXT_SUBSETS, subsets_for
 
     chosen, reference = subsets_for("causal", "full", "paper")
     assert chosen == reference == list(FULL_TEXT_SUBSETS) and len(reference) == 27
@@ -435,7 +435,7 @@ def test_mod_full_tier_subsets():
 
 
 def test_mod_image_data_reads_cifar20(hub):
-    from core.modularity import _image_data
+    from core.mod.experiment import _image_data
 
     classes = ["fish", "insects", "people"]
     md = _image_data(None, classes, {"collect_images": 1, "eval_images": 2}, "uoft-cs/cifar100")
@@ -450,7 +450,7 @@ def test_mod_image_data_reads_cifar20(hub):
 
 
 def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
-    from core.modularity import _text_data
+    from core.mod.experiment import _text_data
 
     lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
     profile = SimpleNamespace(seq_len=32)
@@ -462,7 +462,7 @@ def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
 
 
 def test_bcl_windows_read_c4_and_yelp(hub, tokenizer):
-    from core.intervention import BCL_CORPORA, _windows
+    from core.bcl.intervention import BCL_CORPORA, _windows
 
     for corpus in BCL_CORPORA["full"]:
         w = _windows(corpus, tokenizer, "eval", 96, 32, 100_000)
@@ -470,7 +470,7 @@ def test_bcl_windows_read_c4_and_yelp(hub, tokenizer):
 
 
 def test_bcl_windows_without_the_hub_skip_with_the_dataset_id(monkeypatch, tokenizer):
-    from core.intervention import _windows
+    from core.bcl.intervention import _windows
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _forget()
@@ -479,7 +479,7 @@ def test_bcl_windows_without_the_hub_skip_with_the_dataset_id(monkeypatch, token
 
 
 def test_abl_inputs_of_the_full_tier(hub, tokenizer, monkeypatch):
-    from core import ablation
+    from core.abl import ablation
 
     monkeypatch.setattr(data, "hub_image_processor", lambda hub_id: None)
     lm = SimpleNamespace(spec=SimpleNamespace(hub_id="google/vit-base-patch16-224"), kind="image", tier="full")

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import sites
-from core.intervention import (BASELINES, baseline_sets, bcl_sizes, cluster_sentences,
+from core.zoo import sites
+from core.bcl.intervention import (BASELINES, baseline_sets, bcl_sizes, cluster_sentences,
                                components, intervene, random_layer, random_neurons, random_position,
                                random_position_kept, replace_resid, select_sentences, split_head,
                                token_relatedness)
@@ -358,7 +358,7 @@ def test_bad_kind_and_profile_list_valid_names():
 
 
 def test_an_unknown_reading_lists_the_valid_ones(tmp_path, monkeypatch):
-    from core.intervention import bcl_experiment
+    from core.bcl.intervention import bcl_experiment
     from core.profiles import get_profile
 
     monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path))
@@ -406,7 +406,7 @@ def test_bcl8_deduplicates_words_on_both_sides():
     out = token_relatedness([np.array([0, 1, 2]), np.array([0, 1, 2, 3])], words, vec, n_random_sets=300)
     assert out["n_mapped"] == [3, 4] and out["n_words"] == [1, 2]
     assert out["cluster"] == [1]                               # cluster 0 is one word: no pair
-    from core.embeddings import mean_pairwise_cosine
+    from core.bcl.embeddings import mean_pairwise_cosine
     assert out["observed"][0] == pytest.approx(mean_pairwise_cosine(base[[0, 1]]))
     # random pairs of distinct words never pair "house" with itself: the mean over the 6 word pairs
     pairs = [mean_pairwise_cosine(base[[i, j]]) for i in range(4) for j in range(i + 1, 4)]
@@ -420,7 +420,7 @@ def test_bcl8_deduplicates_words_on_both_sides():
 
 
 def test_render_draws_every_figure_and_table(tmp_path):
-    from core.figures_bcl import render
+    from core.bcl.figures import render
 
     row = {"method": "filter", "k_paper": 50, "k": 3, "n_clusters": 3, "skipped": 1, "evaluated": 2,
            "cluster": 1.5, "random": 2.0, "random_layer": None, "random_position": 0.1,

@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.metrics import (cluster_counts, gini, lorenz_auc, lorenz_curve, null_lorenz_auc,
+from core.mod.lorenz import (cluster_counts, gini, lorenz_auc, lorenz_curve, null_lorenz_auc,
                           overlap_matrix)
 
 counts_st = arrays(np.int64, st.integers(1, 40), elements=st.integers(0, 50)).filter(lambda c: c.sum() > 0)

@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from core import models, sites
+from core.zoo import models, sites
 from core.errors import MissingAssetError, UnknownNameError
 
 

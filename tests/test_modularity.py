@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from core.errors import UnknownNameError
 from core.evaluate import EvalSet
-from core.figures_mod import render
-from core.modularity import (ONE_NEURON, ModData, ModResult, bisect_count, check_subset, eval_halves,
+from core.mod.figures import render
+from core.mod.experiment import (ONE_NEURON, ModData, ModResult, bisect_count, check_subset, eval_halves,
                              lottery_null, offdiag, run_mod, selection_scores, size_matched_sets, subsets_for,
                              top_count, top_fraction)
 from tests.tiny_models import build
@@ -299,7 +299,7 @@ def test_subset_names_are_checked():
 
 
 def test_mod_experiment_rejects_bad_subsets_and_masked_lms():
-    from core.modularity import mod_experiment
+    from core.mod.experiment import mod_experiment
     from core.profiles import get_profile
 
     ci = get_profile("ci")

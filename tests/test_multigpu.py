@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core import models
+from core.zoo import models
 from tests import tiny_models
 
 

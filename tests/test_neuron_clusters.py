@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core import embeddings as emb
-from core import neuron_clusters as nc
+from core.bcl import embeddings as emb
+from core.bcl import neuron_clusters as nc
 from core.errors import MissingAssetError
 
 # ---------------------------------------------------------------------------------------- filter

@@ -14,7 +14,7 @@ import pytest
 import torch
 import transformers as T
 
-from core import models, sites
+from core.zoo import models, sites
 from core.cache import CacheDamagedWarning
 from core.errors import MissingAssetError, UnknownNameError, UnsupportedModelError
 from tests import own_models as own

@@ -62,7 +62,7 @@ def test_every_evaluation_set_spans_the_profiles_documents(name, model, tokenize
     if model == "smollm2":
         tok, kind, max_length = _smollm2_tokenizer(), "causal", None
         if tok is None:
-            pytest.skip("smollm2-135m is not in the model cache yet (core.models.load_model builds it)")
+            pytest.skip("smollm2-135m is not in the model cache yet (core.zoo.models.load_model builds it)")
     else:
         tok, kind, max_length = tokenizer, "masked" if "masked" in model else "causal", 512
     try:

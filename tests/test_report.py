@@ -1,4 +1,4 @@
-"""Result records (core.results) and the Markdown report (core.report), on hand-made run folders."""
+"""Result records (core.results) and the Markdown report (core.report.markdown), on hand-made run folders."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.cache import atomic_write_json, atomic_write_text
-from core.report import fmt_interval, fmt_num, main, render_markdown, verdict_text
+from core.report.markdown import fmt_interval, fmt_num, main, render_markdown, verdict_text
 from core.results import (
     RESULT_FIELDS,
     ClaimResult,
@@ -276,7 +276,7 @@ def _result(**kw):
 
 
 def test_readings_needed_and_record_cells():
-    from core.report import needed_text, readings_text, record_text, verdict_text
+    from core.report.markdown import needed_text, readings_text, record_text, verdict_text
 
     r = _result(readings={"R1": {"alternate": "lower count", "verdict": "replicated", "statistic": 0.4,
                                  "interval": [0.1, 0.7], "statistic_name": "x"}},
@@ -293,7 +293,7 @@ def test_readings_needed_and_record_cells():
 
 
 def test_markdown_shows_decided_by_needed_and_readings(tmp_path):
-    from core.report import render_markdown
+    from core.report.markdown import render_markdown
     from core.results import write_result
 
     write_result(tmp_path, _result(decided_by="CE(mean) - CE(peak)",

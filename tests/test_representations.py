@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import sites
-from core.representations import Representations, token_representations
+from core.zoo import sites
+from core.bcl.representations import Representations, token_representations
 from tests.tiny_models import VOCAB, build
 
 

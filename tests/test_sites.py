@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core import sites
+from core.zoo import sites
 from core.errors import UnknownNameError
 from tests.tiny_models import FAMILIES, HEAD_DIM, KV_HEADS, N_HEADS, build, inputs, logits
 

@@ -1,4 +1,4 @@
-"""Streaming per-neuron statistics (core.stats): hand-computed cases, a raw-storage reference
+"""Streaming per-neuron statistics (core.neurons.stats): hand-computed cases, a raw-storage reference
 (torch.histc and torch's own reductions on the stored activations), and properties."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.stats import NeuronStats
+from core.neurons.stats import NeuronStats
 
 
 def _two_pass(x: torch.Tensor, n_bins: int = 100, splits=None) -> NeuronStats:
@@ -114,9 +114,9 @@ def test_matches_stored_reference_over_uneven_batches(normal_data):
 
 
 def test_many_chunks_in_one_batch(monkeypatch, normal_data):
-    import core.stats
+    import core.neurons.stats
 
-    monkeypatch.setattr(core.stats, "_CPU_CHUNK_VALUES", 60)  # 10 rows of 6 neurons per chunk
+    monkeypatch.setattr(core.neurons.stats, "_CPU_CHUNK_VALUES", 60)  # 10 rows of 6 neurons per chunk
     x = normal_data
     s = _two_pass(x, splits=[5, 2996])
     assert torch.equal(s.histogram, _reference_histc(x, 100))

@@ -1,4 +1,4 @@
-"""Tests of core.training on tiny random models and synthetic data (fast, CPU only)."""
+"""Tests of core.zoo.training on tiny random models and synthetic data (fast, CPU only)."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +9,7 @@ import torch
 import transformers
 
 from core.evaluate import evaluate, make_eval_set, mask_tokens
-from core.training import (FASHION_MNIST_CLASSES, TINY_VIT_CONFIG, fit_mlm_head,
+from core.zoo.training import (FASHION_MNIST_CLASSES, TINY_VIT_CONFIG, fit_mlm_head,
                            train_tiny_vit)
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Streaming neuron statistics over a model's forward passes, cached on disk.
 
-:func:`collect_stats` runs the two streaming passes of :class:`core.stats.NeuronStats` (moments, then
+:func:`collect_stats` runs the two streaming passes of :class:`core.neurons.stats.NeuronStats` (moments, then
 the per-neuron 100-bin histogram that gives the peak) over a collection split, with hooks from
-:mod:`core.sites`; it never holds the raw activations. :func:`record` keeps the activations of one
+:mod:`core.zoo.sites`; it never holds the raw activations. :func:`record` keeps the activations of one
 small input (for resampling).
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from . import sites
-from .cache import atomic_path, cache_dir, load_cached
-from .errors import NonFiniteActivationError
-from .evaluate import EvalSet
-from .stats import NeuronStats
+from core.zoo import sites
+from core.cache import atomic_path, cache_dir, load_cached
+from core.errors import NonFiniteActivationError
+from core.evaluate import EvalSet
+from core.neurons.stats import NeuronStats
 
 
 def _forward_all(model, data: EvalSet, batch_size: int, progress: bool, desc: str) -> None:

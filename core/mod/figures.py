@@ -1,6 +1,6 @@
 """The modularity paper's figures, redrawn from the MOD curve payloads (``"experiment": "mod"``).
 
-One set per model (:meth:`core.modularity.ModResult.curves` writes the payload):
+One set per model (:meth:`core.mod.experiment.ModResult.curves` writes the payload):
 
 - relative-accuracy heatmap R[u, v] at each target (MOD Figs. 1-2);
 - overlap heatmaps O[u, v] of the trained model and of its random twin, side by side (Figs. 3-4);
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import atomic_path
-from .results import safe_name
+from core.cache import atomic_path
+from core.results import safe_name
 
 __all__ = ["render"]
 

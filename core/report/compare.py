@@ -10,7 +10,7 @@
 
 :func:`write_comparison` writes it as Markdown and JSON into the later run's folder, under names
 that contain the earlier run's name, so that comparisons with different runs never overwrite one
-another. Command line: ``python -m core.report compare OLD NEW`` (see :mod:`core.report`).
+another. Command line: ``python -m core.report compare OLD NEW`` (see :mod:`core.report.markdown`).
 """
 from __future__ import annotations
 
@@ -162,13 +162,13 @@ def compare_runs(old_dir: str | Path, new_dir: str | Path) -> Comparison:
 
 # ---------------------------------------------------------------------- rendering
 def _num(x: float | None) -> str:
-    from core.report import fmt_num
+    from core.report.markdown import fmt_num
 
     return fmt_num(x)
 
 
 def _iv(x: list[float] | None) -> str:
-    from core.report import fmt_interval
+    from core.report.markdown import fmt_interval
 
     return fmt_interval(x)
 

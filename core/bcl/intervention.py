@@ -50,9 +50,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import sites
-from .cache import atomic_write_json, cache_dir, cache_key, load_cached, one_at_a_time
-from .errors import check_name
+from core.zoo import sites
+from core.cache import atomic_write_json, cache_dir, cache_key, load_cached, one_at_a_time
+from core.errors import check_name
 
 SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 BASELINES: tuple[str, ...] = ("random", "random_layer", "random_position")
@@ -462,7 +462,7 @@ def replace_resid(model, keep: torch.Tensor, *, live: torch.Tensor | None = None
                   neuron_mean=None) -> Iterator[None]:
     """Replace residual neurons, one keep-mask per batch row (BCL section 5.5, revision 2).
 
-    At residual layer ``l`` (where :mod:`core.sites` places it: the input of block ``l``, and the output
+    At residual layer ``l`` (where :mod:`core.zoo.sites` places it: the input of block ``l``, and the output
     of the last block), row
     ``b`` of the batch becomes ``x * k + (1 - k) * v`` with ``k = keep[b, l]`` and
 
@@ -474,7 +474,7 @@ def replace_resid(model, keep: torch.Tensor, *, live: torch.Tensor | None = None
 
     Parameters
     ----------
-    model : transformers model of a family in :data:`core.sites.ARCHITECTURES`
+    model : transformers model of a family in :data:`core.zoo.sites.ARCHITECTURES`
     keep : tensor of shape (batch, n_layers, width)
         1 keeps a neuron, 0 replaces it. Layers whose mask is all ones get no hook.
     live : BoolTensor of shape (batch,), optional
@@ -513,7 +513,7 @@ def replace_resid(model, keep: torch.Tensor, *, live: torch.Tensor | None = None
     layers = [l for l in range(n_layers) if bool((keep[:, l] != 1).any())]
     handles = []
     try:
-        # where the harness reads and writes residual neurons (core.sites): one definition for all
+        # where the harness reads and writes residual neurons (core.zoo.sites): one definition for all
         handles += sites._resid_hooks(model, layers, lambda layer, x: apply(x, layer), edit=True)
         yield
     finally:
@@ -663,7 +663,7 @@ def token_relatedness(top_cols: list[np.ndarray], words: list, vectors: np.ndarr
     top_cols : list of ndarray of int
         Per cluster, its top-token columns of the filtered vocabulary.
     words : sequence of (str or None), length n_tokens
-        The embedding word of every filtered token (None: no vector), :func:`core.embeddings.token_vectors`.
+        The embedding word of every filtered token (None: no vector), :func:`core.bcl.embeddings.token_vectors`.
     vectors : ndarray of shape (n_tokens, d)
         Their vectors (tokens mapped to the same word have the same vector).
 
@@ -674,7 +674,7 @@ def token_relatedness(top_cols: list[np.ndarray], words: list, vectors: np.ndarr
         ``n_random_sets`` random sets), ``diff`` = observed - random, per used cluster; ``n_mapped``
         (top tokens with a word) and ``n_words`` (distinct words) per cluster; ``n_vocab_words``.
     """
-    from .embeddings import mean_pairwise_cosine
+    from core.bcl.embeddings import mean_pairwise_cosine
 
     if len(words) != len(vectors):
         raise ValueError(f"token_relatedness: {len(words)} words but {len(vectors)} vectors")
@@ -716,7 +716,7 @@ def bcl_sizes(profile_name: str) -> dict:
 
 
 def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, max_doc_tokens: int):
-    from .data import text_windows
+    from core.data import text_windows
 
     # the full tier's C4 and Yelp are Hub text subsets of core.data: read from the local HF cache (or
     # the Hub with HF_HUB_OFFLINE=0), else MissingAssetError naming the Hub id
@@ -728,14 +728,14 @@ def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch
     """The evaluation pool and the source document of every token (``core.data.text_windows(...,
     with_docs=True)``): ``windows`` and ``docs``, both LongTensor of shape (n, seq), docs -1 at special
     tokens. Documents are cut at ``eval_max_doc_tokens`` so that the pool spreads over many."""
-    from .data import text_windows
+    from core.data import text_windows
 
     return text_windows(corpus, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
                         max_doc_tokens=sizes["eval_max_doc_tokens"], with_docs=True)
 
 
 def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool):
-    from .representations import Representations, token_representations
+    from core.bcl.representations import Representations, token_representations
 
     seq_len = min(sizes["seq_len"], lm.max_length or sizes["seq_len"])
     key = cache_key(experiment="bcl-repr", version=REPR_VERSION, model=lm.name, weights=weights,
@@ -762,14 +762,14 @@ def _read_json(path):
 
 def _variants(rep, keep: np.ndarray, methods, tokenizer, token_cols):
     """Representation variants (before L2 normalisation), neurons x filtered tokens."""
-    from . import neuron_clusters as nc
+    from core.bcl import neuron_clusters as nc
 
     base = rep.mean[:, keep]
     out = {"filter": base}
     if "tfidf" in methods:
         out["tfidf"] = nc.tfidf(base)
     if "smooth" in methods:
-        from .embeddings import nearest_neighbours, token_vectors
+        from core.bcl.embeddings import nearest_neighbours, token_vectors
 
         _, has, vec = token_vectors(tokenizer, token_cols)
         nbr, sim = nearest_neighbours(vec, has, k=nc.N_NEIGHBOURS)
@@ -779,7 +779,7 @@ def _variants(rep, keep: np.ndarray, methods, tokenizer, token_cols):
 
 def _clusterings(variants: dict, ks: dict, key: str, progress: bool) -> dict:
     """Clusterings of every variant (cached as JSON): labels, distances, refinement."""
-    from . import neuron_clusters as nc
+    from core.bcl import neuron_clusters as nc
 
     path = cache_dir("bcl") / f"clusters-{key}.json"
     if (found := load_cached(path, _read_json)) is not None:  # a damaged file is recomputed
@@ -871,15 +871,15 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
         For a reading id that is not in :data:`core.readings.READINGS`.
     MissingAssetError
         When the model, its data or GloVe is not available.
-    core.neuron_clusters.InsufficientTokensError
+    core.bcl.neuron_clusters.InsufficientTokensError
         When the collection corpus leaves no token above the frequency threshold.
     """
     import time
 
-    from . import neuron_clusters as nc
-    from .embeddings import token_vectors
-    from .models import load_model
-    from .readings import READINGS
+    from core.bcl import neuron_clusters as nc
+    from core.bcl.embeddings import token_vectors
+    from core.zoo.models import load_model
+    from core.readings import READINGS
 
     readings = frozenset(check_name("reading", r, READINGS) for r in readings) & frozenset(BCL_READINGS)
     sizes = bcl_sizes(profile.name)

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import sites
-from .activations import collect_stats, record
-from .cache import atomic_path, cache_dir
-from .evaluate import EvalSet, UnitScores, evaluate
+from core.zoo import sites
+from core.neurons.activations import collect_stats, record
+from core.cache import atomic_path, cache_dir
+from core.evaluate import EvalSet, UnitScores, evaluate
 
 SITE = "attn"
 FRACTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(10))
@@ -211,7 +211,7 @@ def run_abl(
         evaluation windows (or be an image of the same shape).
     fractions, seeds : the pruning grid (ABL section 3.5: 0%..90% in 10% steps, three seeds)
     stats_key : str, optional
-        Cache key of the collection statistics (see :func:`core.activations.collect_stats`).
+        Cache key of the collection statistics (see :func:`core.neurons.activations.collect_stats`).
     checkpoint : core.cache.Checkpoint, optional
         Keeps every finished evaluation (one per (seed, fraction, method), and the unablated one), so
         that a sweep interrupted part-way resumes from them; the result equals an uninterrupted one.
@@ -348,8 +348,8 @@ def eval_set(tokenizer, kind: str, profile, text: str, max_length: int | None = 
     EvalSet
         ``inputs`` and ``docs`` LongTensors of shape (n_windows, eval_seq_len).
     """
-    from . import data
-    from .evaluate import make_eval_set
+    from core import data
+    from core.evaluate import make_eval_set
 
     seq_len = profile.eval_seq_len_for(kind, max_length)
     windows, docs = data.text_windows(text, tokenizer, split="eval", n_tokens=profile.eval_tokens_for(kind),
@@ -359,8 +359,8 @@ def eval_set(tokenizer, kind: str, profile, text: str, max_length: int | None = 
 
 
 def _text_inputs(lm, profile, text: str, seq_len: int):
-    from . import data
-    from .evaluate import make_eval_set
+    from core import data
+    from core.evaluate import make_eval_set
 
     tok = lm.tokenizer
     collect_windows = data.text_windows(text, tok, split="collect", n_tokens=profile.collect_tokens,
@@ -372,7 +372,7 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
     if lm.kind == "causal":
         gen_model, gen_tok = lm.model, tok
     else:
-        from .models import load_model
+        from core.zoo.models import load_model
 
         gen = load_model(GENERATOR[lm.tier], device=str(lm.device))
         gen_model, gen_tok = gen.model, gen.tokenizer
@@ -399,8 +399,8 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
 
 
 def _image_inputs(lm, profile, dataset: str):
-    from . import data
-    from .evaluate import EvalSet
+    from core import data
+    from core.evaluate import EvalSet
 
     # full tier: the model's own image processor where the local HF cache holds it (else ViT-base's)
     kw = {"processor": data.hub_image_processor(lm.spec.hub_id)} if dataset in data.HUB_IMAGE_DATASETS else {}
@@ -420,7 +420,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     Parameters
     ----------
     name : str
-        A zoo name (:func:`core.models.list_models`).
+        A zoo name (:func:`core.zoo.models.list_models`).
     profile : core.profiles.Profile
         Sample sizes.
     device : str
@@ -437,8 +437,8 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     """
-    from .cache import Checkpoint, cache_key, cache_lock, load_cached, partial_path
-    from .models import load_model
+    from core.cache import Checkpoint, cache_key, cache_lock, load_cached, partial_path
+    from core.zoo.models import load_model
 
     lm = load_model(name, device=device)
     modality = "image" if lm.kind == "image" else "text"

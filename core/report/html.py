@@ -1,12 +1,12 @@
 """The HTML report of a run: one self-contained page (figures embedded as data URIs, no script).
 
-:func:`render_html` writes ``<run_dir>/report.html`` from the :class:`core.report.ReportData` that
-:func:`core.report.collect` gathers (the same data as the Markdown report), atomically. The page
+:func:`render_html` writes ``<run_dir>/report.html`` from the :class:`core.report.markdown.ReportData` that
+:func:`core.report.markdown.collect` gathers (the same data as the Markdown report), atomically. The page
 opens from disk with no server and nothing fetched. It shows, in order:
 
 1. a headline table of every claim (rows) against every model (columns): the measured verdict, the
    statistic and its 95% interval, and "xfail" where CI records an expected non-replication;
-2. what changed since the previous run of the same profile (:mod:`core.compare`);
+2. what changed since the previous run of the same profile (:mod:`core.report.compare`);
 3. one section per paper (ABL, MOD, BCL): its figures, then per claim the rule of claims.md it
    applied and, per model, the statistic, interval, verdict, the paper's value (full tier only),
    the verdicts over the recent runs, and the sub-statistics, sample sizes, seeds and data;
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_text
-from core.report import (
+from core.report.markdown import (
     DASH,
     HISTORY_MARKS,
     HTML_NAME,
@@ -370,7 +370,7 @@ def _paper_section(data: ReportData, paper: str) -> str:
 
 
 def _changes_section(data: ReportData) -> str:
-    from core.compare import to_markdown_lines
+    from core.report.compare import to_markdown_lines
 
     if data.comparison is None:
         return ""

@@ -4,9 +4,9 @@
 (:func:`core.results.read_results`) and the curve files (:func:`core.results.scan_curves`), draws
 every paper's figures through the registry :data:`FIGURE_RENDERERS` (experiment -> renderer,
 imported lazily; a missing or failing renderer is listed, never fatal), finds the recent runs beside
-it (:mod:`core.history`) and compares it with the previous run of its profile (:mod:`core.compare`).
+it (:mod:`core.report.history`) and compares it with the previous run of its profile (:mod:`core.report.compare`).
 :func:`render_report` writes ``report.md`` (:func:`render_markdown`), ``report.html``
-(:mod:`core.html_report`) and ``figures/*``, all atomically. The Markdown report shows:
+(:mod:`core.report.html`) and ``figures/*``, all atomically. The Markdown report shows:
 
 1. the run metadata; 2. counts per verdict; 3. the verdict table (the *measured* verdict always;
 an expected non-replication recorded for CI is marked "xfail" beside it, never in its place; paper
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from core.cache import atomic_path, atomic_write_text
-from core.history import HISTORY_LENGTH
+from core.report.history import HISTORY_LENGTH
 from core.results import (
     CURVES_DIR,
     VERDICTS,
@@ -439,9 +439,9 @@ PAPERS: dict[str, str] = {
 #: when a run has curves of their experiment; a missing module or a renderer that raises is listed
 #: under the report's problems and the rest of the report renders.
 FIGURE_RENDERERS: dict[str, str] = {
-    "abl": "core.report:render_abl_figures",
-    "mod": "core.figures_mod:render",
-    "bcl": "core.figures_bcl:render",
+    "abl": "core.report.markdown:render_abl_figures",
+    "mod": "core.mod.figures:render",
+    "bcl": "core.bcl.figures:render",
 }
 
 #: Per-file checks run before a renderer sees the payloads: a payload that fails is named, not drawn.
@@ -588,13 +588,13 @@ class ReportData:
     not_drawn : list of (str, str)
         Figures that could not be drawn, with the error message.
     figures : list of FigureEntry
-    history_runs : list of core.history.RunInfo
+    history_runs : list of core.report.history.RunInfo
         Recent runs beside this one, oldest first, this one last.
     history : dict of (claim, model) to list of ClaimResult or None
         One entry per run of ``history_runs``.
-    previous : core.history.RunInfo or None
+    previous : core.report.history.RunInfo or None
         The latest earlier run of the same profile.
-    comparison : core.compare.Comparison or None
+    comparison : core.report.compare.Comparison or None
         ``previous`` compared with this run.
     """
 
@@ -640,8 +640,8 @@ def collect(run_dir: str | Path, *, history: int = HISTORY_LENGTH, figures: bool
         ``run_dir`` is not a folder. Nothing else raises: unreadable files and failed figures are
         listed in the returned data.
     """
-    from core.compare import compare_runs
-    from core.history import previous_run, read_run_json, recent_runs, verdict_history
+    from core.report.compare import compare_runs
+    from core.report.history import previous_run, read_run_json, recent_runs, verdict_history
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -691,7 +691,7 @@ def _history_lines(data: ReportData) -> list[str]:
 
 
 def _comparison_lines(data: ReportData) -> list[str]:
-    from core.compare import to_markdown_lines
+    from core.report.compare import to_markdown_lines
 
     c = data.comparison
     return [f"Compared with `{data.previous.name}` (the latest earlier run of this profile in "
@@ -812,7 +812,7 @@ def render_report(run_dir: str | Path, *, history: int = HISTORY_LENGTH) -> tupl
     (pathlib.Path, pathlib.Path)
         The Markdown and the HTML report. Raises ``FileNotFoundError`` for a missing folder only.
     """
-    from core.html_report import render_html
+    from core.report.html import render_html
 
     data = collect(run_dir, history=history)
     return render_markdown(run_dir, data=data), render_html(data)
@@ -820,8 +820,8 @@ def render_report(run_dir: str | Path, *, history: int = HISTORY_LENGTH) -> tupl
 
 # ---------------------------------------------------------------------- command line
 def _compare_main(argv: list[str]) -> int:
-    from core.compare import compare_runs, to_markdown, write_comparison
-    from core.history import previous_run
+    from core.report.compare import compare_runs, to_markdown, write_comparison
+    from core.report.history import previous_run
 
     parser = argparse.ArgumentParser(
         prog="python -m core.report compare",
@@ -864,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
     run from its files and print their paths.
 
     ``python -m core.report compare OLD NEW`` (or ``compare --previous NEW``): print the comparison
-    of two runs and write it into NEW (:mod:`core.compare`).
+    of two runs and write it into NEW (:mod:`core.report.compare`).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "compare":

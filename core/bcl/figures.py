@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import atomic_path
+from core.cache import atomic_path
 
 BASELINES = ("random", "random_layer", "random_position")
 

@@ -15,7 +15,7 @@ import importlib.metadata
 import numpy as np
 import torch
 
-from .cache import atomic_path, cache_dir, cache_key, load_cached
+from core.cache import atomic_path, cache_dir, cache_key, load_cached
 
 __all__ = ["moefication", "k_for", "PAPER_K", "CLUSTER_SIZE", "N_INIT"]
 
@@ -65,7 +65,7 @@ def moefication(w_in, k: int, *, seed: int = 0, n_init: int = N_INIT, max_iter: 
     Parameters
     ----------
     w_in : ndarray or Tensor of shape (d_mlp, d_model), float
-        One row per MLP neuron (``core.sites.w_in``). For gated MLPs ``up_proj`` is the paper code's
+        One row per MLP neuron (``core.zoo.sites.w_in``). For gated MLPs ``up_proj`` is the paper code's
         choice; pass ``gate_proj`` or their concatenation (``which="gate"``/``"concat"``) to cluster
         those instead.
     k : int

@@ -2,7 +2,7 @@
 
 ``R[n, v]`` is the mean activation of residual neuron ``n`` over every occurrence of vocabulary token
 ``v`` in the collection corpus (BCL Eq. 1). Residual neurons are the dimensions of the hidden state
-after the embedding layer and after every transformer block (site ``"resid"`` of :mod:`core.sites`:
+after the embedding layer and after every transformer block (site ``"resid"`` of :mod:`core.zoo.sites`:
 ``n_layers + 1`` layers of ``d_model`` neurons; BERT-base 13 x 768 = 9,984).
 
 The pass never holds raw activations: the corpus's distinct token ids are first mapped to compact
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import sites
-from .cache import atomic_path
+from core.zoo import sites
+from core.cache import atomic_path
 
 SITE = "resid"
 
@@ -66,7 +66,7 @@ class Representations:
 
         Revision 1's reading of the value BCL section 5.5 sets replaced neurons to (one scalar per
         layer); revision 2 uses the live per-token mean of the layer instead
-        (:func:`core.intervention.replace_resid`), and reading R3 uses :attr:`neuron_mean`.
+        (:func:`core.bcl.intervention.replace_resid`), and reading R3 uses :attr:`neuron_mean`.
         """
         return self.neuron_mean.mean(axis=1)
 
@@ -118,7 +118,7 @@ def token_representations(
 
     Parameters
     ----------
-    model : transformers model of a family in :data:`core.sites.ARCHITECTURES`
+    model : transformers model of a family in :data:`core.zoo.sites.ARCHITECTURES`
     input_ids : LongTensor of shape (n_windows, seq_len)
         The collection corpus (collection split only: it never overlaps the evaluation split).
     attention_mask : LongTensor of shape (n_windows, seq_len), optional

@@ -16,7 +16,7 @@ Pieces, each usable alone:
   count that reaches the target at one-neuron resolution (claims.md, MOD setup, revision 2);
 - :func:`cross_pruning_row` and :func:`run_mod`: the relative-accuracy matrix ``R[u, v]`` = top1 on v
   after pruning for u / baseline top1 on v (MOD section 3, Figs. 1-2), overlaps (section 4.1),
-  MoEfication clusters (:mod:`core.clustering`) and Lorenz AUCs (:mod:`core.metrics`), for a model and
+  MoEfication clusters (:mod:`core.mod.moefication`) and Lorenz AUCs (:mod:`core.mod.lorenz`), for a model and
   its random twin; with the alternate readings R1 (the lower count of a bracket closed at adjacent
   counts) and R2 (Eq. 1 as printed) when asked (:meth:`ModResult.reading`);
 - :func:`eval_halves`: every subset's evaluation units split by document into two halves (MOD-3's
@@ -41,11 +41,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import sites
-from .cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
+from core.zoo import sites
+from core.cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
                     partial_path)
-from .errors import check_name
-from .evaluate import EvalSet, evaluate
+from core.errors import check_name
+from core.evaluate import EvalSet, evaluate
 
 __all__ = [
     "EPS", "ORIENTATIONS", "selection_scores", "top_fraction", "top_count", "CountSearch", "bisect_count",
@@ -472,7 +472,7 @@ class ModelSide:
 
 def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_size: int, key: str,
                 progress: bool) -> ModelSide:
-    from .activations import collect_stats
+    from core.neurons.activations import collect_stats
 
     mean_abs: dict = {}
     mean: dict = {}
@@ -733,7 +733,7 @@ class ModResult:
     def overlap(self, random: bool = False) -> np.ndarray:
         """O[u, v] at the primary target, shape (n_subsets, n_subsets); NaN rows and columns for
         subsets without a selection."""
-        from .metrics import overlap_matrix
+        from core.mod.lorenz import overlap_matrix
 
         sel = self.arrays["selected_random" if random else "selected"]
         ok = sel.any(1)
@@ -785,8 +785,8 @@ class ModResult:
                    meta["status"], meta["info"])
 
     def curves(self) -> dict:
-        """The figure payload (``"experiment": "mod"``) for :mod:`core.figures_mod`."""
-        from .metrics import lorenz_curve
+        """The figure payload (``"experiment": "mod"``) for :mod:`core.mod.figures`."""
+        from core.mod.lorenz import lorenz_curve
 
         def clean(a):
             a = np.asarray(a, dtype=np.float64)
@@ -860,8 +860,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     """
     import time
 
-    from .clustering import moefication
-    from .metrics import cluster_counts, lorenz_auc, null_lorenz_auc, overlap_matrix
+    from core.mod.moefication import moefication
+    from core.mod.lorenz import cluster_counts, lorenz_auc, null_lorenz_auc, overlap_matrix
 
     readings = sorted(set(readings))
     for r in readings:
@@ -1125,8 +1125,8 @@ def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *,
     ndarray of shape (n_draws,), float64
         NaN for a draw whose overlaps are constant (Spearman undefined).
     """
-    from .inference import spearman
-    from .metrics import overlap_matrix
+    from core.inference import spearman
+    from core.mod.lorenz import overlap_matrix
 
     rng = np.random.default_rng(seed)
     target = offdiag(o_trained)
@@ -1169,7 +1169,7 @@ def subsets_for(kind: str, tier: str, profile_name: str) -> tuple[list[str], lis
     ``FULL_CI_TEXT_SUBSETS`` for the others). Names only: a missing Hub dataset raises
     MissingAssetError when the data is read.
     """
-    from . import data as D
+    from core import data as D
 
     if tier == "full":
         if kind == "image":
@@ -1203,7 +1203,7 @@ def eval_set(tokenizer, subset: str, sizes: dict, seq_len: int) -> EvalSet:
     EvalSet
         Causal, ``inputs`` and ``docs`` LongTensors of shape (n_windows, seq_len).
     """
-    from . import data as D
+    from core import data as D
 
     windows, docs = D.text_windows(subset, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
                                    doc_windows=sizes.get("eval_doc_windows"), with_docs=True)
@@ -1218,7 +1218,7 @@ def eval_seq_len(sizes: dict, profile, max_length: int | None) -> int:
 
 
 def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
-    from . import data as D
+    from core import data as D
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
     eval_len = eval_seq_len(sizes, profile, lm.max_length)
@@ -1253,7 +1253,7 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
 
 
 def _image_data(profile, subsets, sizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
-    from . import data as D
+    from core import data as D
 
     n_c, n_e = sizes["collect_images"], sizes["eval_images"]
     collect = {"A": {}, "B": {}}
@@ -1324,10 +1324,10 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
         For a subset that the model's data family lacks (the message lists the valid ones), or an
         unknown reading id (the message lists the valid ones).
     """
-    from . import data as D
-    from .clustering import k_for
-    from .models import get_spec, load_model
-    from .readings import READINGS
+    from core import data as D
+    from core.mod.moefication import k_for
+    from core.zoo.models import get_spec, load_model
+    from core.readings import READINGS
 
     mod_readings = sorted({check_name("reading", r, READINGS) for r in readings} & set(MOD_READINGS))
 

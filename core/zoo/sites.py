@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from .errors import UnknownNameError
+from core.errors import UnknownNameError
 
 SITES = ("mlp", "attn", "resid")
 
