@@ -149,17 +149,17 @@ def detail(est: Estimate, unit: str) -> dict:
     return {"value": est.value, "interval": [est.low, est.high], "unit": unit}
 
 
-def per_model(pytestconfig, compute, curves):
+def per_model(pytestconfig, run_dir, compute, curves):
     """``get(model)`` for a session fixture: ``compute(model)`` once per session (the experiments
     cache on disk too); a :class:`core.errors.MissingAssetError` skips the test with its reason, and
-    ``curves(model, result) -> {name: payload}`` is written into the run folder for the report.
+    ``curves(model, result) -> {name: payload}`` is written into ``run_dir`` (the session's run folder,
+    conftest's ``run_dir`` fixture) for the report.
 
     pytest's output capture is suspended while ``compute`` runs, so that its progress bars reach the
     terminal (the main job takes tens of minutes; a silent terminal looks hung)."""
     import contextlib
     import sys
 
-    from conftest import _run_dir
     from core.errors import MissingAssetError
     from core.results import safe_name, write_curves
 
@@ -176,7 +176,7 @@ def per_model(pytestconfig, compute, curves):
             except MissingAssetError as e:
                 pytest.skip(e.reason)
             for name, payload in curves(model, result).items():
-                write_curves(_run_dir(pytestconfig), safe_name(name), payload)
+                write_curves(run_dir, safe_name(name), payload)
             done[model] = result
         return done[model]
 

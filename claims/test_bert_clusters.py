@@ -37,7 +37,7 @@ def claim(id, statement, measured, rule, paper_value) -> Claim:
 
 
 @pytest.fixture(scope="session")
-def bcl(profile, device, readings, pytestconfig):
+def bcl(profile, device, readings, pytestconfig, run_dir):
     """``bcl(model) -> {corpus: result}``, computed once per session (and cached on disk), with the
     BCL readings the run asks for."""
     from core.bcl.intervention import bcl_experiment
@@ -49,7 +49,7 @@ def bcl(profile, device, readings, pytestconfig):
         return {corpus: bcl_experiment(model, corpus, profile, device=device, readings=wanted)
                 for corpus in BCL_CORPORA[get_spec(model).tier]}
 
-    return per_model(pytestconfig, compute, lambda model, out: {
+    return per_model(pytestconfig, run_dir, compute, lambda model, out: {
         f"bcl-{model}-{corpus}": figure_payload(r) for corpus, r in out.items()})
 
 

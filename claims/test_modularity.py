@@ -38,10 +38,10 @@ def claim(id, statement, measured, rule, paper_value, kinds) -> Claim:
 
 
 @pytest.fixture(scope="session")
-def mod(profile, device, readings, pytestconfig):
+def mod(profile, device, readings, pytestconfig, run_dir):
     """``mod(model) -> ModResult``, computed once per session (and cached on disk), with the MOD
     readings (R1, R2) of the session's ``readings``."""
-    return per_model(pytestconfig, lambda model: mod_experiment(model, profile, device=device, readings=readings),
+    return per_model(pytestconfig, run_dir, lambda model: mod_experiment(model, profile, device=device, readings=readings),
                      lambda model, res: {f"mod-{model}": res.curves()})
 
 

@@ -29,9 +29,9 @@ DECODERS, MASKED, VIT, ALL = ("causal",), ("masked",), ("image",), ("causal", "m
 
 
 @pytest.fixture(scope="session")
-def abl(profile, device, pytestconfig):
+def abl(profile, device, pytestconfig, run_dir):
     """``abl(model) -> AblationSweep``, computed once per session (and cached on disk)."""
-    return per_model(pytestconfig, lambda model: abl_experiment(model, profile, device=device),
+    return per_model(pytestconfig, run_dir, lambda model: abl_experiment(model, profile, device=device),
                      lambda model, sweep: {f"abl-{model}": sweep.curves()})
 
 

@@ -1,7 +1,10 @@
 """Named sample-size profiles: lookup, per-kind evaluation tokens, and stable cache-key dicts."""
 import pytest
 
+from core import data as D
+from core.abl import ablation
 from core.errors import UnknownNameError
+from core.mod import experiment as modularity
 from core.profiles import PROFILES, Profile, get_profile
 
 
@@ -50,11 +53,66 @@ def _smollm2_tokenizer():
     return transformers.AutoTokenizer.from_pretrained(folders[-1]) if folders else None
 
 
+def _evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length: int | None = None) -> list[dict]:
+    """Distinct documents of every text evaluation set a profile builds on the small tier's data.
+
+    Builds the sets exactly as the experiments do (:func:`core.abl.ablation.eval_set` on ABL's text,
+    :func:`core.mod.experiment.eval_set` on each MOD subset the profile prunes; MOD runs on decoders only)
+    and counts the distinct documents among their scored units.
+
+    Parameters
+    ----------
+    profile : Profile
+    tokenizer : transformers tokenizer
+        The model's tokenizer (any tokenizer gives the design's counts approximately).
+    kind : {"causal", "masked"}
+    max_length : int, optional
+        The model's maximum sequence length (caps the windows).
+
+    Returns
+    -------
+    list of dict
+        One per set: ``experiment`` ("ABL" or "MOD"), ``set`` (subset name), ``kind``, ``seq_len``,
+        ``windows``, ``units`` (scored tokens), ``documents`` (distinct documents among them; None when
+        the set could not be built), ``available`` (documents in the subset's eval split), ``minimum``
+        (``profile.min_eval_documents``), ``ok`` (documents >= minimum) and ``error`` (why the set
+        could not be built, else None).
+
+    Raises
+    ------
+    MissingAssetError
+        When a subset's package is not installed.
+    """
+    sets = [("ABL", ablation.ABL_DATA[("small", "text")],
+             lambda text: ablation.eval_set(tokenizer, kind, profile, text, max_length))]
+    if kind == "causal" and profile.name in modularity.MOD_SIZES:
+        sizes = modularity.MOD_SIZES[profile.name]
+        length = modularity.eval_seq_len(sizes, profile, max_length)
+        subsets, _ = modularity.subsets_for("causal", "small", profile.name)
+        sets += [("MOD", s, lambda s: modularity.eval_set(tokenizer, s, sizes, length)) for s in subsets]
+    minimum = profile.min_eval_documents or 0
+    rows = []
+    for experiment, name, build in sets:
+        row = {"experiment": experiment, "set": name, "kind": kind, "seq_len": None, "windows": None,
+               "units": None, "documents": None, "available": int(D.split_indices(name, "eval").size),
+               "minimum": minimum, "ok": False, "error": None}
+        try:
+            es = build(name)
+        except ValueError as err:
+            row["error"] = str(err)
+        else:
+            row.update(seq_len=int(es.inputs.shape[1]), windows=int(es.inputs.shape[0]), units=es.n_units,
+                       documents=es.n_documents())
+            row["ok"] = row["documents"] >= minimum
+        rows.append(row)
+    return rows
+
+
 @pytest.mark.parametrize("model", ["minilm (masked)", "minilm (as a decoder)", "smollm2"])
 @pytest.mark.parametrize("name", ["ci", "small", "paper"])
 def test_every_evaluation_set_spans_the_profiles_documents(name, model, tokenizer):
     from core.errors import MissingAssetError
-    from core.profiles import VERDICT_PROFILES, evaluation_documents
+    from core.profiles import VERDICT_PROFILES
 
     assert set(VERDICT_PROFILES) == {"ci", "small", "paper"}
     profile = get_profile(name)
@@ -66,7 +124,7 @@ def test_every_evaluation_set_spans_the_profiles_documents(name, model, tokenize
     else:
         tok, kind, max_length = tokenizer, "masked" if "masked" in model else "causal", 512
     try:
-        rows = evaluation_documents(profile, tok, kind, max_length=max_length)
+        rows = _evaluation_documents(profile, tok, kind, max_length=max_length)
     except MissingAssetError as err:
         pytest.skip(err.reason)
     assert {r["experiment"] for r in rows} == ({"ABL"} if kind == "masked" else {"ABL", "MOD"})
