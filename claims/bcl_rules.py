@@ -1,6 +1,6 @@
 """The statistics and decision rules of BCL-1..8 (claims.md, BCL), as small functions of plain inputs.
 
-``claims/test_bert_clusters.py`` reads each claim's numbers out of :func:`core.bcl.intervention.bcl_experiment`'s
+``claims/test_bert_clusters.py`` reads each claim's numbers out of :func:`core.bcl.experiment.bcl_experiment`'s
 result and hands them to the functions here; ``tests/test_bcl_claims.py`` runs the same functions on
 synthetic inputs whose verdicts are known by construction.
 

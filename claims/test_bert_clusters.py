@@ -3,7 +3,7 @@
 One test per row of the BCL table of ``../shared/claims.md``, on the masked and causal LMs of each
 tier (small: ``minilm-l6`` with masked-token loss and ``smollm2-135m`` with next-token loss, each on
 the ``news`` and ``wiki`` text; full, marked ``gpu``: ``bert-base-uncased`` on C4 and Yelp). Every test
-reads the same experiment (:func:`core.bcl.intervention.bcl_experiment`, once per model and corpus,
+reads the same experiment (:func:`core.bcl.experiment.bcl_experiment`, once per model and corpus,
 cached on disk): residual-neuron representations (BCL Eq. 1), the frequency filter, clustering for
 K in {20, 50, 200} scaled to the model, refinement, and the causal intervention with its three
 baselines over 5 seeds.
@@ -25,7 +25,8 @@ import pytest
 
 from claims._claim import Claim, Measurement, alternate, decisive, detail, per_model
 from claims import bcl_rules as rules
-from core.bcl.intervention import BASELINES, BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
+from core.bcl.baselines import BASELINES
+from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
 from core.readings import READINGS
 
 PCT = "% increase of CE"
@@ -40,7 +41,7 @@ def claim(id, statement, measured, rule, paper_value) -> Claim:
 def bcl(profile, device, readings, pytestconfig, run_dir):
     """``bcl(model) -> {corpus: result}``, computed once per session (and cached on disk), with the
     BCL readings the run asks for."""
-    from core.bcl.intervention import bcl_experiment
+    from core.bcl.experiment import bcl_experiment
     from core.zoo.models import get_spec
 
     wanted = frozenset(readings) & frozenset(BCL_READINGS)

@@ -65,7 +65,7 @@ def test_a_damaged_entry_is_named_in_a_warning_removed_and_rebuilt(tmp_path):
 
 
 def _loaders():
-    from core.bcl.intervention import _read_json
+    from core.bcl.experiment import _read_json
     from core.mod.experiment import ModResult, _load_side_stats
     from core.bcl.representations import Representations
 

@@ -462,7 +462,7 @@ def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
 
 
 def test_bcl_windows_read_c4_and_yelp(hub, tokenizer):
-    from core.bcl.intervention import BCL_CORPORA, _windows
+    from core.bcl.experiment import BCL_CORPORA, _windows
 
     for corpus in BCL_CORPORA["full"]:
         w = _windows(corpus, tokenizer, "eval", 96, 32, 100_000)
@@ -470,7 +470,7 @@ def test_bcl_windows_read_c4_and_yelp(hub, tokenizer):
 
 
 def test_bcl_windows_without_the_hub_skip_with_the_dataset_id(monkeypatch, tokenizer):
-    from core.bcl.intervention import _windows
+    from core.bcl.experiment import _windows
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _forget()

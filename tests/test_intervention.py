@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.zoo import sites
-from core.bcl.intervention import (BASELINES, baseline_sets, bcl_sizes, cluster_sentences,
-                               components, intervene, random_layer, random_neurons, random_position,
-                               random_position_kept, replace_resid, select_sentences, split_head,
-                               token_relatedness)
+from core.bcl.baselines import (BASELINES, baseline_sets, random_layer, random_neurons, random_position,
+                                random_position_kept)
+from core.bcl.experiment import bcl_sizes
+from core.bcl.intervention import intervene, replace_resid, split_head
+from core.bcl.relatedness import token_relatedness
+from core.bcl.sentences import cluster_sentences, components, select_sentences
 from core.errors import UnknownNameError
 from tests.tiny_models import VOCAB, build
 
@@ -358,7 +360,7 @@ def test_bad_kind_and_profile_list_valid_names():
 
 
 def test_an_unknown_reading_lists_the_valid_ones(tmp_path, monkeypatch):
-    from core.bcl.intervention import bcl_experiment
+    from core.bcl.experiment import bcl_experiment
     from core.profiles import get_profile
 
     monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path))

@@ -3,8 +3,13 @@
 - :mod:`core.bcl.representations`: a neuron's representation from its activations over tokens.
 - :mod:`core.bcl.embeddings`: word embeddings (GloVe from a package) for the relatedness of top tokens.
 - :mod:`core.bcl.neuron_clusters`: agglomerative clustering of neurons and the clusters' top tokens.
-- :mod:`core.bcl.intervention`: the intervention on a cluster's neurons, sentence selection, random
-  baselines and the BCL experiment; results cached on disk.
+- :mod:`core.bcl.baselines`: the random baselines of a cluster (``random``, ``random_layer``,
+  ``random_position``, and reading R4's).
+- :mod:`core.bcl.sentences`: the evaluation sentences of each cluster, drawn apart and over many documents.
+- :mod:`core.bcl.intervention`: the causal intervention on a cluster's neurons, with its baselines, in one
+  batched pass.
+- :mod:`core.bcl.relatedness`: BCL-8, the embedding relatedness of the clusters' top words.
+- :mod:`core.bcl.experiment`: the BCL experiment on a model and corpus; results cached on disk.
 - :mod:`core.bcl.figures`: the BCL figures of the report.
 
 Inputs: a masked or causal LM (:mod:`core.zoo`), text windows (:mod:`core.data`). Outputs: cluster scores
