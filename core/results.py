@@ -1,7 +1,7 @@
 """Result records: one JSON file per (claim, model) under ``<run_dir>/results/``.
 
 A claim test hands its measured verdict to :func:`write_result` as a :class:`ClaimResult`; the
-report (:mod:`core.report.markdown`) is built only from these files (and the curve files written by
+report (:mod:`core.report.collect`) is built only from these files (and the curve files written by
 :func:`write_curves`), never from test output. Every verdict carries its numbers (claims.md, "Rules
 that hold for every claim"): the statistic, its 95% interval, the sample sizes, the model, the data,
 the seeds and the paper's value where there is one.
@@ -370,7 +370,7 @@ def write_curves(run_dir: str | Path, name: str, payload: dict[str, Any]) -> Pat
         use :func:`safe_name` on model names.
     payload : dict
         JSON-serialisable; an ``"experiment"`` key says which figure it feeds (see
-        :mod:`core.report.markdown` for the ``"abl"`` format). numpy arrays and scalars are converted.
+        :mod:`core.abl.figures` for the ``"abl"`` format). numpy arrays and scalars are converted.
 
     Raises
     ------

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from core.cache import atomic_write_json, atomic_write_text
 from core.report.compare import compare_runs, statistic_moved, write_comparison
 from core.report.history import list_runs, new_run_dir, previous_run, recent_runs, verdict_history
-from core.report.markdown import collect, main, render_markdown
+from core.report.cli import main
+from core.report.collect import collect
+from core.report.markdown import render_markdown
 from core.results import write_result
 from tests.test_report import make_result
 

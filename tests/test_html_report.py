@@ -1,4 +1,4 @@
-"""The HTML report (core.report.html) and the figure registry of core.report.markdown, on hand-made runs.
+"""The HTML report (core.report.html) and the figure registry of core.report.figures, on hand-made runs.
 
 The run holds every verdict, an xfail, a skip, an error, a truncated result file, ABL curves, curves
 of a paper drawn by a stand-in renderer (figures and a table), of a paper whose renderer raises, and
@@ -18,7 +18,8 @@ import pytest
 
 from core.cache import atomic_path, atomic_write_json, atomic_write_text
 from core.report.html import markdown_to_html
-from core.report.markdown import FIGURE_RENDERERS, render_report
+from core.report.figures import FIGURE_RENDERERS
+from core.report.markdown import render_report
 from core.results import write_curves, write_result
 from tests.test_report import CASES, FULL_PAPER, PNG_SIGNATURE, SMALL_PAPER, abl_payload, make_result
 

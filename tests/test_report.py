@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from core.cache import atomic_write_json, atomic_write_text
-from core.report.markdown import fmt_interval, fmt_num, main, render_markdown, verdict_text
+from core.report.cli import main
+from core.report.format import fmt_interval, fmt_num, verdict_text
+from core.report.markdown import render_markdown
 from core.results import (
     RESULT_FIELDS,
     ClaimResult,
@@ -276,7 +278,7 @@ def _result(**kw):
 
 
 def test_readings_needed_and_record_cells():
-    from core.report.markdown import needed_text, readings_text, record_text, verdict_text
+    from core.report.format import needed_text, readings_text, record_text, verdict_text
 
     r = _result(readings={"R1": {"alternate": "lower count", "verdict": "replicated", "statistic": 0.4,
                                  "interval": [0.1, 0.7], "statistic_name": "x"}},

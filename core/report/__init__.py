@@ -1,10 +1,15 @@
 """The report: reading a run's result and curve files and writing ``report.md`` and ``report.html``.
 
-- :mod:`core.report.markdown`: collecting a run, the Markdown report, the figure registry and the command
-  line (``python -m core.report [RUN_DIR]``, ``python -m core.report compare``).
+- :mod:`core.report.collect`: collecting a run (results, curves, figures, history, comparison) once
+  for both reports.
+- :mod:`core.report.format`: the shared text formatting (numbers, intervals, verdicts).
+- :mod:`core.report.figures`: the figure registry and drawing every paper's figures.
+- :mod:`core.report.markdown`: the Markdown report, and writing both reports of a run.
 - :mod:`core.report.html`: the HTML report.
 - :mod:`core.report.history`: run metadata, run folders and the verdict history across runs.
 - :mod:`core.report.compare`: comparing two runs claim by claim.
+- :mod:`core.report.cli`: the command line (``python -m core.report [RUN_DIR]``,
+  ``python -m core.report compare``).
 
 The report reads only files (``results/*.json``, ``curves/*.json``, ``run.json``); the papers' figures
 are reached through the registry ``FIGURE_RENDERERS`` by module path, never imported directly.

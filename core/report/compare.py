@@ -10,7 +10,7 @@
 
 :func:`write_comparison` writes it as Markdown and JSON into the later run's folder, under names
 that contain the earlier run's name, so that comparisons with different runs never overwrite one
-another. Command line: ``python -m core.report compare OLD NEW`` (see :mod:`core.report.markdown`).
+another. Command line: ``python -m core.report compare OLD NEW`` (see :mod:`core.report.cli`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_json, atomic_write_text
+from core.report.format import fmt_interval, fmt_num
 from core.results import ClaimResult, claim_sort_key, read_results, safe_name
 
 
@@ -162,14 +163,10 @@ def compare_runs(old_dir: str | Path, new_dir: str | Path) -> Comparison:
 
 # ---------------------------------------------------------------------- rendering
 def _num(x: float | None) -> str:
-    from core.report.markdown import fmt_num
-
     return fmt_num(x)
 
 
 def _iv(x: list[float] | None) -> str:
-    from core.report.markdown import fmt_interval
-
     return fmt_interval(x)
 
 

@@ -1,7 +1,7 @@
 """The HTML report of a run: one self-contained page (figures embedded as data URIs, no script).
 
-:func:`render_html` writes ``<run_dir>/report.html`` from the :class:`core.report.markdown.ReportData` that
-:func:`core.report.markdown.collect` gathers (the same data as the Markdown report), atomically. The page
+:func:`render_html` writes ``<run_dir>/report.html`` from the :class:`core.report.collect.ReportData` that
+:func:`core.report.collect.collect` gathers (the same data as the Markdown report), atomically. The page
 opens from disk with no server and nothing fetched. It shows, in order:
 
 1. a headline table of every claim (rows) against every model (columns): the measured verdict, the
@@ -22,16 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_text
-from core.report.markdown import (
+from core.report.collect import ReportData, claim_family
+from core.report.compare import to_markdown_lines
+from core.report.figures import PAPERS, FigureEntry
+from core.report.format import (
     DASH,
     HISTORY_MARKS,
-    HTML_NAME,
-    PAPERS,
-    FigureEntry,
-    ReportData,
     _inline,
     _summary_line,
-    claim_family,
     fmt_interval,
     fmt_num,
     needed_text,
@@ -39,6 +37,8 @@ from core.report.markdown import (
     stat_text,
 )
 from core.results import VERDICTS, ClaimResult, claim_sort_key
+
+HTML_NAME = "report.html"
 
 _MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
          ".gif": "image/gif", ".webp": "image/webp"}
@@ -370,8 +370,6 @@ def _paper_section(data: ReportData, paper: str) -> str:
 
 
 def _changes_section(data: ReportData) -> str:
-    from core.report.compare import to_markdown_lines
-
     if data.comparison is None:
         return ""
     body = markdown_to_html("\n".join(to_markdown_lines(data.comparison, heading="###")))
