@@ -63,7 +63,9 @@ def _resolve_models(config) -> list[str] | None:
     if not wanted:
         return None
     from core.errors import MissingAssetError, UnknownNameError, UnsupportedModelError
-    from core.zoo.models import MODELS, RANDOM_SUFFIX, get_spec, resolve
+    from core.zoo.models import get_spec
+    from core.zoo.own import resolve
+    from core.zoo.registry import MODELS, RANDOM_SUFFIX
 
     names, own = [], []
     invoked = os.environ.get("NEURON_CLAIMS_CWD")  # scripts/main.sh: where the command was typed
@@ -105,7 +107,8 @@ def pytest_collection_modifyitems(config, items):
             measured.add(model)
     if measured:
         from core.errors import MissingAssetError
-        from core.zoo.models import MODELS, RANDOM_SUFFIX, get_spec
+        from core.zoo.models import get_spec
+        from core.zoo.registry import MODELS, RANDOM_SUFFIX
 
         for name in names:
             if name in measured or name.removesuffix(RANDOM_SUFFIX) in MODELS:

@@ -19,7 +19,8 @@ from core.abl.ablation import AblationSweep
 from core.neurons.activations import collect_stats
 from core.cache import CacheDamagedWarning, Checkpoint, load_cached, load_or_rebuild, partial_path
 from core.evaluate import EvalSet
-from core.zoo.models import LoadedModel, ModelSpec
+from core.zoo.models import LoadedModel
+from core.zoo.registry import ModelSpec
 from core.profiles import get_profile
 from tests.tiny_models import VOCAB, build
 

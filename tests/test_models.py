@@ -6,15 +6,15 @@ import time
 import pytest
 import torch
 
-from core.zoo import models, sites
+from core.zoo import checkpoints, models, registry, sites
 from core.errors import MissingAssetError, UnknownNameError
 
 
 def test_every_name_has_a_random_twin():
-    names = models.list_models()
-    for base in models.MODELS:
+    names = registry.list_models()
+    for base in registry.MODELS:
         assert base in names and f"{base}:random" in names
-    assert set(models.list_models("small", random_twins=False)) == {
+    assert set(registry.list_models("small", random_twins=False)) == {
         "smollm2-135m", "minilm-l6", "tiny-vit-fmnist"}
 
 
@@ -47,7 +47,7 @@ def test_smollm2_and_its_random_twin():
     w, w_twin = sites.w_in(lm.model, 0), sites.w_in(twin.model, 0)
     assert not torch.equal(w, w_twin)
     # the twin is a fixed initialisation
-    again = models._random_twin(twin.spec, twin.model.config)
+    again = checkpoints._random_twin(twin.spec, twin.model.config)
     assert torch.equal(sites.w_in(again, 0), w_twin)
     for field in ("provenance", "config", "eval_top1", "eval_ce", "seconds", "versions", "cache_key"):
         assert field in lm.card

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.zoo import models
+from core.zoo import checkpoints, models
 from tests import tiny_models
 
 
@@ -33,7 +33,7 @@ def fake_hub(monkeypatch):
     cfg = _FakeAuto.model.config
     monkeypatch.setattr(models.transformers.AutoConfig, "from_pretrained", lambda *a, **k: cfg)
     monkeypatch.setattr(models.transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: None)
-    monkeypatch.setitem(models._AUTO, "causal", _FakeAuto)
+    monkeypatch.setitem(checkpoints._AUTO, "causal", _FakeAuto)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     _FakeAuto.calls = []
     models._load.cache_clear()
@@ -50,7 +50,7 @@ def fake_hub(monkeypatch):
 ])
 def test_placement(fake_hub, n_gpus, device, expected):
     fake_hub.setattr(torch.cuda, "device_count", lambda: n_gpus)
-    assert models._placement(device) == expected
+    assert checkpoints._placement(device) == expected
 
 
 def test_full_tier_load_spreads_over_gpus(fake_hub):

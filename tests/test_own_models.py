@@ -14,7 +14,8 @@ import pytest
 import torch
 import transformers as T
 
-from core.zoo import models, sites
+from core.zoo import checkpoints, models, sites
+from core.zoo import own as zoo_own
 from core.cache import CacheDamagedWarning
 from core.errors import MissingAssetError, UnknownNameError, UnsupportedModelError
 from tests import own_models as own
@@ -31,8 +32,8 @@ def fresh(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
     def forget():
-        models._OWN.clear()
-        models._own_spec.cache_clear()
+        zoo_own._OWN.clear()
+        zoo_own._own_spec.cache_clear()
         models._load.cache_clear()
 
     forget()
@@ -63,7 +64,7 @@ def test_a_checkpoint_folder_loads_as_a_model_with_its_random_twin(tmp_path):
     twin = models.load_model(f"{folder}:random")
     assert twin.name == "my-llama:random" and twin.is_random
     assert not torch.equal(logits(twin.model), logits(original))
-    assert torch.equal(logits(models._twin("causal", lm.model.config)), logits(twin.model))  # seed 0
+    assert torch.equal(logits(checkpoints._twin("causal", lm.model.config)), logits(twin.model))  # seed 0
     assert twin.card["twin_of"]["cache_key"] == lm.card["cache_key"] != twin.card["cache_key"]
 
 
@@ -81,9 +82,9 @@ def test_a_name_clash_with_the_zoo_or_another_folder_gets_a_suffix(tmp_path):
     a = own.save(own.causal(), tmp_path / "a" / "smollm2-135m")
     b = own.save(own.causal(), tmp_path / "b" / "twin")
     c = own.save(own.causal(), tmp_path / "c" / "twin")
-    na, nb, nc = models.resolve(a), models.resolve(b), models.resolve(c)
+    na, nb, nc = zoo_own.resolve(a), zoo_own.resolve(b), zoo_own.resolve(c)
     assert na.startswith("smollm2-135m-") and nb == "twin" and nc.startswith("twin-") and nc != nb
-    assert models.resolve(b) == "twin" and models.resolve(f"{c}:random") == nc + ":random"
+    assert zoo_own.resolve(b) == "twin" and zoo_own.resolve(f"{c}:random") == nc + ":random"
 
 
 @pytest.mark.parametrize("make, kind, architecture", [
@@ -151,7 +152,7 @@ def test_a_path_that_is_not_a_checkpoint_says_what_was_expected(tmp_path, damage
     elif damage == "no weights":
         (folder / "model.safetensors").unlink()
     elif damage == "no tokenizer":
-        for f in models.TOKENIZER_FILES:
+        for f in zoo_own.TOKENIZER_FILES:
             (folder / f).unlink(missing_ok=True)
     elif damage == "not a model":
         target = folder / "config.json"
@@ -183,7 +184,7 @@ def test_a_gguf_file_is_converted_once_into_an_fp32_checkpoint(tmp_path, monkeyp
     def no_second_conversion(*a, **k):
         raise AssertionError("converted twice")
 
-    monkeypatch.setattr(models, "_gguf_conversion", lambda *a, **k: no_second_conversion)
+    monkeypatch.setattr(zoo_own, "_gguf_conversion", lambda *a, **k: no_second_conversion)
     models._load.cache_clear()
     again = models.load_model(path)
     assert torch.equal(logits(again.model), logits(lm.model))
@@ -192,8 +193,8 @@ def test_a_gguf_file_is_converted_once_into_an_fp32_checkpoint(tmp_path, monkeyp
     monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
     # a changed file is a new conversion (keyed by its sha256)
     own.write_gguf(path, seed=1)
-    models._own_spec.cache_clear()
-    models._OWN.clear()
+    zoo_own._own_spec.cache_clear()
+    zoo_own._OWN.clear()
     models._load.cache_clear()
     changed = models.load_model(path)
     assert changed.card["cache_key"] != lm.card["cache_key"]
@@ -241,8 +242,8 @@ def test_a_hub_id_missing_from_the_cache_names_the_id_and_the_folder(tmp_path):
 
 
 def test_a_hub_id_of_a_zoo_model_is_that_zoo_model():
-    assert models.resolve("facebook/opt-1.3b") == "opt-1.3b"
-    assert models.resolve("google-bert/bert-base-uncased:random") == "bert-base-uncased:random"
+    assert zoo_own.resolve("facebook/opt-1.3b") == "opt-1.3b"
+    assert zoo_own.resolve("google-bert/bert-base-uncased:random") == "bert-base-uncased:random"
 
 
 # --- claims: --models PATH gives every claim of the model's kind a case --------------------------
@@ -307,7 +308,7 @@ def test_a_model_no_collected_claim_applies_to_is_a_usage_error(tmp_path):
     import conftest
 
     folder = own.save(own.bert(), tmp_path / "my-encoder", masked=True)
-    name = models.resolve(folder)
+    name = zoo_own.resolve(folder)
 
     def item(model):  # a claim test of MOD (decoders and ViT) as collected
         return SimpleNamespace(callspec=SimpleNamespace(params={"model": model}),

@@ -420,7 +420,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     Parameters
     ----------
     name : str
-        A zoo name (:func:`core.zoo.models.list_models`).
+        A zoo name (:func:`core.zoo.registry.list_models`).
     profile : core.profiles.Profile
         Sample sizes.
     device : str

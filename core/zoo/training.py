@@ -3,7 +3,7 @@
 Both functions are pure: they take tensors and a model, train on the CPU with every random choice drawn
 from a seed (the global torch RNG is forked around them, so the caller's random state is untouched), and
 return the trained module together with a small dict of facts for the model's card. They load no data
-and cache nothing; :mod:`core.zoo.models` does both.
+and cache nothing; :mod:`core.zoo.build` does both.
 
 - :func:`train_tiny_vit` trains ``tiny-vit-fmnist``, the small-tier stand-in for ViT-base
   (the project's offline-assets notes, small tier, row ``tiny-vit-fmnist``): a ``ViTForImageClassification``

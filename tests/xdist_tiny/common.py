@@ -21,7 +21,7 @@ import pytest
 from claims._claim import Measurement, detail
 from core.cache import atomic_path, cache_dir, cache_key, cache_lock
 from core.inference import cluster_bootstrap, directional
-from core.zoo.models import MODELS, ModelSpec
+from core.zoo.registry import MODELS, ModelSpec
 from core.results import safe_name, write_curves
 from tests import tiny_models
 

@@ -1,0 +1,75 @@
+"""Opening a model checkpoint: the transformers auto class of each kind (:data:`_AUTO`), a checkpoint
+folder (a folder of the model cache is removed and rebuilt when it does not load), the random twin of a
+config (seed :data:`core.zoo.registry.RANDOM_SEED`), and where a model goes when several GPUs are visible.
+
+Shared by the zoo's loads (:mod:`core.zoo.models`) and those of models outside the zoo (:mod:`core.zoo.own`).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import transformers
+
+from core.cache import load_or_rebuild
+from core.zoo.registry import RANDOM_SEED, ModelSpec
+
+_AUTO = {
+    "causal": transformers.AutoModelForCausalLM,
+    "masked": transformers.AutoModelForMaskedLM,
+    "image": transformers.AutoModelForImageClassification,
+}
+
+
+def _open_folder(folder: Path, kind: str, random: bool, dtype=torch.float32, placement: dict | None = None,
+                 loading_info: bool = False):
+    """(model, tokenizer, config) of a checkpoint folder, and with ``loading_info`` the set of weights
+    the checkpoint lacked; the random twin is built from the config."""
+    config = transformers.AutoConfig.from_pretrained(folder)
+    tokenizer = None if kind == "image" else transformers.AutoTokenizer.from_pretrained(folder)
+    missing: set = set()
+    if random:
+        model = _twin(kind, config)
+    elif loading_info:
+        model, info = _AUTO[kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
+                                                  **(placement or {}))
+        missing = set(info.get("missing_keys") or ())
+    else:
+        model = _AUTO[kind].from_pretrained(folder, dtype=dtype, **(placement or {}))
+    return (model, tokenizer, config, missing) if loading_info else (model, tokenizer, config)
+
+
+def _open_cached(builder: Callable[[], Path], kind: str, random: bool):
+    """(model, tokenizer, card) of a model folder of the cache, built by ``builder`` if absent; a folder
+    that does not load (a truncated weight file, a corrupt card) is named in a warning, removed and
+    rebuilt (:func:`core.cache.load_or_rebuild`)."""
+
+    def load(folder: Path):
+        card = json.loads((folder / "card.json").read_text())
+        model, tokenizer, _ = _open_folder(folder, kind, random)
+        return model, tokenizer, card
+
+    folder = builder()
+    return load_or_rebuild(folder, load, lambda: load(builder()), lock=False)
+
+
+def _random_twin(spec: ModelSpec, config) -> torch.nn.Module:
+    return _twin(spec.kind, config)
+
+
+def _twin(kind: str, config) -> torch.nn.Module:
+    """A fresh initialisation of ``config`` under seed :data:`RANDOM_SEED` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        return _AUTO[kind].from_config(config, dtype=torch.float32)
+
+
+def _placement(device: str) -> dict:
+    """``{"device_map": "auto"}`` for ``device == "cuda"`` on a machine with more than one CUDA
+    device (accelerate then spreads a full-tier model too large for one GPU over all of them);
+    ``{}`` otherwise (``"cuda:N"`` pins one GPU; CPU)."""
+    if device == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return {"device_map": "auto"}
+    return {}
