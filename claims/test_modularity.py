@@ -204,7 +204,7 @@ MOD_4 = claim("MOD-4", "Related subsets share neurons",
 
 @pytest.mark.parametrize("model", MOD_4.models())
 def test_mod_4_related_subsets_share_neurons(model, mod, conclude, readings):
-    from core.data import related_pairs
+    from core.data.catalog import related_pairs
 
     res = mod(model)
 

@@ -113,7 +113,7 @@ class EvalSet:
         Causal: None. Masked: (n_windows, seq_len) with -100 at unchosen positions. Images: (n_images,).
     docs : LongTensor or None
         Text: the source document of every input position, shape (n_windows, seq_len) like ``inputs``,
-        -1 at special tokens and separators (:func:`core.data.text_windows` with ``with_docs=True``);
+        -1 at special tokens and separators (:func:`core.data.windows.text_windows` with ``with_docs=True``);
         None where unknown. Images: None (every image is its own document).
     name : str or None
         What the set is (e.g. ``"news, eval split"``), for messages.

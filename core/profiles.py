@@ -35,7 +35,7 @@ class Profile:
         for decoders and for masked LMs; None means ``seq_len`` (``eval_seq_len`` for masked LMs).
         Collection windows keep ``seq_len``.
     eval_doc_windows : int or None
-        The most evaluation windows one document may give (``core.data.text_windows(doc_windows=)``),
+        The most evaluation windows one document may give (``core.data.windows.text_windows(doc_windows=)``),
         so that an evaluation set of ``eval_tokens`` spans at least ``eval_tokens / (eval_doc_windows *
         eval_seq_len)`` documents; None: no limit.
     min_eval_documents : int or None

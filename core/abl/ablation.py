@@ -330,7 +330,7 @@ def eval_set(tokenizer, kind: str, profile, text: str, max_length: int | None = 
     """The ABL evaluation set of a text model: the profile's evaluation windows of ``text``'s eval split.
 
     ``profile.eval_tokens_for(kind)`` tokens in windows of ``profile.eval_seq_len_for(kind, max_length)``,
-    at most ``profile.eval_doc_windows`` per document (:func:`core.data.text_windows`), with their
+    at most ``profile.eval_doc_windows`` per document (:func:`core.data.windows.text_windows`), with their
     documents; masked LMs get their targets with seed ``MASK_SEEDS["eval"]``.
 
     Parameters
@@ -348,23 +348,24 @@ def eval_set(tokenizer, kind: str, profile, text: str, max_length: int | None = 
     EvalSet
         ``inputs`` and ``docs`` LongTensors of shape (n_windows, eval_seq_len).
     """
-    from core import data
+    from core.data.windows import text_windows
     from core.evaluate import make_eval_set
 
     seq_len = profile.eval_seq_len_for(kind, max_length)
-    windows, docs = data.text_windows(text, tokenizer, split="eval", n_tokens=profile.eval_tokens_for(kind),
-                                      seq_len=seq_len, doc_windows=profile.eval_doc_windows, with_docs=True)
+    windows, docs = text_windows(text, tokenizer, split="eval", n_tokens=profile.eval_tokens_for(kind),
+                                 seq_len=seq_len, doc_windows=profile.eval_doc_windows, with_docs=True)
     return make_eval_set(kind, windows, tokenizer=tokenizer, seed=MASK_SEEDS["eval"], docs=docs,
                          name=f"{text}, eval split")
 
 
 def _text_inputs(lm, profile, text: str, seq_len: int):
-    from core import data
+    from core.data.resampling import generated_text, generated_window, random_characters, random_token_ids
+    from core.data.windows import text_windows
     from core.evaluate import make_eval_set
 
     tok = lm.tokenizer
-    collect_windows = data.text_windows(text, tok, split="collect", n_tokens=profile.collect_tokens,
-                                        seq_len=seq_len)
+    collect_windows = text_windows(text, tok, split="collect", n_tokens=profile.collect_tokens,
+                                   seq_len=seq_len)
     collect = make_eval_set(lm.kind, collect_windows, tokenizer=tok, seed=MASK_SEEDS["collect"])
     evalset = eval_set(tok, lm.kind, profile, text, lm.max_length)
     profile.check_documents(evalset.n_documents(), f"ABL evaluation set of {lm.name} ({text}, eval split)")
@@ -376,11 +377,11 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
 
         gen = load_model(GENERATOR[lm.tier], device=str(lm.device))
         gen_model, gen_tok = gen.model, gen.tokenizer
-    generated = data.generated_text(gen_model, gen_tok, eval_len, seed=RESAMPLE_SEED, device=lm.device)
+    generated = generated_text(gen_model, gen_tok, eval_len, seed=RESAMPLE_SEED, device=lm.device)
     resample = {
-        "resample-chars": data.random_characters(tok, eval_len, seed=RESAMPLE_SEED),
-        "resample-ids": data.random_token_ids(tok, eval_len, seed=RESAMPLE_SEED),
-        "resample-generated": data.generated_window(generated, tok, eval_len),
+        "resample-chars": random_characters(tok, eval_len, seed=RESAMPLE_SEED),
+        "resample-ids": random_token_ids(tok, eval_len, seed=RESAMPLE_SEED),
+        "resample-generated": generated_window(generated, tok, eval_len),
     }
     resample = {m: {"input_ids": ids[None]} for m, ids in resample.items()}
     sizes = {"collect_tokens": int(collect_windows.numel()), "eval_tokens": int(evalset.inputs.numel()),
@@ -399,14 +400,15 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
 
 
 def _image_inputs(lm, profile, dataset: str):
-    from core import data
+    from core.data.images import HUB_IMAGE_DATASETS, hub_image_processor, image_split
+    from core.data.resampling import random_pixels
     from core.evaluate import EvalSet
 
     # full tier: the model's own image processor where the local HF cache holds it (else ViT-base's)
-    kw = {"processor": data.hub_image_processor(lm.spec.hub_id)} if dataset in data.HUB_IMAGE_DATASETS else {}
-    collect_x, collect_y = data.image_split(dataset, split="collect", n_images=profile.collect_images, **kw)
-    eval_x, eval_y = data.image_split(dataset, split="eval", n_images=profile.eval_images, **kw)
-    pixels = data.random_pixels((1, *eval_x.shape[1:]), seed=RESAMPLE_SEED)
+    kw = {"processor": hub_image_processor(lm.spec.hub_id)} if dataset in HUB_IMAGE_DATASETS else {}
+    collect_x, collect_y = image_split(dataset, split="collect", n_images=profile.collect_images, **kw)
+    eval_x, eval_y = image_split(dataset, split="eval", n_images=profile.eval_images, **kw)
+    pixels = random_pixels((1, *eval_x.shape[1:]), seed=RESAMPLE_SEED)
     sizes = {"collect_images": int(collect_x.shape[0]), "eval_images": int(eval_x.shape[0])}
     described = {"collect": f"{dataset}, collect split", "eval": f"{dataset}, eval split",
                  "resample-pixels": f"uniform random pixels, seed {RESAMPLE_SEED}"}

@@ -80,7 +80,7 @@ def bcl_sizes(profile_name: str) -> dict:
 
 
 def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, max_doc_tokens: int):
-    from core.data import text_windows
+    from core.data.windows import text_windows
 
     # the full tier's C4 and Yelp are Hub text subsets of core.data: read from the local HF cache (or
     # the Hub with HF_HUB_OFFLINE=0), else MissingAssetError naming the Hub id
@@ -89,10 +89,10 @@ def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, ma
 
 
 def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The evaluation pool and the source document of every token (``core.data.text_windows(...,
+    """The evaluation pool and the source document of every token (``core.data.windows.text_windows(...,
     with_docs=True)``): ``windows`` and ``docs``, both LongTensor of shape (n, seq), docs -1 at special
     tokens. Documents are cut at ``eval_max_doc_tokens`` so that the pool spreads over many."""
-    from core.data import text_windows
+    from core.data.windows import text_windows
 
     return text_windows(corpus, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
                         max_doc_tokens=sizes["eval_max_doc_tokens"], with_docs=True)

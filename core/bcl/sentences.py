@@ -154,7 +154,7 @@ def select_sentences(windows: torch.Tensor, docs, top_ids: list, *, kind: str,
     windows : LongTensor of shape (n, seq)
         The evaluation pool.
     docs : array-like of shape (n, seq), int
-        Source document of every token, -1 at special tokens (``core.data.text_windows(...,
+        Source document of every token, -1 at special tokens (``core.data.windows.text_windows(...,
         with_docs=True)``).
     top_ids : list of sequences of int
         Per cluster, its top tokens.

@@ -100,7 +100,7 @@ MOD_SIZES: dict[str, dict] = {
               "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
 }
 """``eval_seq_len`` and ``eval_doc_windows``: every subset's evaluation tokens come in windows of
-``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.text_windows``), so that
+``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.windows.text_windows``), so that
 each subset's evaluation set spans the profile's ``min_eval_documents`` (claims.md, Sample design: 16, the
 paper profile 100): 256 = 16 x 16 (ci), 512 = 16 x 32 (small), 4,800 = 100 x 48 (paper: the evaluation
 split of MMLU's computer-science group is too short for 100 windows of 64);
@@ -1140,7 +1140,7 @@ def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *,
 # the experiment on a model of the zoo, cached
 # ---------------------------------------------------------------------------------------------
 
-#: The full tier's text subsets (MOD section 2.2; names of ``core.data.HUB_TEXT_SUBSETS``): every Pile
+#: The full tier's text subsets (MOD section 2.2; names of ``core.data.hub.HUB_TEXT_SUBSETS``): every Pile
 #: subset of monology/pile-uncopyrighted, the CAMEL biology/physics/chemistry problems, GitHub code, and
 #: MMLU as the six subject groups of offline-assets.md (single MMLU subjects hold too few test questions
 #: for the collection samples; ``mod_experiment(subsets=...)`` accepts ``mmlu:<subject>`` names too).
@@ -1163,25 +1163,26 @@ MOD_IMAGE_DATA = {"small": "fashion-mnist", "full": "uoft-cs/cifar100"}
 def subsets_for(kind: str, tier: str, profile_name: str) -> tuple[list[str], list[str]]:
     """(subsets pruned and evaluated, reference subsets) of a model kind, tier and profile.
 
-    Small tier: the Fashion-MNIST classes, or ``core.data.TEXT_SUBSETS`` (the profile's
+    Small tier: the Fashion-MNIST classes, or ``core.data.small.TEXT_SUBSETS`` (the profile's
     ``MOD_SIZES[...]["text_subsets"]`` pruned). Full tier: the 20 CIFAR-20 superclasses
-    (``core.data.CIFAR20_CLASSES``), or ``FULL_TEXT_SUBSETS`` (all of them for the paper profile,
+    (``core.data.images.CIFAR20_CLASSES``), or ``FULL_TEXT_SUBSETS`` (all of them for the paper profile,
     ``FULL_CI_TEXT_SUBSETS`` for the others). Names only: a missing Hub dataset raises
     MissingAssetError when the data is read.
     """
-    from core import data as D
+    from core.data.images import CIFAR20_CLASSES, FASHION_MNIST_CLASSES
+    from core.data.small import TEXT_SUBSETS
 
     if tier == "full":
         if kind == "image":
-            return list(D.CIFAR20_CLASSES), list(D.CIFAR20_CLASSES)
+            return list(CIFAR20_CLASSES), list(CIFAR20_CLASSES)
         reference = list(FULL_TEXT_SUBSETS)
         sizes = MOD_SIZES[check_name("profile", profile_name, MOD_SIZES)]
         return list(reference if sizes["text_subsets"] is None else FULL_CI_TEXT_SUBSETS), reference
     if kind == "image":
-        classes = list(D.FASHION_MNIST_CLASSES)
+        classes = list(FASHION_MNIST_CLASSES)
         return classes, classes
     sizes = MOD_SIZES[profile_name]
-    reference = list(D.TEXT_SUBSETS)
+    reference = list(TEXT_SUBSETS)
     chosen = list(sizes["text_subsets"] or reference)
     for s in chosen:
         check_name("text subset", s, reference)
@@ -1196,17 +1197,17 @@ def check_subset(name: str, subset: str, valid: Sequence[str]) -> str:
 def eval_set(tokenizer, subset: str, sizes: dict, seq_len: int) -> EvalSet:
     """The evaluation set of one MOD text subset: ``sizes["eval_tokens"]`` tokens of its eval split in
     windows of ``seq_len`` tokens, at most ``sizes["eval_doc_windows"]`` per document (absent: no limit),
-    with their documents (:func:`core.data.text_windows`).
+    with their documents (:func:`core.data.windows.text_windows`).
 
     Returns
     -------
     EvalSet
         Causal, ``inputs`` and ``docs`` LongTensors of shape (n_windows, seq_len).
     """
-    from core import data as D
+    from core.data.windows import text_windows
 
-    windows, docs = D.text_windows(subset, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
-                                   doc_windows=sizes.get("eval_doc_windows"), with_docs=True)
+    windows, docs = text_windows(subset, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
+                                 doc_windows=sizes.get("eval_doc_windows"), with_docs=True)
     return EvalSet("causal", windows, docs=docs, name=f"{subset}, eval split")
 
 
@@ -1218,14 +1219,14 @@ def eval_seq_len(sizes: dict, profile, max_length: int | None) -> int:
 
 
 def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
-    from core import data as D
+    from core.data.windows import text_windows
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
     eval_len = eval_seq_len(sizes, profile, lm.max_length)
     n_c = sizes["collect_tokens"]
     collect = {"A": {}, "B": {}}
     for s in reference:
-        w = D.text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * n_c, seq_len=seq_len)
+        w = text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * n_c, seq_len=seq_len)
         half = w.shape[0] // 2
         collect["A"][s] = EvalSet("causal", w[:half])
         collect["B"][s] = EvalSet("causal", w[half:])
@@ -1253,17 +1254,17 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
 
 
 def _image_data(profile, subsets, sizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
-    from core import data as D
+    from core.data.images import image_split
 
     n_c, n_e = sizes["collect_images"], sizes["eval_images"]
     collect = {"A": {}, "B": {}}
     xs, ys, unit = [], [], []
     kw = {} if dataset == "fashion-mnist" else {"processor": processor}
     for i, c in enumerate(subsets):
-        x, y = D.image_split(dataset, split="collect", n_images=2 * n_c, classes=[c], **kw)
+        x, y = image_split(dataset, split="collect", n_images=2 * n_c, classes=[c], **kw)
         collect["A"][c] = EvalSet("image", x[:n_c], y[:n_c])
         collect["B"][c] = EvalSet("image", x[n_c:], y[n_c:])
-        x, y = D.image_split(dataset, split="eval", n_images=n_e, classes=[c], **kw)
+        x, y = image_split(dataset, split="eval", n_images=n_e, classes=[c], **kw)
         xs.append(x)
         ys.append(y)
         unit.append(np.full(len(y), i))
@@ -1324,7 +1325,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
         For a subset that the model's data family lacks (the message lists the valid ones), or an
         unknown reading id (the message lists the valid ones).
     """
-    from core import data as D
+    from core.data.images import hub_image_processor
     from core.mod.moefication import k_for
     from core.zoo.models import get_spec, load_model
     from core.readings import READINGS
@@ -1368,7 +1369,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
         return found
     if lm.kind == "image" and lm.tier == "full":
-        data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], D.hub_image_processor(lm.spec.hub_id))
+        data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
     elif lm.kind == "image":
         data = _image_data(profile, subsets, sizes)
     else:

@@ -140,7 +140,7 @@ def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -
 
 def _card_accuracy(model, tokenizer, kind: str) -> dict:
     """top1 (percent) and CE (nats) on the ``eval`` split of :data:`CARD_TEXT`."""
-    from core.data import text_windows
+    from core.data.windows import text_windows
     from core.evaluate import evaluate, make_eval_set
 
     windows = text_windows(CARD_TEXT, tokenizer, split="eval", n_tokens=CARD_EVAL_TOKENS, seq_len=128)
@@ -159,7 +159,7 @@ def _build_minilm() -> Path:
                     fit_fn=getattr(training, "MLM_FIT_VERSION", 1))
 
     def build(folder: Path) -> dict:
-        from core.data import text_windows
+        from core.data.windows import text_windows
         from core.evaluate import mask_tokens
 
         tokenizer = transformers.AutoTokenizer.from_pretrained(pkg)
@@ -203,7 +203,7 @@ def _build_tiny_vit() -> Path:
                     train_fn=getattr(training, "TINY_VIT_VERSION", 1))
 
     def build(folder: Path) -> dict:
-        from core.data import image_split
+        from core.data.images import image_split
 
         images, labels = image_split("fashion-mnist", split="fit", n_images=60_000)
         eval_images, eval_labels = image_split("fashion-mnist", split="eval", n_images=5_000)
