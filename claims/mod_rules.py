@@ -1,7 +1,7 @@
 """The MOD claims' statistics and decision rules (claims.md, MOD table, revision 2), as small functions
 of arrays, so that each can be tested on inputs whose verdict is known by construction
 (``tests/test_mod_claims.py``); ``claims/test_modularity.py`` feeds them a
-:class:`core.mod.experiment.ModResult` and turns the :class:`Outcome` into a result.
+:class:`core.mod.result.ModResult` and turns the :class:`Outcome` into a result.
 
 Every interval comes from :func:`core.inference.cluster_bootstrap` (claims.md, "Intervals", revision
 2) over the claim's units, with the units that share something resampled together:
@@ -243,7 +243,7 @@ def mod6(O_trained, O_random, null, *, seed: int = 0) -> Outcome:
     """MOD-6: Spearman rho between the off-diagonal O of the trained model and of its random twin;
     replicated if rho > 0 with interval excluding 0 (bootstrap over pairs, both directions together)
     AND rho exceeds the 95th percentile of the size-matched null (``null``: rho with random neuron
-    sets of the same sizes, :func:`core.mod.experiment.lottery_null`)."""
+    sets of the same sizes, :func:`core.mod.nulls.lottery_null`)."""
     ot, orr = offdiag(_square(O_trained, "MOD-6")), offdiag(_square(O_random, "MOD-6"))
     rho = inf.cluster_bootstrap({"t": ot, "r": orr}, lambda x: inf.spearman(x["t"], x["r"]),
                                 groups=pair_groups(len(O_trained)), seed=seed, where="MOD-6", group_level="pairs")

@@ -26,7 +26,8 @@ import pytest
 from claims._claim import Claim, Measurement, alternate, detail, per_model
 from core import inference as inf
 from claims import mod_rules as mc
-from core.mod.experiment import PER_LAYER_FRACTION, ModResult, mod_experiment
+from core.mod.experiment import PER_LAYER_FRACTION, mod_experiment
+from core.mod.result import ModResult
 
 PP = "percentage points"
 REL = "relative top1 (ratio to baseline)"

@@ -67,7 +67,8 @@ def test_a_damaged_entry_is_named_in_a_warning_removed_and_rebuilt(tmp_path):
 
 def _loaders():
     from core.bcl.experiment import _read_json
-    from core.mod.experiment import ModResult, _load_side_stats
+    from core.mod.experiment import _load_side_stats
+    from core.mod.result import ModResult
     from core.bcl.representations import Representations
 
     return {"abl sweep": AblationSweep.load, "mod result": ModResult.load, "mod statistics": _load_side_stats,
@@ -222,12 +223,12 @@ def test_an_error_that_is_no_fault_of_the_entry_passes_through_and_keeps_it(tmp_
 
 
 def test_an_interrupted_mod_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    from core.mod import experiment as modularity
+    from core.mod import experiment
     from tests.test_modularity import _image_data, _vit_pair
 
     trained, random = _vit_pair()
     data = _image_data(trained, n_subsets=3, per=30)
-    real, calls = modularity.evaluate, []
+    real, calls = experiment.evaluate, []
 
     def counting(*a, after=None, **k):
         calls.append(1)
@@ -236,20 +237,20 @@ def test_an_interrupted_mod_run_resumes_to_the_uninterrupted_result(tmp_path, mo
         return real(*a, **k)
 
     def run(path):
-        return modularity.run_mod(trained, random, name="tiny", data=data, batch_size=30, stats_key="t", k=8,
+        return experiment.run_mod(trained, random, name="tiny", data=data, batch_size=30, stats_key="t", k=8,
                                   progress=False, null_draws=5, checkpoint=Checkpoint(path, key="mod"))
 
-    monkeypatch.setattr(modularity, "evaluate", counting)
+    monkeypatch.setattr(experiment, "evaluate", counting)
     uninterrupted = run(tmp_path / "a.partial")
     total = len(calls)
     calls.clear()
-    monkeypatch.setattr(modularity, "evaluate", lambda *a, **kw: counting(*a, after=total // 2, **kw))
+    monkeypatch.setattr(experiment, "evaluate", lambda *a, **kw: counting(*a, after=total // 2, **kw))
     with pytest.raises(Interrupt):
         run(tmp_path / "b.partial")
     finished = len(Checkpoint(tmp_path / "b.partial", key="mod"))
     assert finished > 0  # searches or cross-pruning rows kept
     calls.clear()
-    monkeypatch.setattr(modularity, "evaluate", counting)
+    monkeypatch.setattr(experiment, "evaluate", counting)
     resumed = run(tmp_path / "b.partial")
     assert len(calls) < total  # the finished steps were not evaluated again
     assert uninterrupted.status == resumed.status and uninterrupted.arrays.keys() == resumed.arrays.keys()

@@ -7,7 +7,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.mod import moefication as clustering
 from core.mod.moefication import k_for, moefication
 from tests.tiny_models import build
 
@@ -41,7 +40,7 @@ def test_clusters_have_exactly_equal_sizes_and_are_reproducible(k, size, d, seed
 def test_cache_reloads_the_same_labels(monkeypatch):
     w = torch.randn(48, 16, generator=torch.Generator().manual_seed(0))
     first = moefication(w, 4, seed=3)
-    monkeypatch.setattr(clustering, "_fit", lambda *a, **k: pytest.fail("not reloaded from the cache"))
+    monkeypatch.setattr("core.mod.moefication._fit", lambda *a, **k: pytest.fail("not reloaded from the cache"))
     assert np.array_equal(moefication(w, 4, seed=3), first)
 
 

@@ -8,7 +8,8 @@ import torch
 
 from core.abl.ablation import AblationSweep, run_abl
 from core.evaluate import EvalSet, evaluate, make_eval_set, mask_tokens
-from core.mod.experiment import ModData, _sub_evalset, run_mod
+from core.mod.experiment import run_mod
+from core.mod.subsets import ModData, _sub_evalset
 from tests.tiny_models import VOCAB, build, inputs
 
 
@@ -178,14 +179,14 @@ def test_the_mod_result_records_documents_and_units():
 
 def test_abl_and_mod_evaluation_sets_carry_their_documents(tokenizer):
     from core.abl import ablation
-    from core.mod import experiment as modularity
+    from core.mod import subsets
     from core.errors import MissingAssetError
     from core.profiles import get_profile
 
     small = get_profile("small")
     try:
         es = ablation.eval_set(tokenizer, "masked", small, "news", max_length=512)
-        mod = modularity.eval_set(tokenizer, "mmlu-bio", modularity.MOD_SIZES["small"], 32)
+        mod = subsets.eval_set(tokenizer, "mmlu-bio", subsets.MOD_SIZES["small"], 32)
     except MissingAssetError as err:
         pytest.skip(err.reason)
     assert es.inputs.shape == es.docs.shape == (small.eval_tokens_for("masked") // 128, 128)

@@ -402,7 +402,7 @@ def test_hub_image_processor_is_none_offline_without_a_cache(monkeypatch):
 # ------------------------------------------------------------------------------------------------
 
 def test_related_pairs_of_the_full_tier():
-    from core.mod.experiment import FULL_TEXT_SUBSETS
+    from core.mod.subsets import FULL_TEXT_SUBSETS
 
     assert related_pairs(CIFAR20_CLASSES) == RELATED_PAIRS["cifar-20"]
     assert len(RELATED_PAIRS["cifar-20"]) == 7
@@ -414,7 +414,7 @@ def test_related_pairs_of_the_full_tier():
 
 def test_small_tier_related_pairs_subsets_and_windows_are_unchanged(tokenizer):
     """The small tier as it was before the full-tier data paths (commit e3b63d2)."""
-    from core.mod.experiment import CI_TEXT_SUBSETS, subsets_for
+    from core.mod.subsets import CI_TEXT_SUBSETS, subsets_for
 
     assert related_pairs(TEXT_SUBSETS) == RELATED_PAIRS["text"]
     assert related_pairs(FASHION_MNIST_CLASSES) == RELATED_PAIRS["fashion-mnist"]
@@ -435,7 +435,7 @@ def test_small_tier_related_pairs_subsets_and_windows_are_unchanged(tokenizer):
 
 
 def test_mod_full_tier_subsets():
-    from core.mod.experiment import FULL_CI_TEXT_SUBSETS, FULL_TEXT_SUBSETS, subsets_for
+    from core.mod.subsets import FULL_CI_TEXT_SUBSETS, FULL_TEXT_SUBSETS, subsets_for
 
     chosen, reference = subsets_for("causal", "full", "paper")
     assert chosen == reference == list(FULL_TEXT_SUBSETS) and len(reference) == 27
@@ -448,7 +448,7 @@ def test_mod_full_tier_subsets():
 
 
 def test_mod_image_data_reads_cifar20(hub):
-    from core.mod.experiment import _image_data
+    from core.mod.subsets import _image_data
 
     classes = ["fish", "insects", "people"]
     md = _image_data(None, classes, {"collect_images": 1, "eval_images": 2}, "uoft-cs/cifar100")
@@ -463,7 +463,7 @@ def test_mod_image_data_reads_cifar20(hub):
 
 
 def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
-    from core.mod.experiment import _text_data
+    from core.mod.subsets import _text_data
 
     lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
     profile = SimpleNamespace(seq_len=32)

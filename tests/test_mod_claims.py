@@ -8,7 +8,7 @@ import pytest
 
 from claims import mod_rules as mc
 from core.mod.lorenz import overlap_matrix
-from core.mod.experiment import lottery_null, size_matched_sets
+from core.mod.nulls import lottery_null, size_matched_sets
 
 
 def _R(n, diag, off, noise=0.02, seed=0):

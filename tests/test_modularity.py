@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from core.errors import UnknownNameError
 from core.evaluate import EvalSet
 from core.mod.figures import render
-from core.mod.experiment import (ONE_NEURON, ModData, ModResult, bisect_count, check_subset, eval_halves,
-                             lottery_null, offdiag, run_mod, selection_scores, size_matched_sets, subsets_for,
-                             top_count, top_fraction)
+from core.mod.experiment import run_mod
+from core.mod.nulls import lottery_null, offdiag, size_matched_sets
+from core.mod.result import ModResult
+from core.mod.selection import ONE_NEURON, bisect_count, selection_scores, top_count, top_fraction
+from core.mod.subsets import ModData, check_subset, eval_halves, subsets_for
 from tests.tiny_models import build
 
 

@@ -4,7 +4,7 @@ import pytest
 from core.data.splits import split_indices
 from core.abl import ablation
 from core.errors import UnknownNameError
-from core.mod import experiment as modularity
+from core.mod import subsets as mod_subsets
 from core.profiles import PROFILES, Profile, get_profile
 
 
@@ -57,7 +57,7 @@ def _evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length:
     """Distinct documents of every text evaluation set a profile builds on the small tier's data.
 
     Builds the sets exactly as the experiments do (:func:`core.abl.ablation.eval_set` on ABL's text,
-    :func:`core.mod.experiment.eval_set` on each MOD subset the profile prunes; MOD runs on decoders only)
+    :func:`core.mod.subsets.eval_set` on each MOD subset the profile prunes; MOD runs on decoders only)
     and counts the distinct documents among their scored units.
 
     Parameters
@@ -85,11 +85,11 @@ def _evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length:
     """
     sets = [("ABL", ablation.ABL_DATA[("small", "text")],
              lambda text: ablation.eval_set(tokenizer, kind, profile, text, max_length))]
-    if kind == "causal" and profile.name in modularity.MOD_SIZES:
-        sizes = modularity.MOD_SIZES[profile.name]
-        length = modularity.eval_seq_len(sizes, profile, max_length)
-        subsets, _ = modularity.subsets_for("causal", "small", profile.name)
-        sets += [("MOD", s, lambda s: modularity.eval_set(tokenizer, s, sizes, length)) for s in subsets]
+    if kind == "causal" and profile.name in mod_subsets.MOD_SIZES:
+        sizes = mod_subsets.MOD_SIZES[profile.name]
+        length = mod_subsets.eval_seq_len(sizes, profile, max_length)
+        subsets, _ = mod_subsets.subsets_for("causal", "small", profile.name)
+        sets += [("MOD", s, lambda s: mod_subsets.eval_set(tokenizer, s, sizes, length)) for s in subsets]
     minimum = profile.min_eval_documents or 0
     rows = []
     for experiment, name, build in sets:

@@ -2,8 +2,14 @@
 
 - :mod:`core.mod.moefication`: balanced k-means of ``W_in`` rows into experts (MOD Eq. 2).
 - :mod:`core.mod.lorenz`: Lorenz curve, Lorenz AUC, Gini coefficient and the overlap matrix (MOD 4.1-4.2).
-- :mod:`core.mod.experiment`: selective pruning by subset (MOD Eq. 1), the count search, the cross-pruning
-  matrix and the nulls; results cached on disk.
+- :mod:`core.mod.selection`: the selective-pruning scores (MOD Eq. 1), the selections by fraction or count
+  and the count search.
+- :mod:`core.mod.nulls`: size-matched random neuron sets and the MOD-6 null.
+- :mod:`core.mod.subsets`: the subsets per tier and profile, the MOD sample sizes, the evaluation and
+  collection sets (``ModData``) and the MOD-3 evaluation halves.
+- :mod:`core.mod.result`: ``ModResult``, what the claims and figures read; saved to and loaded from disk.
+- :mod:`core.mod.experiment`: selective pruning by subset, the cross-pruning matrix, the nulls and the
+  readings on a model and its random twin; results cached on disk.
 - :mod:`core.mod.figures`: the MOD figures of the report.
 
 Inputs: a model (:mod:`core.zoo`), subsets of the small or full tier's data (:mod:`core.data`), neuron

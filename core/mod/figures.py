@@ -1,6 +1,6 @@
 """The modularity paper's figures, redrawn from the MOD curve payloads (``"experiment": "mod"``).
 
-One set per model (:meth:`core.mod.experiment.ModResult.curves` writes the payload):
+One set per model (:meth:`core.mod.result.ModResult.curves` writes the payload):
 
 - relative-accuracy heatmap R[u, v] at each target (MOD Figs. 1-2);
 - overlap heatmaps O[u, v] of the trained model and of its random twin, side by side (Figs. 3-4);
