@@ -244,7 +244,7 @@ def _gate(claim_id: str, model: str, measured: str, recorded: str | None, summar
 def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
     """``conclude(claim, model, measurement)``: write the result, then gate on it (a model outside the
     zoo is not gated: a verdict other than ``replicated`` is a non-strict xfail showing the numbers)."""
-    from core.inference import needed
+    from core.inference.sample_size import needed
     from core.zoo.models import get_spec
     from core.readings import robustness, skipped_for
     from core.results import ClaimResult, write_result

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core import inference as inf
-from core.inference import Estimate
+from core.inference.estimate import Estimate
 
 __all__ = [
     "Outcome", "offdiag", "pair_groups", "rows_off_minus_diag", "spillover", "mod1", "mod2", "mod3", "mod4",

@@ -9,7 +9,7 @@ import pytest
 from claims._claim import decisive
 from claims import bcl_rules as rules
 from core.bcl import neuron_clusters as nc
-from core.inference import Estimate
+from core.inference.estimate import Estimate
 
 BASELINES = ("random", "random_layer", "random_position")
 
@@ -119,7 +119,7 @@ def test_a_setup_below_the_document_minimum_is_named():
 
 def test_bcl5_and_bcl6_say_what_an_inconclusive_verdict_needs_against_their_thresholds():
     from claims.test_bert_clusters import bcl_5
-    from core.inference import needed
+    from core.inference.sample_size import needed
 
     rng = np.random.default_rng(0)
     rp = rng.normal(0.4, 0.6, 16)[None, :] + rng.normal(0, 0.02, (5, 16))   # clusters dominate

@@ -56,7 +56,7 @@ def test_mod8_cells_of_a_layer_move_together():
     r = np.full((8, 6), 0.6)
     out = mc.mod8(t, r, r)
     grouped = out.parts["AUC(trained) - AUC(random twin)"]
-    from core.inference import cluster_bootstrap
+    from core.inference.bootstrap import cluster_bootstrap
 
     cells = cluster_bootstrap((t - r).ravel(), where="cells")
     assert grouped.high - grouped.low > 2 * (cells.high - cells.low)

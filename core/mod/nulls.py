@@ -77,7 +77,7 @@ def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *,
     ndarray of shape (n_draws,), float64
         NaN for a draw whose overlaps are constant (Spearman undefined).
     """
-    from core.inference import spearman
+    from core.inference.correlation import spearman
     from core.mod.lorenz import overlap_matrix
 
     rng = np.random.default_rng(seed)

@@ -2,6 +2,8 @@
 
 - :mod:`core.neurons.stats`: :class:`~core.neurons.stats.NeuronStats`, streaming moments, histograms and
   peaks (the mode of the activation distribution) per neuron, mergeable across batches and devices.
+- :mod:`core.neurons.stats_io`: saving and loading those statistics (state dicts, ``.safetensors``
+  files), the base class of :class:`~core.neurons.stats.NeuronStats`.
 - :mod:`core.neurons.activations`: the collection pass that feeds a model's activations at a site
   (:mod:`core.zoo.sites`) into those statistics, cached on disk.
 

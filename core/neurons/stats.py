@@ -17,15 +17,16 @@ into the running moments with the parallel (Chan et al.) update, also in float64
 and variance stay accurate over millions of samples. Bin indices are computed as
 ``trunc((x - min) * n_bins / (max - min))`` in the input's precision, the same arithmetic as
 ``torch.histc`` on the CPU, so that counts match ``torch.histc`` with the same range exactly.
+
+Saving and loading (:meth:`NeuronStats.state_dict`, :meth:`NeuronStats.from_state_dict`,
+:meth:`NeuronStats.save`, :meth:`NeuronStats.load`) live in :mod:`core.neurons.stats_io`, the base
+class :class:`~core.neurons.stats_io.NeuronStatsIO`.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 
-from core.cache import atomic_path
+from core.neurons.stats_io import NeuronStatsIO
 
 __all__ = ["NeuronStats"]
 
@@ -34,11 +35,8 @@ _CPU_CHUNK_VALUES = 1 << 21
 #: Values per row chunk on accelerators, where one chunk is usually the whole batch.
 _DEVICE_CHUNK_VALUES = 1 << 26
 
-_STATE_KEYS = ("count", "mean", "m2", "mean_abs", "min", "max", "hist", "phase")
-_FORMAT = "neuron-claims/NeuronStats/1"
 
-
-class NeuronStats:
+class NeuronStats(NeuronStatsIO):
     """Streaming per-neuron moments, ranges and histograms of one neuron site.
 
     Two passes over the same data (the collection split): :meth:`update` for every batch, then
@@ -337,7 +335,7 @@ class NeuronStats:
         return lo[:, None] + k[None, :] * ((hi - lo) / self.n_bins)[:, None]
 
     # ------------------------------------------------------------------------------------------
-    # combining, saving
+    # combining (saving and loading: core.neurons.stats_io)
 
     def merge(self, other: NeuronStats, *, histogram_only: bool = False) -> NeuronStats:
         """Add another object's statistics into this one (in place), e.g. from another worker.
@@ -400,100 +398,6 @@ class NeuronStats:
             torch.minimum(self._min, other._min.to(dev), out=self._min)
             torch.maximum(self._max, other._max.to(dev), out=self._max)
         return self
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The whole state as CPU tensors, for ``safetensors`` or ``torch.save``.
-
-        Returns
-        -------
-        dict of str to Tensor
-            ``count`` (0-d int64), ``mean``, ``m2`` (sum of squared deviations), ``mean_abs``,
-            ``min``, ``max`` (float64, shape (n_neurons,)), ``hist`` (int64, shape
-            (n_neurons, n_bins), zeros before the second pass) and ``phase`` (0-d int64: 0 first
-            pass, 1 second pass started).
-        """
-        self._raise_if_bad()
-        hist = (self._hist.cpu() if self._hist is not None
-                else torch.zeros(self.n_neurons, self.n_bins, dtype=torch.int64))
-        return {
-            "count": torch.tensor(self._count, dtype=torch.int64),
-            "mean": self._mean.cpu().clone(),
-            "m2": self._m2.cpu().clone(),
-            "mean_abs": self._mean_abs.cpu().clone(),
-            "min": self._min.cpu().clone(),
-            "max": self._max.cpu().clone(),
-            "hist": hist.clone(),
-            "phase": torch.tensor(self._phase, dtype=torch.int64),
-        }
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor], *,
-                        defer_finite_check: bool = False) -> NeuronStats:
-        """Rebuild an object from :meth:`state_dict` (on the CPU).
-
-        Raises
-        ------
-        ValueError
-            If a key is missing or unknown, or the shapes disagree.
-        """
-        keys = set(state)
-        if keys != set(_STATE_KEYS):
-            raise ValueError(f"NeuronStats.from_state_dict: expected keys {sorted(_STATE_KEYS)}, got "
-                             f"{sorted(keys)}")
-        hist = state["hist"]
-        if hist.ndim != 2:
-            raise ValueError(f"NeuronStats.from_state_dict: expected 'hist' of shape (n_neurons, "
-                             f"n_bins), got {tuple(hist.shape)}")
-        n_neurons, n_bins = hist.shape
-        for k in ("mean", "m2", "mean_abs", "min", "max"):
-            if tuple(state[k].shape) != (n_neurons,):
-                raise ValueError(f"NeuronStats.from_state_dict: expected {k!r} of shape "
-                                 f"({n_neurons},), got {tuple(state[k].shape)}")
-        for k in ("count", "phase"):
-            if state[k].numel() != 1:
-                raise ValueError(f"NeuronStats.from_state_dict: expected a scalar {k!r}, got shape "
-                                 f"{tuple(state[k].shape)}")
-        out = cls(n_neurons, n_bins=n_bins, defer_finite_check=defer_finite_check)
-        out._count = int(state["count"])
-        out._phase = int(state["phase"])
-        if out._phase not in (0, 1) or out._count < 0:
-            raise ValueError(f"NeuronStats.from_state_dict: expected phase in (0, 1) and count >= 0, "
-                             f"got phase={out._phase}, count={out._count}")
-        with torch.inference_mode(False):
-            for k in ("mean", "m2", "mean_abs", "min", "max"):
-                setattr(out, f"_{k}", state[k].detach().to("cpu", torch.float64).clone())
-            if out._phase:
-                out._hist = hist.detach().to("cpu", torch.int64).clone()
-        if out._count:
-            out._device = torch.device("cpu")
-        return out
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`state_dict` to a ``.safetensors`` file, atomically. Returns the path."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file(self.state_dict(), str(tmp), metadata={"format": _FORMAT})
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, defer_finite_check: bool = False) -> NeuronStats:
-        """Read a file written by :meth:`save`.
-
-        Raises
-        ------
-        FileNotFoundError
-            If ``path`` does not exist.
-        ValueError
-            If the file does not hold a NeuronStats state.
-        """
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"NeuronStats.load: no such file: {path}")
-        return cls.from_state_dict(load_file(str(path)), defer_finite_check=defer_finite_check)
 
     # ------------------------------------------------------------------------------------------
     # internals

@@ -20,7 +20,8 @@ import pytest
 
 from claims._claim import Measurement, detail
 from core.cache import atomic_path, cache_dir, cache_key, cache_lock
-from core.inference import cluster_bootstrap, directional
+from core.inference.bootstrap import cluster_bootstrap
+from core.inference.rules import directional
 from core.zoo.registry import MODELS, ModelSpec
 from core.results import safe_name, write_curves
 from tests import tiny_models
