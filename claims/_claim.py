@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from core.inference import Estimate
-from core.zoo.models import MODELS
+from core.inference.estimate import Estimate
+from core.zoo.registry import MODELS
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def use_own_models(models) -> None:
     Parameters
     ----------
     models : iterable of (name, kind or None)
-        Names as :func:`core.zoo.models.resolve` gives them; kind None parametrizes every claim.
+        Names as :func:`core.zoo.own.resolve` gives them; kind None parametrizes every claim.
     """
     _OWN_MODELS[:] = [(str(n), k) for n, k in models]
 

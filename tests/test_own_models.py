@@ -127,7 +127,7 @@ def test_an_unsupported_family_lists_the_supported_ones_and_the_recipe(tmp_path,
         models.load_model(folder)
     msg = str(e.value)
     assert str(folder.resolve()) in msg and "'llama'" in msg and "gpt2" in msg and "opt" in msg
-    assert "core/sites.py ARCHITECTURES" in msg and "Architecture(" in msg and "tests/test_sites.py" in msg
+    assert "core/zoo/sites.py ARCHITECTURES" in msg and "Architecture(" in msg and "tests/test_sites.py" in msg
 
 
 def test_a_kind_without_claims_names_the_path_and_the_kinds_expected(tmp_path):

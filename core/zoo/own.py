@@ -180,7 +180,7 @@ def unsupported_family_message(model_type: str, where: str = "model") -> str:
     from core.zoo.sites import ARCHITECTURES
 
     return (f"{where}: architecture family {model_type!r} (config.model_type) is not supported; supported: "
-            f"{', '.join(sorted(ARCHITECTURES))}. To add it, add one row to core/sites.py ARCHITECTURES "
+            f"{', '.join(sorted(ARCHITECTURES))}. To add it, add one row to core/zoo/sites.py ARCHITECTURES "
             f"keyed by {model_type!r}: the path of the block list and, inside a block, of W_out (its input is "
             f"the MLP neurons), the attention output projection (its input is the attention pre-out neurons) "
             f"and W_in, e.g. \"llama\": Architecture(\"model.layers\", \"mlp.down_proj\", \"self_attn.o_proj\", "
