@@ -32,11 +32,18 @@ fi
 stamp="$VENV/.neuron-claims-installed"
 want="$(cat pyproject.toml requirements-offline.txt | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing packages into $VENV (a few minutes the first time)"
-  "$VENV/bin/pip" install -q --upgrade pip
-  # The CPU build on disk; installed first so that nothing else pulls a CUDA build.
-  "$VENV/bin/pip" install -q torch==2.13.0
-  "$VENV/bin/pip" install -q -e ".[test]"
-  "$VENV/bin/pip" install -q --no-deps -r requirements-offline.txt
+  log="$VENV/setup.log"
+  echo "setup: installing packages into $VENV (a few minutes the first time; pip's output: $log)"
+  if ! {
+    "$VENV/bin/pip" install -q --upgrade pip &&
+    # The CPU build on disk; installed first so that nothing else pulls a CUDA build.
+    "$VENV/bin/pip" install -q torch==2.13.0 &&
+    "$VENV/bin/pip" install -q -e ".[test]" &&
+    "$VENV/bin/pip" install -q --no-deps -r requirements-offline.txt
+  } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "setup: installing packages failed; the whole log is $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
