@@ -240,6 +240,34 @@ def make_eval_set(kind: str, inputs: torch.Tensor, *, labels: torch.Tensor | Non
     return EvalSet(kind, inputs, labels, docs, name)
 
 
+def split_head(model):
+    """``(body, head)`` of a language model: ``body(input_ids=...)[0]`` is the last hidden state of shape
+    (batch, seq, d_model) and ``head`` maps hidden states (..., d_model) to logits (..., vocab), so
+    that logits are computed only where a loss is scored. BERT-style masked LMs keep their head in
+    ``cls`` (transform + tied decoder), RoBERTa and causal LMs in ``lm_head``.
+
+    Raises
+    ------
+    ValueError
+        If the model has neither.
+    """
+    head = getattr(model, "cls", None)
+    if head is None:
+        head = getattr(model, "lm_head", None)
+    if head is None:
+        raise ValueError(f"{type(model).__name__} has no output head named 'cls' or 'lm_head'")
+    return model.base_model, head
+
+
+def _masked_split(model):
+    """``(body, head)`` of a masked LM whose head is one module applied to the body's last hidden state
+    (:func:`split_head`), else None (DistilBERT, ELECTRA and DeBERTa-v3 run whole)."""
+    try:
+        return split_head(model)
+    except ValueError:
+        return None
+
+
 def _unit_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     logits = logits.float()
     ce = F.cross_entropy(logits, targets, reduction="none")
@@ -258,6 +286,12 @@ def evaluate(model, data: EvalSet, *, batch_size: int = 8, progress: bool = Fals
     data : EvalSet
     batch_size : windows or images per forward pass
 
+    Notes
+    -----
+    Masked LMs whose output head is one module (``cls`` or ``lm_head``, :func:`split_head`) run the
+    head only at the chosen positions: the same logits there as the whole model's, at about half the
+    cost for a small encoder (MiniLM-L6's head has a 30,522-word decoder on 384 dimensions).
+
     Returns
     -------
     UnitScores
@@ -270,17 +304,28 @@ def evaluate(model, data: EvalSet, *, batch_size: int = 8, progress: bool = Fals
     """
     device = next(model.parameters()).device
     n = data.inputs.shape[0]
+    # masked LMs: the output head only at the chosen positions (about 15%; the head of a small
+    # encoder costs as much as its body)
+    split = _masked_split(model) if data.kind == "masked" else None
     tops, ces = [], []
     for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
         stop = min(start + batch_size, n)
+        if data.kind == "masked":
+            labels = data.labels[start:stop].to(device)
+            chosen = labels != -100
+            if split is not None:
+                body, head = split
+                chosen_logits = head(body(**data.model_inputs(start, stop, device))[0][chosen])
+            else:
+                chosen_logits = model(**data.model_inputs(start, stop, device)).logits[chosen]
+            top1, ce = _unit_scores(chosen_logits, labels[chosen])
+            tops.append(top1.cpu())
+            ces.append(ce.cpu())
+            continue
         logits = model(**data.model_inputs(start, stop, device)).logits
         if data.kind == "causal":
             targets = data.inputs[start:stop, 1:].to(device)
             top1, ce = _unit_scores(logits[:, :-1].flatten(0, 1), targets.flatten())
-        elif data.kind == "masked":
-            labels = data.labels[start:stop].to(device)
-            chosen = labels != -100
-            top1, ce = _unit_scores(logits[chosen], labels[chosen])
         else:
             top1, ce = _unit_scores(logits, data.labels[start:stop].to(device))
         tops.append(top1.cpu())

@@ -442,3 +442,31 @@ def test_render_draws_every_figure_and_table(tmp_path):
     assert "**2.00**" in out[1]["markdown"] and "| 2 / 1 |" in out[1]["markdown"]
     assert "b\\|c" in out[2]["markdown"]
     assert render([], tmp_path) == []
+
+
+def test_a_causal_pass_that_stops_at_the_last_scored_position_changes_no_loss():
+    """intervene() runs a causal LM only as far as each batch's last scored position; the losses equal
+    those of whole sentences under the same replacement (rotary positions, targets early and late)."""
+    model = build("llama")
+    n_layers, width = sites.n_layers(model, "resid"), sites.site_width(model, "resid")
+    windows = torch.randint(6, 20, (5, 12), generator=torch.Generator().manual_seed(3))
+    windows[0, 2] = windows[1, 10] = windows[2, 5] = windows[3, 11] = 4   # last scored: 1, 9, 4, 10
+    cluster = np.array([1, width + 2, 2 * width + 3])
+    sc = intervene(model, kind="causal", windows=windows, cluster=cluster, top_ids=[4], n_layers=n_layers,
+                   width=width, max_sentences=4, seeds=(0,), batch_rows=3)
+    rows, targets = cluster_sentences(windows, [4], kind="causal", max_sentences=4)
+    ids = windows[rows]
+
+    def loss(neurons) -> float:
+        keep = torch.ones((ids.shape[0], n_layers * width))
+        if neurons is not None:
+            keep[:, torch.as_tensor(neurons)] = 0.0
+        with torch.no_grad(), replace_resid(model, keep.view(-1, n_layers, width)):
+            logits = model(input_ids=ids).logits
+        return float(F.cross_entropy(logits[:, :-1][targets[:, 1:]], ids[:, 1:][targets[:, 1:]]))
+
+    base = loss(None)
+    assert sc.base_loss == pytest.approx(base, rel=1e-5)
+    assert sc.cluster_pct == pytest.approx(100 * (loss(cluster) / base - 1), rel=1e-4, abs=1e-4)
+    for b, neurons in baseline_sets(cluster, n_layers, width, (0,), ()).items():
+        assert sc.baselines[b][0] == pytest.approx(100 * (loss(neurons[0]) / base - 1), rel=1e-4, abs=1e-4)

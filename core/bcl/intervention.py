@@ -14,7 +14,9 @@ neuron's own collection mean instead.
 
 Every condition of a cluster (unablated, cluster, 3 baselines x 5 seeds of :mod:`core.bcl.baselines`,
 alternates R3 and R4) runs on the same sentences in one batched forward pass: each batch row carries
-its own keep-mask (:func:`intervene`, with :class:`ClusterScore` its result).
+its own keep-mask (:func:`intervene`, with :class:`ClusterScore` its result). A causal LM's pass
+stops at the last scored position of its sentences: by causal attention the later tokens cannot change
+the scored logits.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from core.zoo import sites
 from core.bcl.baselines import BASELINES, SEEDS, baseline_sets, random_position_kept
 from core.bcl.sentences import cluster_sentences
 from core.errors import check_name
+from core.evaluate import split_head
 
 
 @dataclass
@@ -71,25 +74,6 @@ class ClusterScore:
         return {"cluster": self.cluster, "size": self.size, "n_sentences": self.n_sentences,
                 "n_targets": self.n_targets, "base_loss": self.base_loss, "cluster_pct": self.cluster_pct,
                 "baselines": self.baselines, "rows": list(self.rows), "readings": self.readings}
-
-
-def split_head(model):
-    """``(body, head)`` of a language model: ``body(input_ids=...)[0]`` is the last hidden state of shape
-    (batch, seq, d_model) and ``head`` maps hidden states (..., d_model) to logits (..., vocab), so
-    that logits are computed only where a loss is scored. BERT-style masked LMs keep their head in
-    ``cls`` (transform + tied decoder), RoBERTa and causal LMs in ``lm_head``.
-
-    Raises
-    ------
-    ValueError
-        If the model has neither.
-    """
-    head = getattr(model, "cls", None)
-    if head is None:
-        head = getattr(model, "lm_head", None)
-    if head is None:
-        raise ValueError(f"{type(model).__name__} has no output head named 'cls' or 'lm_head'")
-    return model.base_model, head
 
 
 @contextmanager
@@ -237,26 +221,36 @@ def intervene(model, *, kind: str, windows: torch.Tensor, cluster: np.ndarray, t
             keep[c, torch.as_tensor(neurons)] = 0.0
     keep = keep.view(len(conditions), n_layers, width)
     live = torch.tensor([lv for _, _, lv in conditions], dtype=torch.bool)
-    m = ids.shape[0]
-    # row r of the big batch: condition r // m, sentence r % m
-    cond_of = torch.arange(len(conditions)).repeat_interleave(m)
-    sent_of = torch.arange(m).repeat(len(conditions))
+    m, seq = ids.shape
+    if kind == "masked":
+        # row r of the big batch: condition r // m, sentence r % m
+        cond_of = torch.arange(len(conditions)).repeat_interleave(m)
+        sent_of = torch.arange(m).repeat(len(conditions))
+        scored, need = label_pos, torch.full((m,), seq)
+    else:
+        scored = torch.zeros_like(label_pos)
+        scored[:, :-1] = label_pos[:, 1:]  # the logits at t predict the token at t + 1
+        # causal attention: the logits up to a sentence's last scored position do not depend on the
+        # tokens after it, so each batch runs only as far as its rows' last scored position; rows go
+        # sentence by sentence, longest first, so that a batch's rows need about the same length
+        need = torch.where(scored, torch.arange(seq), -1).max(1).values + 1
+        order = torch.argsort(need, descending=True, stable=True)
+        sent_of = order.repeat_interleave(len(conditions))
+        cond_of = torch.arange(len(conditions)).repeat(m)
     ce_sum = torch.zeros(len(conditions), dtype=torch.float64)
     n_t = int(label_pos.sum())
     device = next(model.parameters()).device
     base, head = split_head(model)
     for start in range(0, cond_of.numel(), batch_rows):
         c, s = cond_of[start:start + batch_rows], sent_of[start:start + batch_rows]
+        length = int(need[s].max())
+        pos = scored[s][:, :length].to(device)
         if kind == "masked":
-            pos = label_pos[s].to(device)
             tgt = ids[s].to(device)[pos]
         else:
-            pos = torch.zeros_like(label_pos[s])
-            pos[:, :-1] = label_pos[s][:, 1:]  # the logits at t predict the token at t + 1
-            tgt = ids[s][:, 1:][label_pos[s][:, 1:]].to(device)
-            pos = pos.to(device)
+            tgt = ids[s][:, 1:length + 1].to(device)[pos]
         with replace_resid(model, keep[c], live=live[c], neuron_mean=neuron_mean):
-            hidden = base(input_ids=inputs[s].to(device))[0]
+            hidden = base(input_ids=inputs[s][:, :length].to(device))[0]
         lg = head(hidden[pos])  # the output head only at the scored positions
         row_of = torch.arange(s.numel(), device=device)[:, None].expand_as(pos)[pos]
         ce = torch.nn.functional.cross_entropy(lg.float(), tgt, reduction="none").double().cpu()
