@@ -193,6 +193,7 @@ def mod3(R, R_half1, R_half2, *, seed: int = 0) -> Outcome:
 
     rho, excess = inf.cluster_bootstrap({"a": a, "b": b, "noise": noise}, stat, seed=seed, where="MOD-3",
                                         group_level="unordered pairs")
+    rho = rho.within(-1.0, 1.0)
     parts = {"rho": rho, "excess asymmetry": excess}
     verdict = inf.all_of([inf.directional(rho), inf.directional(excess)])
     key = _decisive(verdict, parts)
@@ -246,7 +247,8 @@ def mod6(O_trained, O_random, null, *, seed: int = 0) -> Outcome:
     sets of the same sizes, :func:`core.mod.nulls.lottery_null`)."""
     ot, orr = offdiag(_square(O_trained, "MOD-6")), offdiag(_square(O_random, "MOD-6"))
     rho = inf.cluster_bootstrap({"t": ot, "r": orr}, lambda x: inf.spearman(x["t"], x["r"]),
-                                groups=pair_groups(len(O_trained)), seed=seed, where="MOD-6", group_level="pairs")
+                                groups=pair_groups(len(O_trained)), seed=seed, where="MOD-6",
+                                group_level="pairs").within(-1.0, 1.0)
     null = np.asarray(null, dtype=np.float64)
     p95 = float(np.nanpercentile(null, 95)) if np.isfinite(null).any() else float("nan")
     beats = bool(rho.value > p95)
@@ -297,7 +299,7 @@ def mod9(auc_trained, *, seed: int = 0) -> Outcome:
     per_layer = auc.mean(1)
     est = inf.cluster_bootstrap({"layer": np.arange(len(per_layer), dtype=np.float64), "auc": per_layer},
                                 lambda x: inf.spearman(x["layer"], x["auc"]), seed=seed, where="MOD-9",
-                                group_level="layers")
+                                group_level="layers").within(-1.0, 1.0)
     return Outcome(inf.directional(est, direction=-1), est, {"rho(layer, AUC)": est},
                    {"mean AUC per layer": per_layer.round(4).tolist()}, units={"layers": len(per_layer)})
 

@@ -288,7 +288,7 @@ def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
             values = sweep.top1 if metric == "top1" else sweep.ce
             arr = np.swapaxes(values[sweep.methods.index(m)].astype(np.float64), 0, 1)  # (F, S, U)
             est = inf.nested_bootstrap(arr, curve_spearman(sweep.fractions), docs=sweep.unit_docs,
-                                       where=f"ABL-10 {model}", vectorized=True)
+                                       where=f"ABL-10 {model}", vectorized=True).within(-1.0, 1.0)
             ests[f"rho({metric}({m}), fraction)"] = est
             signed.append(est.scaled(sign))
     verdict = inf.directional(signed)

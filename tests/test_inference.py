@@ -108,7 +108,36 @@ def test_estimate_is_frozen_checked_and_serialisable():
         Estimate(1.0, 2.0, 0.5, 10, 1)
     assert e.as_dict() == {"value": 1.0, "low": 0.5, "high": 2.0, "n_units": 10, "n_seeds": 3,
                            "level": 0.95, "n_resamples": 2000, "n_groups": None, "se": None,
-                           "components": None, "df": None, "construction": "percentile"}
+                           "components": None, "df": None, "construction": "percentile", "bounds": None}
+
+
+def test_an_interval_cut_to_a_correlations_range_by_hand():
+    e = Estimate(0.96, 0.87, 1.05, 10, se=0.045, df=8.0, construction="t-banerjee").within(-1, 1)
+    assert (e.value, e.low, e.high, e.bounds, e.se, e.df) == (0.96, 0.87, 1.0, (-1.0, 1.0), 0.045, 8.0)
+    both = Estimate(0.1, -1.7, 1.5, 10).within(-1, 1)
+    assert (both.low, both.high) == (-1.0, 1.0)
+    flipped = Estimate(0.5, 0.2, 1.0, 10).within(-1, 1).scaled(-1)
+    assert (flipped.low, flipped.high, flipped.bounds) == (-1.0, -0.2, (-1.0, 1.0))
+    assert Estimate(0.5, 0.2, 1.0, 10).within(-1, 1).shifted(1).bounds == (0.0, 2.0)
+    with pytest.raises(ValueError, match="outside"):
+        Estimate(1.2, 1.0, 1.4, 10).within(-1, 1)
+    with pytest.raises(ValueError, match="lower < upper"):
+        Estimate(0.0, -0.1, 0.1, 10).within(1, -1)
+    nan = Estimate(NAN, NAN, NAN, 0).within(-1, 1)
+    assert np.isnan(nan.low) and np.isnan(nan.high)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.floats(-1, 1), half=st.floats(0, 3), shift=st.floats(-1, 1))
+def test_cutting_to_the_range_keeps_the_value_and_every_sign_verdict(value, half, shift):
+    """Inside [-1, 1] the cut interval still holds the value, and "excludes 0" (either sign) reads the
+    same before and after: the cut never moves an endpoint across 0."""
+    low, high = value - half * (1 + shift) / 2, value + half * (1 - shift) / 2
+    e = Estimate(value, low, high, 10)
+    cut = e.within(-1, 1)
+    assert -1 <= cut.low <= cut.value <= cut.high <= 1
+    assert inf.directional(cut) == inf.directional(e)
+    assert inf.directional(cut, direction=-1) == inf.directional(e, direction=-1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,6 +51,9 @@ class Estimate:
     construction : str
         How the interval was built: ``"percentile"`` (revision 1), ``"t-banerjee"`` or
         ``"t-satterthwaite"`` (see :func:`nested_bootstrap`).
+    bounds : tuple of float or None
+        The statistic's range where it has one (a correlation's [-1, 1]) and the interval was cut to
+        it (:meth:`within`); None otherwise.
 
     Raises
     ------
@@ -70,6 +73,7 @@ class Estimate:
     components: dict | None = None
     df: float | None = None
     construction: str = "percentile"
+    bounds: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.low > self.high:
@@ -83,12 +87,36 @@ class Estimate:
     def shifted(self, delta: float) -> Estimate:
         """The same estimate of ``statistic + delta`` (e.g. minus a rule's threshold, so that "the
         interval excludes 0" reads "the interval excludes the threshold")."""
-        return replace(self, value=self.value + delta, low=self.low + delta, high=self.high + delta)
+        bounds = None if self.bounds is None else (self.bounds[0] + delta, self.bounds[1] + delta)
+        return replace(self, value=self.value + delta, low=self.low + delta, high=self.high + delta,
+                       bounds=bounds)
 
     def scaled(self, sign: float) -> Estimate:
         """The same estimate of ``sign * statistic`` (``sign`` = +1 or -1): value and interval flip."""
         lo, hi = sorted((sign * self.low, sign * self.high))
-        return replace(self, value=sign * self.value, low=lo, high=hi)
+        bounds = None if self.bounds is None else tuple(sorted((sign * self.bounds[0], sign * self.bounds[1])))
+        return replace(self, value=sign * self.value, low=lo, high=hi, bounds=bounds)
+
+    def within(self, lower: float, upper: float) -> Estimate:
+        """The interval cut to the statistic's range ``[lower, upper]`` (a correlation's [-1, 1]).
+
+        The t constructions of :func:`nested_bootstrap` are symmetric about the value, so near a bound
+        they can reach past it (rho 0.96 [0.87, 1.05]); the true value lies in the range, so cutting
+        there loses no coverage, and a verdict that asks whether the interval excludes a point inside
+        the range (0 for a correlation) is unchanged. ``se``, ``components`` and ``df`` stay as they
+        are (what an inconclusive verdict needs is read from them).
+
+        Raises
+        ------
+        ValueError
+            If ``lower >= upper`` or the value lies outside the range.
+        """
+        if not lower < upper:
+            raise ValueError(f"Estimate.within: expected lower < upper, got [{lower}, {upper}]")
+        if not np.isnan(self.value) and not lower <= self.value <= upper:
+            raise ValueError(f"Estimate.within: the value {self.value} lies outside [{lower}, {upper}]")
+        return replace(self, low=float(min(max(self.low, lower), upper)),
+                       high=float(max(min(self.high, upper), lower)), bounds=(float(lower), float(upper)))
 
 
 def _estimates(estimates, where: str) -> list[Estimate]:
