@@ -100,8 +100,9 @@ class Measurement:
     needed : dict or None
         What an inconclusive verdict would need (:func:`core.inference.needed`); filled in by
         ``conclude`` from ``estimates`` when not given.
-    estimates : list of Estimate
-        Every estimate the rule read (for ``needed``); defaults to ``[statistic]``.
+    estimates : dict of part name to Estimate, or list of Estimate
+        Every estimate the rule read (for ``needed``, which names the part that needs the most when
+        they are named); defaults to ``[statistic]``.
     """
 
     verdict: str
@@ -114,7 +115,7 @@ class Measurement:
     decided_by: str | None = None
     readings: dict = field(default_factory=dict)
     needed: dict | None = None
-    estimates: list = field(default_factory=list)
+    estimates: dict | list = field(default_factory=list)
 
 
 def alternate(reading: str, m: Measurement) -> dict:

@@ -144,7 +144,7 @@ def measurement(results: dict, verdict: str, parts: dict, decided: str, name: st
                        sample_sizes={**corpus_sizes(results), **(sizes or {}),
                                      **setup_sizes(results, setups, reading)},
                        seeds=list(first["seeds"]), data=data_of(results), decided_by=decided,
-                       estimates=list(parts.values()))
+                       estimates=dict(parts))
 
 
 def directional(results: dict, parts: dict, name: str, unit: str, **kw) -> Measurement:
@@ -283,7 +283,7 @@ def bcl_5(results: dict, reading=None) -> Measurement:
     first = next(iter(results.values()))
     m = measurement(results, verdict, parts, decided, PCT, PCT,
                     setups=list(first["setups"]), reading=reading)
-    m.estimates = [rules.shifted(e, rules.BCL5_THRESHOLD) for e in parts.values()]  # needed(): vs 0.5
+    m.estimates = {k: rules.shifted(e, rules.BCL5_THRESHOLD) for k, e in parts.items()}  # needed(): vs 0.5
     return m
 
 
@@ -312,7 +312,7 @@ def bcl_6(results: dict, reading=None) -> Measurement:
     m = measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
                     sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])
                            for c, r in results.items()})
-    m.estimates = [rules.shifted(e, rules.band_edge(e)) for e in parts.values()]  # needed(): vs the band
+    m.estimates = {k: rules.shifted(e, rules.band_edge(e)) for k, e in parts.items()}  # needed(): vs the band
     return m
 
 

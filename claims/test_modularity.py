@@ -65,7 +65,7 @@ def measurement(res: ModResult, out: mc.Outcome, name: str, details: dict | None
     parts = {k: detail(e, "") for k, e in out.parts.items()} if len(out.parts) > 1 else {}
     return Measurement(verdict=out.verdict, statistic=out.statistic, statistic_name=name,
                        details={**parts, **out.values, **(details or {})}, sample_sizes=sizes, seeds=[0],
-                       data=data, decided_by=out.decided_by, estimates=list(out.parts.values()))
+                       data=data, decided_by=out.decided_by, estimates=dict(out.parts))
 
 
 NAN = inf.Estimate(float("nan"), float("nan"), float("nan"), 0)

@@ -36,13 +36,13 @@ def abl(profile, device, pytestconfig, run_dir):
 
 
 def measurement(sweep: AblationSweep, verdict: str, headline: inf.Estimate, name: str,
-                details: dict, *, decided_by: str | None = None, estimates=()) -> Measurement:
+                details: dict, *, decided_by: str | None = None, estimates=None) -> Measurement:
     sizes = sweep.info.get("sizes", {})
     return Measurement(verdict=verdict, statistic=headline, statistic_name=name, details=details,
                        sample_sizes={"eval_units": sweep.n_units, "draws": len(sweep.seeds),
                                      "eval_documents": int(np.unique(sweep.unit_docs).size), **sizes},
                        seeds=list(sweep.seeds), data=sweep.info.get("data", ""), decided_by=decided_by,
-                       estimates=list(estimates) or [headline])
+                       estimates=estimates or [headline])
 
 
 def diff(sweep: AblationSweep, a: np.ndarray, b: np.ndarray) -> inf.Estimate:
@@ -59,7 +59,7 @@ def several(sweep: AblationSweep, parts: dict, unit: str, *, at: str, direction:
     units = units or {}
     return measurement(sweep, verdict, parts[part], f"{part} at {at}, {units.get(part, unit)}",
                        {k: detail(e, units.get(k, unit)) for k, e in parts.items()},
-                       decided_by=part, estimates=parts.values())
+                       decided_by=part, estimates=parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_abl_6_constant_methods_are_equivalent_on_vit(model, abl, conclude):
     conclude(ABL_6, model, measurement(
         sweep, inf.equivalence(list(ests.values()), margin=2.0), ests[widest],
         f"the pair farthest from 0, {widest} at 50%, {PP}", {k: detail(e, PP) for k, e in ests.items()},
-        decided_by=widest, estimates=ests.values()))
+        decided_by=widest, estimates=ests))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def test_abl_9_most_attention_neurons_are_zero_centred(model, abl, conclude):
                     {CENTRED: detail(centred, "percent of neurons"), OFF: detail(off, "percent of neurons"),
                      "median |peak| / std": float(np.median(ratio)),
                      "diagnostics": sweep.info.get("diagnostics")},
-                    decided_by=decided, estimates=[centred.shifted(-75.0), off.shifted(-1.0)])
+                    decided_by=decided, estimates={CENTRED: centred.shifted(-75.0), OFF: off.shifted(-1.0)})
     m.sample_sizes = {**m.sample_sizes, "neurons": int(ratio.size)}
     conclude(ABL_9, model, m)
 
@@ -295,7 +295,7 @@ def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
     name = decisive(verdict, dict(zip(ests, signed)))
     conclude(ABL_10, model, measurement(
         sweep, verdict, ests[name], f"{name} (Spearman rho)",
-        {k: detail(e, "Spearman rho") for k, e in ests.items()}, decided_by=name, estimates=signed))
+        {k: detail(e, "Spearman rho") for k, e in ests.items()}, decided_by=name, estimates=dict(zip(ests, signed))))
 
 
 def curve_spearman(fractions):

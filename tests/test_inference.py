@@ -550,3 +550,15 @@ def test_percentile_construction_for_a_median_of_whole_numbers():
         inf.cluster_bootstrap(np.ones((3, 30)), np.median, draws=True, construction="percentile")
     with pytest.raises(ValueError, match="percentile"):
         inf.nested_bootstrap(np.ones(30), docs=np.arange(30), draws=False, construction="percentile")
+
+
+def test_needed_names_the_part_of_a_several_part_rule():
+    """With named parts, the answer says which part needs the most (the report shows it beside a
+    headline that may be another part); one named estimate needs no name."""
+    comps = {"documents": {"var": 1.0, "n": 100, "df": 99.0}}
+    worse = inf.needed({"top1": _est(1.0, comps), "CE": _est(0.5, comps)})
+    assert worse["part"] == "CE" and worse["text"].startswith("CE: about ")
+    assert worse["needed"] == inf.needed(_est(0.5, comps))["needed"]
+    assert "part" not in inf.needed({"top1": _est(1.0, comps)})
+    zero = inf.needed({"a": _est(1.0, comps), "b": _est(0.0, comps)})
+    assert zero["part"] == "b" and zero["text"] == "b: the observed effect is 0: no sample size would decide it"

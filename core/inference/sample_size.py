@@ -5,7 +5,7 @@ own construction (:mod:`core.inference.levels`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -13,7 +13,8 @@ from core.inference.estimate import Estimate, _estimates
 from core.inference.levels import _crit
 
 
-def needed(estimates: Estimate | Iterable[Estimate], *, affordable: dict[str, int] | None = None) -> dict:
+def needed(estimates: Estimate | Iterable[Estimate] | Mapping[str, Estimate], *,
+           affordable: dict[str, int] | None = None) -> dict:
     """What an inconclusive verdict would need (issue 10, item 5).
 
     For every estimate whose interval contains 0, the smallest count of one level (documents,
@@ -34,9 +35,9 @@ def needed(estimates: Estimate | Iterable[Estimate], *, affordable: dict[str, in
 
     Parameters
     ----------
-    estimates : Estimate or iterable of Estimate
+    estimates : Estimate, iterable of Estimate, or mapping of part name to Estimate
         Estimates with ``components`` (from :func:`nested_bootstrap` / :func:`cluster_bootstrap`);
-        others are skipped.
+        others are skipped. Named parts (a rule of several) let the answer say which part needs it.
     affordable : dict of level name to int, optional
         The largest count of each level the tier can afford (e.g. the ``paper`` profile's
         documents); a need above it reads "too small to matter at any size the tier can afford".
@@ -44,7 +45,8 @@ def needed(estimates: Estimate | Iterable[Estimate], *, affordable: dict[str, in
     Returns
     -------
     dict
-        ``{"level", "have", "needed", "text"}``. ``needed`` is None and ``text`` says why when no
+        ``{"level", "have", "needed", "text"}``, and ``"part"`` (its name, which also opens the
+        text) when ``estimates`` names two or more parts. ``needed`` is None and ``text`` says why when no
         size would do: a zero effect ("no sample size would decide it"), or an effect smaller than
         what the other levels alone leave ("more of every level would be needed"). ``{}`` when
         every interval already excludes 0, the value is NaN, or no estimate carries components.
@@ -54,14 +56,21 @@ def needed(estimates: Estimate | Iterable[Estimate], *, affordable: dict[str, in
     ValueError
         If no Estimate is given.
     """
-    ests = _estimates(estimates, "needed")
+    if isinstance(estimates, Mapping):
+        names = [str(k) for k in estimates]
+        ests = _estimates(list(estimates.values()), "needed")
+    else:
+        ests = _estimates(estimates, "needed")
+        names = [None] * len(ests)
+    if len(ests) < 2:
+        names = [None] * len(ests)
     worst: dict = {}
-    for e in ests:
+    for name, e in zip(names, ests):
         if not e.components or not (e.low <= 0 <= e.high) or not np.isfinite(e.value):
             continue
         if e.value == 0:
-            return {"level": None, "have": None, "needed": None,
-                    "text": "the observed effect is 0: no sample size would decide it"}
+            return _named(name, {"level": None, "have": None, "needed": None,
+                                 "text": "the observed effect is 0: no sample size would decide it"})
         best = None
         for lvl, c in e.components.items():
             n_new = _needed_count(abs(e.value), lvl, e.components, e.level, e.construction)
@@ -82,9 +91,16 @@ def needed(estimates: Estimate | Iterable[Estimate], *, affordable: dict[str, in
                                 f"size the tier can afford: it would need about {n_new} {lvl} "
                                 f"(the tier affords {cap})")
         if not worst or cand["factor"] > worst["factor"]:
-            worst = cand
+            worst = _named(name, cand)
     worst.pop("factor", None)
     return worst
+
+
+def _named(name: str | None, answer: dict) -> dict:
+    """``answer`` with the part it is about: ``"part"`` and the text opening with its name."""
+    if name is None:
+        return answer
+    return {"part": name, **answer, "text": f"{name}: {answer['text']}"}
 
 
 #: Largest count :func:`needed` searches.
