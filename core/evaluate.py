@@ -310,24 +310,21 @@ def evaluate(model, data: EvalSet, *, batch_size: int = 8, progress: bool = Fals
     tops, ces = [], []
     for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
         stop = min(start + batch_size, n)
+        inputs = data.model_inputs(start, stop, device)
         if data.kind == "masked":
             labels = data.labels[start:stop].to(device)
             chosen = labels != -100
             if split is not None:
                 body, head = split
-                chosen_logits = head(body(**data.model_inputs(start, stop, device))[0][chosen])
+                chosen_logits = head(body(**inputs)[0][chosen])
             else:
-                chosen_logits = model(**data.model_inputs(start, stop, device)).logits[chosen]
+                chosen_logits = model(**inputs).logits[chosen]
             top1, ce = _unit_scores(chosen_logits, labels[chosen])
-            tops.append(top1.cpu())
-            ces.append(ce.cpu())
-            continue
-        logits = model(**data.model_inputs(start, stop, device)).logits
-        if data.kind == "causal":
+        elif data.kind == "causal":
             targets = data.inputs[start:stop, 1:].to(device)
-            top1, ce = _unit_scores(logits[:, :-1].flatten(0, 1), targets.flatten())
+            top1, ce = _unit_scores(model(**inputs).logits[:, :-1].flatten(0, 1), targets.flatten())
         else:
-            top1, ce = _unit_scores(logits, data.labels[start:stop].to(device))
+            top1, ce = _unit_scores(model(**inputs).logits, data.labels[start:stop].to(device))
         tops.append(top1.cpu())
         ces.append(ce.cpu())
     top1 = torch.cat(tops).numpy()
