@@ -317,9 +317,9 @@ def test_text_subsets_stream_their_own_hub_splits(hub):
     next(hub_texts("monology/pile-uncopyrighted", "eval"))
     next(hub_texts("camel-ai/biology", "eval"))
     list(hub_texts("mmlu:bio", "eval"))
-    assert calls == [("monology/pile-uncopyrighted", "train", True), ("monology/pile-uncopyrighted", "validation", True),
-                     ("camel-ai/biology", "train", True), ("cais/mmlu", "test", True), ("cais/mmlu", "validation", True),
-                     ("cais/mmlu", "dev", True)]
+    pile = "monology/pile-uncopyrighted"
+    assert calls == [(pile, "train", True), (pile, "validation", True), ("camel-ai/biology", "train", True),
+                     ("cais/mmlu", "test", True), ("cais/mmlu", "validation", True), ("cais/mmlu", "dev", True)]
 
 
 def test_hub_text_sources():

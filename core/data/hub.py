@@ -192,7 +192,8 @@ def _local_files(hub_id: str, split: str, patterns: list[str]) -> list[str]:
     if missing:
         raise MissingAssetError(
             f"Hub dataset {hub_id!r} ({split} split) is not in the local Hugging Face Hub cache {cache}: it needs "
-            f"{', '.join(missing)}; fetch them on a machine with Hub access with `{_download_command(hub_id, missing)}` "
+            f"{', '.join(missing)}; fetch them on a machine with Hub access with "
+            f"`{_download_command(hub_id, missing)}` "
             f"({PREPARE_SECTION}), or set HF_HUB_OFFLINE=0 where the Hub is reachable")
     return [str(path) for p in patterns for path in found[p]]
 
@@ -278,8 +279,10 @@ def _pile_set_is(set_name: str) -> Callable[[dict], bool]:
 
 
 def _subject_in(subjects: tuple[str, ...]) -> Callable[[dict], bool]:
+    """Rows of these subjects; a row without a subject (read from a subject's own files, which select it)
+    is kept too."""
     chosen = frozenset(subjects)
-    return lambda row: row.get("subject") in chosen
+    return lambda row: not row.get("subject") or row.get("subject") in chosen
 
 
 #: Hub text sources: name -> (Hub id, reader of one row's text, row filter or None).
@@ -306,7 +309,11 @@ HUB_TEXT_SUBSETS_DOC = """Names of the full tier's text subsets (``HUB_TEXT_SUBS
 - ``mmlu:<subject>``: one MMLU subject (``MMLU_SUBJECTS``).
 
 Texts: ``text`` (Pile, C4, Yelp), ``code`` (GitHub code), question + newline + correct choice (MMLU),
-``message_1`` + newline + ``message_2`` (CAMEL problem and solution)."""
+``message_1`` + newline + ``message_2`` (CAMEL problem and solution).
+
+Hub splits read (:func:`hub_text_source`, files in ``HUB_FILES``): ``pile:<set>`` the Pile's train shards 00
+and 01; the whole Pile and C4 their validation split (C4: its first file); MMLU each subject's test, then
+validation, then dev questions; Yelp test; GitHub code (first shard) and CAMEL train."""
 
 _MMLU_SPLITS = ("test", "validation", "dev")
 
@@ -383,10 +390,11 @@ def hub_texts(name: str, split: str) -> Iterator[str]:
     rows of the subset's Hub splits (:func:`hub_text_source`: the Pile's subsets from train shards 00-01,
     the whole Pile and C4 from validation, MMLU from each subject's test, validation and dev files, Yelp
     test, GitHub code and CAMEL train) are streamed in source order from their files alone (``HUB_FILES``);
-    rows failing the subset's filter (``meta.pile_set_name``, MMLU ``subject``) are skipped; the text is stripped, empty texts and texts
-    already seen are dropped; each remaining text belongs to the split :func:`_hub_split_of` gives it
-    (a seeded hash of the text, so about a third each, disjoint, deterministic). The first documents
-    of the split are therefore the first ones of the source that fall in it.
+    rows failing the subset's filter (``meta.pile_set_name``, MMLU ``subject``) are skipped; the text is
+    stripped, empty texts and texts already seen are dropped; each remaining text belongs to the split
+    :func:`_hub_split_of` gives it (a seeded hash of the text, so about a third each, disjoint,
+    deterministic). The first documents of the split are therefore the first ones of the source that fall
+    in it.
 
     Parameters
     ----------

@@ -344,7 +344,9 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
                           "eval_seq_len": eval_len, **({"eval_doc_windows": doc_windows} if doc_windows else {}),
                           "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
                    described={"subsets": ("small-tier text subsets (offline-assets.md)" if lm.tier == "small" else
-                                          "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC)")
+                                          "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC; Pile subsets "
+                                          "from train shards 00-01, MMLU groups from each subject's test, "
+                                          "validation and dev questions, README 'Preparing the full tier')")
                                          + ", collect split: two disjoint samples A and B; eval split for every top1"
                                          + f" in windows of {eval_len} tokens"
                                          + (f", at most {doc_windows} per document" if doc_windows else ""),
