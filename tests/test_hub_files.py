@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 import core.data.hub
 from core.data.hub import PREPARE_SECTION, _hub_split_of, hub_texts
@@ -158,17 +159,32 @@ def test_c4_and_yelp_read_one_file_each(cache, tokenizer):
 
 
 def test_cifar100_images_read_from_their_parquet_files(cache, tmp_path):
+    """Images are read (not streamed) from the split's files alone; their features (CIFAR-20 names) survive."""
+    from tests.test_hub_data import CIFAR_COARSE_HUB_NAMES
+
     Image = pytest.importorskip("PIL.Image")
     features = datasets.Features({"img": datasets.Image(), "fine_label": datasets.ClassLabel(num_classes=100),
-                                  "coarse_label": datasets.ClassLabel(names=[f"c{i}" for i in range(20)])})
-    test = datasets.Dataset.from_dict({"img": [Image.new("RGB", (32, 32), (i, i, i)) for i in range(6)],
-                                       "fine_label": list(range(6)), "coarse_label": [0] * 6}, features=features)
+                                  "coarse_label": datasets.ClassLabel(names=CIFAR_COARSE_HUB_NAMES)})
+    test = datasets.Dataset.from_dict({"img": [Image.new("RGB", (32, 32), (40 * i, 0, 0)) for i in range(6)],
+                                       "fine_label": [10 + i for i in range(6)], "coarse_label": [1, 7] * 3},
+                                      features=features)
     path = tmp_path / "test.parquet"
     test.to_parquet(str(path))
     cache("uoft-cs/cifar100", "cifar100/test-00000-of-00001.parquet", path.read_bytes())
     cache("uoft-cs/cifar100", "cifar100/train-00000-of-00001.parquet", GARBAGE)  # eval never reads train
-    with pytest.raises(ValueError, match="CIFAR-20"):  # the features came back: c0.. are not CIFAR-20 names
-        image_split("uoft-cs/cifar100", split="eval", n_images=3)
+    x, y = image_split("uoft-cs/cifar100", split="eval", classes=["insects"])  # coarse label 7
+    assert x.shape == (3, 3, 224, 224) and y.tolist() == [11, 13, 15]
+    assert torch.allclose(x[1, 0], torch.full((224, 224), (120 / 255 - 0.5) / 0.5), atol=1e-6)
+    with pytest.raises(MissingAssetError, match="cifar100/train"):  # the collect split reads the (damaged) train file
+        image_split("uoft-cs/cifar100", split="collect", n_images=1)
+
+
+def test_the_cache_folder_follows_hf_hub_cache_then_hf_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "a"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "b"))
+    assert core.data.hub._hub_cache() == tmp_path / "a"
+    monkeypatch.delenv("HF_HUB_CACHE")
+    assert core.data.hub._hub_cache() == tmp_path / "b" / "hub"
 
 
 # ------------------------------------------------------------------------------------------------
