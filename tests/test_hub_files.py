@@ -132,10 +132,10 @@ def test_pile_subsets_read_train_shards_00_and_01_only(cache, monkeypatch, suffi
 
 
 def test_text_windows_stop_reading_once_they_are_full(cache, monkeypatch, tokenizer):
-    """A subset that the first shard already fills never opens the second one (the tokenizer reads at most
-    one batch of 64 documents ahead)."""
+    """A subset that the first shard already fills never opens the second one (reading runs ahead by at most
+    one tokenizer batch of 64 documents and one filter batch of 1,000 rows)."""
     _pile_names_as(monkeypatch, ".gz")
-    cache("monology/pile-uncopyrighted", "train/00.jsonl.gz", gzip.compress(_jsonl(_pile_rows(0, 900))))
+    cache("monology/pile-uncopyrighted", "train/00.jsonl.gz", gzip.compress(_jsonl(_pile_rows(0, 3000))))
     cache("monology/pile-uncopyrighted", "train/01.jsonl.gz", GARBAGE)  # corrupt: opening it would fail
     w, docs = text_windows("pile:Pile-CC", tokenizer, split="eval", n_tokens=8 * 32, seq_len=32, doc_windows=1,
                            with_docs=True)
