@@ -65,12 +65,12 @@ whose collection split cannot hold ``2 x collect_tokens`` (:func:`collect_tokens
 MMLU groups (``mmlu:``) collect 3,000 tokens per sample, 6 windows of 1,000 in all: MMLU's questions are
 short and few (412 test questions in the computer-science group), and even with each subject's
 validation and dev questions (``core.data.hub.hub_text_source``) the collection split of the smallest
-groups holds about 8,000 to 9,000 tokens, not the 17 windows of 1,000 that 8,192 per sample takes (measured
-on the test questions alone, packed as ``text_windows`` packs them, with Mistral-7B's tokenizer, mistral-common's
-``tokenizer.model.v1``: mmlu:cs 7,371, mmlu:physics 8,261, mmlu:bio 9,622; with SmolLM2's: 7,083, 7,704,
-8,395; 6 windows take 5,994 with Mistral's one special token). D_r
-weighs every subset equally whatever its sample size (the mean of the per-subset statistics), so the
-reference stays balanced; the result's sizes record both sample sizes."""
+groups holds about 8,000 to 9,000 tokens, not the 17 windows of 1,000 that 8,192 per sample takes
+(measured on the test questions alone, packed as ``text_windows`` packs them, with Mistral-7B's tokenizer,
+mistral-common's ``tokenizer.model.v1``: mmlu:cs 7,371, mmlu:physics 8,261, mmlu:bio 9,622; with
+SmolLM2's: 7,083, 7,704, 8,395; 6 windows take 5,994 with Mistral's one special token). D_r weighs every
+subset equally whatever its sample size (the mean of the per-subset statistics), so the reference stays
+balanced; the result's sizes record both sample sizes."""
 
 
 def collect_tokens_for(sizes: dict, subset: str) -> int:
@@ -323,7 +323,8 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
     eval_len = eval_seq_len(sizes, profile, lm.max_length)
     collect = {"A": {}, "B": {}}
     for s in reference:
-        w = text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * collect_tokens_for(sizes, s), seq_len=seq_len)
+        w = text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * collect_tokens_for(sizes, s),
+                         seq_len=seq_len)
         half = w.shape[0] // 2
         collect["A"][s] = EvalSet("causal", w[:half])
         collect["B"][s] = EvalSet("causal", w[half:])
