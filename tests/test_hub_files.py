@@ -158,6 +158,30 @@ def test_c4_and_yelp_read_one_file_each(cache, tokenizer):
         assert text_windows(name, tokenizer, split="collect", n_tokens=64, seq_len=32).shape == (2, 32)
 
 
+def test_camel_zip_and_the_first_code_shard(cache):
+    """CAMEL's ``<topic>.zip`` of one-object JSON files, and GitHub code's first parquet shard only."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for i in range(12):
+            z.writestr(f"physics/{i:03d}.json", json.dumps({"role_1": "Physicist_RoleType.ASSISTANT",
+                                                            "topic;": "optics", "sub_topic": f"sub {i}",
+                                                            "message_1": f"Problem {i}: a lens?",
+                                                            "message_2": f"Solution {i}: f = {i} cm."}, indent=2))
+    cache("camel-ai/physics", "physics.zip", buffer.getvalue())
+    cache("camel-ai/physics", "chemistry.zip", GARBAGE)
+    texts = sorted(t for s in SPLITS for t in hub_texts("camel-ai/physics", s))
+    assert texts == sorted(f"Problem {i}: a lens?\nSolution {i}: f = {i} cm." for i in range(12))
+    code = [{"code": f"def f{i}():\n    return {i}\n", "repo_name": "r", "path": f"f{i}.py", "language": "Python",
+             "license": "mit", "size": 20} for i in range(9)]
+    cache("codeparrot/github-code-clean", "data/train-00000-of-00880.parquet", _parquet(code))
+    cache("codeparrot/github-code-clean", "data/train-00001-of-00880.parquet", GARBAGE)
+    assert sorted(t for s in SPLITS for t in hub_texts("codeparrot/github-code-clean", s)) == \
+        sorted(r["code"].strip() for r in code)
+
+
 def test_cifar100_images_read_from_their_parquet_files(cache, tmp_path):
     """Images are read (not streamed) from the split's files alone; their features (CIFAR-20 names) survive."""
     from tests.test_hub_data import CIFAR_COARSE_HUB_NAMES
