@@ -152,9 +152,14 @@ def detail(est: Estimate, unit: str) -> dict:
 
 def per_model(pytestconfig, run_dir, compute, curves):
     """``get(model)`` for a session fixture: ``compute(model)`` once per session (the experiments
-    cache on disk too); a :class:`core.errors.MissingAssetError` skips the test with its reason, and
+    cache on disk too); a :class:`core.errors.MissingAssetError` (a model or data set not in the cache, a
+    data subset below the profile's size) skips the test with its reason, and
     ``curves(model, result) -> {name: payload}`` is written into ``run_dir`` (the session's run folder,
     conftest's ``run_dir`` fixture) for the report.
+
+    A failure is remembered: every later test of the same model skips with the same reason (or, for any
+    other exception, raises the same error) without computing again, so an experiment that cannot run
+    costs one attempt per session, not one per claim.
 
     pytest's output capture is suspended while ``compute`` runs, so that its progress bars reach the
     terminal (the main job takes tens of minutes; a silent terminal looks hung)."""
@@ -165,8 +170,13 @@ def per_model(pytestconfig, run_dir, compute, curves):
     from core.results import safe_name, write_curves
 
     done: dict = {}
+    failed: dict = {}  # model -> the MissingAssetError's reason, or the other exception raised
 
     def get(model: str):
+        if model in failed:
+            if isinstance(failed[model], str):
+                pytest.skip(failed[model])
+            raise failed[model]
         if model not in done:
             capture = pytestconfig.pluginmanager.getplugin("capturemanager")
             visible = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
@@ -175,7 +185,11 @@ def per_model(pytestconfig, run_dir, compute, curves):
                     sys.stderr.write("\n")  # the bars start below pytest's progress line
                     result = compute(model)
             except MissingAssetError as e:
+                failed[model] = e.reason
                 pytest.skip(e.reason)
+            except Exception as e:
+                failed[model] = e
+                raise
             for name, payload in curves(model, result).items():
                 write_curves(run_dir, safe_name(name), payload)
             done[model] = result

@@ -70,3 +70,23 @@ class UnsupportedModelError(ValueError):
     checkpoint, a GGUF file transformers cannot read, an architecture family without a row in
     ``core.zoo.sites.ARCHITECTURES``, or a model of a kind no claim measures. The message names the path
     or id, what came and what was expected (and, for a family, the one-row recipe)."""
+
+
+class DataShortfallError(MissingAssetError):
+    """A full-tier data subset holds fewer tokens than a profile's size asks for.
+
+    A :class:`MissingAssetError` (tests skip, once per experiment, with its reason): the data needed is
+    not there, which is not a defect of the code. The reason names the subset, the split it read (the
+    harness split and the Hub files), the tokens found and the tokens needed.
+
+    Attributes
+    ----------
+    subset, split : str
+    found, needed : int
+        Tokens (in full windows) found and tokens needed.
+    """
+
+    def __init__(self, subset: str, split: str, found: int, needed: int, detail: str = ""):
+        self.subset, self.split, self.found, self.needed = subset, split, found, needed
+        super().__init__(f"subset {subset!r} is too small: its {split} split holds {found:,} tokens, "
+                         f"{needed:,} needed" + (f" ({detail})" if detail else ""))

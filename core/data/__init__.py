@@ -10,8 +10,9 @@ Hugging Face cache; nothing reaches the network unless ``HF_HUB_OFFLINE=0`` is s
 - :mod:`core.data.splits`: the disjoint splits ``SPLITS`` (``fit``, ``collect``, ``eval``; collection
   and evaluation never overlap) and :func:`~core.data.splits.split_indices`.
 - :mod:`core.data.hub`: the full tier's Hub datasets (``HUB_DATASETS``, ``HUB_TEXT_SUBSETS``, named in
-  ``HUB_TEXT_SUBSETS_DOC``), read offline unless allowed; :func:`~core.data.hub.hub_texts`
-  (hash-assigned splits, streamed).
+  ``HUB_TEXT_SUBSETS_DOC``), each split read from a few named files only (``HUB_FILES``; README.md,
+  "Preparing the full tier", fetches them), offline unless allowed; :func:`~core.data.hub.hub_texts`
+  (hash-assigned splits, streamed), :func:`~core.data.hub.hub_text_source` (the Hub splits a subset reads).
 - :mod:`core.data.windows`: :func:`~core.data.windows.text_windows` -> LongTensor
   ``(n_windows, seq_len)`` of a small or Hub text subset (with ``with_docs=True`` also the source
   document of every position).
@@ -30,7 +31,8 @@ module that defines them, where they are looked up.
 """
 from core.data.catalog import RELATED_PAIRS, list_datasets, load_dataset, related_pairs
 from core.data.hub import (
-    HUB_DATASETS, HUB_TEXT_SUBSETS, HUB_TEXT_SUBSETS_DOC, MMLU_SUBJECTS, PILE_SETS, hub_texts,
+    HUB_DATASETS, HUB_FILES, HUB_TEXT_SUBSETS, HUB_TEXT_SUBSETS_DOC, MMLU_SUBJECTS, PILE_SETS, hub_text_source,
+    hub_texts,
 )
 from core.data.images import (
     CIFAR20_CLASSES, FASHION_MNIST_CLASSES, FASHION_MNIST_GROUPS, HUB_IMAGE_DATASETS, IMAGE_DATASETS,
@@ -44,10 +46,11 @@ from core.data.splits import SPLITS, split_indices
 from core.data.windows import text_windows
 
 __all__ = [
-    "CIFAR20_CLASSES", "FASHION_MNIST_CLASSES", "FASHION_MNIST_GROUPS", "HUB_DATASETS", "HUB_IMAGE_DATASETS",
+    "CIFAR20_CLASSES", "FASHION_MNIST_CLASSES", "FASHION_MNIST_GROUPS", "HUB_DATASETS", "HUB_FILES",
+    "HUB_IMAGE_DATASETS",
     "HUB_TEXT_SUBSETS", "HUB_TEXT_SUBSETS_DOC", "IMAGE_DATASETS", "MMLU_GROUPS", "MMLU_SUBJECTS",
     "PACKED_SUBSETS", "PILE_SETS", "RELATED_PAIRS", "SPLITS", "TEXT_SUBSETS", "VIT_PREPROCESSING",
-    "generated_text", "generated_window", "hub_image_processor", "hub_texts", "image_split",
+    "generated_text", "generated_window", "hub_image_processor", "hub_text_source", "hub_texts", "image_split",
     "list_datasets", "load_dataset", "random_characters", "random_pixels", "random_token_ids",
     "related_pairs", "split_indices", "text_windows", "vit_base_processor",
 ]

@@ -40,7 +40,8 @@ def load_dataset(name: str, *, split: str | None = None, streaming: bool = False
     split : str or None
         Text subsets: None for every document in source order, or one of ``SPLITS`` for that split's
         documents in split order (:func:`split_indices`). ``fashion-mnist``: "train" or "test"
-        (required). Hub ids: a split of the Hub dataset; None for the default of ``_HUB_ARGS``.
+        (required). Hub ids: a split of the Hub dataset that ``core.data.hub.HUB_FILES`` lists (read
+        from those files only); None for its default (``_DEFAULT_SPLIT``).
     streaming : bool, default False
         Hub ids only: passed to ``datasets.load_dataset`` (the result is then an ``IterableDataset``).
 
@@ -61,7 +62,8 @@ def load_dataset(name: str, *, split: str | None = None, streaming: bool = False
         For ``fashion-mnist`` without a split.
     MissingAssetError
         When a package, the Debian package or a Hub dataset is not available; the reason names it
-        and the install command. Hub datasets are loaded offline (local HF cache only) unless the
+        and the install command (for a Hub dataset: the files it needs and README.md's section
+        "Preparing the full tier"). Hub datasets are loaded offline (local HF cache only) unless the
         environment sets ``HF_HUB_OFFLINE=0`` explicitly, so that no test ever waits on the network.
     """
     check_name("dataset", name, list_datasets())

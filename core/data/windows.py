@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from core.data.hub import HUB_TEXT_SUBSETS, hub_texts
+from core.data.hub import HUB_TEXT_SUBSETS, describe_hub_source, hub_texts
 from core.data.small import PACKED_SUBSETS, TEXT_SUBSETS, _documents
 from core.data.splits import _check_split, split_indices
-from core.errors import check_name
+from core.errors import DataShortfallError, check_name
 
 
 def _special_template(tokenizer) -> tuple[list[int], list[int]]:
@@ -179,11 +179,14 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
     UnknownNameError
         For an unknown subset or split.
     ValueError
-        When ``n_tokens``, ``seq_len`` or ``max_doc_tokens`` is not positive, or when the split runs out
-        of documents before ``n_tokens`` (the message says how many tokens it had).
+        When ``n_tokens``, ``seq_len`` or ``max_doc_tokens`` is not positive, or when the split of a
+        small-tier subset runs out of documents before ``n_tokens`` (the message says how many tokens it had).
+    DataShortfallError
+        (a MissingAssetError) When the split of a Hub subset runs out of documents before ``n_tokens``: the
+        reason names the subset, the split and the Hub files it read, the tokens found and needed.
     MissingAssetError
-        When the subset's package is not installed, or its Hub dataset is not available (the reason
-        names the Hub id).
+        When the subset's package is not installed, or its Hub dataset's files are not in the local cache
+        (the reason names the Hub id, the files and README.md's "Preparing the full tier").
     """
     check_name("dataset", name, (*TEXT_SUBSETS, *HUB_TEXT_SUBSETS))
     _check_split(split)
@@ -229,6 +232,12 @@ def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pa
                              f"its {n_prefix} prefix special tokens; cannot tell each position's document")
         windows.append(window)
         owners.append([-1] * n_prefix + owner + [-1] * (len(window) - n_prefix - length))
+    if len(windows) < n_windows and name in HUB_TEXT_SUBSETS:  # the data is not there: a skip, not a defect
+        raise DataShortfallError(
+            name, f"{split!r} split (documents of {describe_hub_source(name)})", len(windows) * seq_len,
+            n_windows * seq_len, f"{len(windows)} of the {n_windows} full windows of seq_len={seq_len} asked for "
+                                 f"n_tokens={n_tokens}; documents cut at {max_doc_tokens} tokens, pack={pack}, "
+                                 f"doc_windows={doc_windows}")
     if len(windows) < n_windows:
         raise ValueError(
             f"subset {name!r}, split {split!r} has only {len(windows) * seq_len} tokens in "

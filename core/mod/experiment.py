@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.zoo import sites
+from core.data.hub import HUB_DATA_VERSION
 from core.data.images import hub_image_processor
 from core.cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
                     partial_path)
@@ -461,8 +462,11 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     d_mlp = sites.site_width(lm.model, SITE)
     k = k_for(name, d_mlp)
 
+    # the full tier's entries also key on what its Hub subsets read (core.data.hub.HUB_DATA_VERSION)
+    hub = {"hub_data": HUB_DATA_VERSION} if spec.tier == "full" and spec.kind != "image" else {}
+
     def path_for(rs) -> Path:
-        key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card,
+        key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card, **hub,
                         profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
                         targets=TARGETS[lm.kind], tolerance=TOLERANCE,
                         per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
@@ -473,7 +477,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     stats_key = cache_key(experiment="mod-stats", model=name, card=lm.card, twin=twin.card,
                           seq_len=profile.seq_len, batch_size=profile.batch_size,
                           collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
-                          reference=reference, device=lm.device.type)
+                          reference=reference, device=lm.device.type, **hub)
     # an experiment cached with more readings serves this one too (it holds the primary and these)
     supersets = [sorted(c) for size in range(len(MOD_READINGS) + 1) for c in combinations(MOD_READINGS, size)
                  if set(mod_readings) <= set(c)]

@@ -28,7 +28,8 @@ from core.data.small import TEXT_SUBSETS
 from core.data.windows import text_windows
 from core.evaluate import EvalSet
 
-__all__ = ["ModData", "MOD_SIZES", "subsets_for", "eval_halves", "eval_set", "eval_seq_len"]
+__all__ = ["ModData", "MOD_SIZES", "collect_tokens_for", "subsets_for", "eval_halves", "eval_set",
+           "eval_seq_len"]
 
 #: The text subsets of the ``ci`` and ``small`` profiles: those that appear in the a-priori related
 #: pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured; the
@@ -49,14 +50,36 @@ MOD_SIZES: dict[str, dict] = {
     "small": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 512, "eval_seq_len": 32,
               "eval_doc_windows": 1, "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": False},
     "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 4800, "eval_seq_len": 48,
-              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True},
+              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True,
+              "collect_tokens_by_family": {"mmlu:": 3000}},
 }
 """``eval_seq_len`` and ``eval_doc_windows``: every subset's evaluation tokens come in windows of
 ``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.windows.text_windows``), so that
 each subset's evaluation set spans the profile's ``min_eval_documents`` (claims.md, Sample design: 16, the
 paper profile 100): 256 = 16 x 16 (ci), 512 = 16 x 32 (small), 4,800 = 100 x 48 (paper: the evaluation
 split of MMLU's computer-science group is too short for 100 windows of 64);
-packed subsets of short documents span more. The collection windows keep the profile's ``seq_len``."""
+packed subsets of short documents span more. The collection windows keep the profile's ``seq_len``.
+
+``collect_tokens_by_family`` (optional): ``{subset-name prefix: collect_tokens}`` for the subsets of a family
+whose collection split cannot hold ``2 x collect_tokens`` (:func:`collect_tokens_for`). The paper profile's
+MMLU groups (``mmlu:``) collect 3,000 tokens per sample, 6 windows of 1,000 in all: MMLU's questions are
+short and few (412 test questions in the computer-science group), and even with each subject's
+validation and dev questions (``core.data.hub.hub_text_source``) the collection split of the smallest
+groups holds about 8,000 to 9,000 tokens, not the 17 windows of 1,000 that 8,192 per sample takes
+(measured on the test questions alone, packed as ``text_windows`` packs them, with Mistral-7B's tokenizer,
+mistral-common's ``tokenizer.model.v1``: mmlu:cs 7,371, mmlu:physics 8,261, mmlu:bio 9,622; with
+SmolLM2's: 7,083, 7,704, 8,395; 6 windows take 5,994 with Mistral's one special token). D_r weighs every
+subset equally whatever its sample size (the mean of the per-subset statistics), so the reference stays
+balanced; the result's sizes record both sample sizes."""
+
+
+def collect_tokens_for(sizes: dict, subset: str) -> int:
+    """Collection tokens per sample (A or B) of one subset: ``sizes["collect_tokens"]``, or the size of
+    the first prefix of ``sizes["collect_tokens_by_family"]`` that the subset's name starts with."""
+    for prefix, n_tokens in sizes.get("collect_tokens_by_family", {}).items():
+        if subset.startswith(prefix):
+            return int(n_tokens)
+    return int(sizes["collect_tokens"])
 
 #: The full tier's text subsets (MOD section 2.2; names of ``core.data.hub.HUB_TEXT_SUBSETS``): every Pile
 #: subset of monology/pile-uncopyrighted, the CAMEL biology/physics/chemistry problems, GitHub code, and
@@ -298,13 +321,14 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
     eval_len = eval_seq_len(sizes, profile, lm.max_length)
-    n_c = sizes["collect_tokens"]
     collect = {"A": {}, "B": {}}
     for s in reference:
-        w = text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * n_c, seq_len=seq_len)
+        w = text_windows(s, lm.tokenizer, split="collect", n_tokens=2 * collect_tokens_for(sizes, s),
+                         seq_len=seq_len)
         half = w.shape[0] // 2
         collect["A"][s] = EvalSet("causal", w[:half])
         collect["B"][s] = EvalSet("causal", w[half:])
+    per_sample = {s: collect["A"][s].inputs.shape[0] * seq_len for s in reference}
     evals = [eval_set(lm.tokenizer, s, sizes, eval_len) for s in subsets]
     check = getattr(profile, "check_documents", None)
     for s, e in zip(subsets, evals):
@@ -317,15 +341,23 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
     doc_windows = sizes.get("eval_doc_windows")
     return ModData("causal", list(subsets), list(reference), collect, evalset, unit_subset,
                    sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
+                          **({"collect_tokens_per_subset_per_sample (min)": min(per_sample.values())}
+                             if min(per_sample.values()) != half * seq_len else {}),
                           "eval_tokens_per_subset": evals[0].inputs.numel(), "seq_len": seq_len,
                           "eval_seq_len": eval_len, **({"eval_doc_windows": doc_windows} if doc_windows else {}),
                           "n_subsets": len(subsets), "n_reference_subsets": len(reference)},
                    described={"subsets": ("small-tier text subsets (offline-assets.md)" if lm.tier == "small" else
-                                          "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC)")
+                                          "full-tier Hub text subsets (core.data.HUB_TEXT_SUBSETS_DOC; Pile subsets "
+                                          "from train shards 00-01, MMLU groups from each subject's test, "
+                                          "validation and dev questions, README 'Preparing the full tier')")
                                          + ", collect split: two disjoint samples A and B; eval split for every top1"
                                          + f" in windows of {eval_len} tokens"
                                          + (f", at most {doc_windows} per document" if doc_windows else ""),
-                              "reference": "balanced union of every text subset"})
+                              "reference": "balanced union of every text subset"
+                                           + "".join(f"; {prefix}* subsets collect {n:,} tokens per sample"
+                                                     for prefix, n in sizes.get("collect_tokens_by_family",
+                                                                                {}).items()
+                                                     if any(s.startswith(prefix) for s in reference))})
 
 
 def _image_data(profile, subsets, sizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
