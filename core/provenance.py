@@ -151,3 +151,75 @@ def result_provenance(*, paper: str | None, model: str, rule: str | None, device
     loaded = loaded_provenance(model, device)
     return {"catalogue": catalogue_info(), "rule_sha256": sha256_text(rule) if rule else None,
             "experiment": exp, "model": dict(loaded) if loaded else {"loaded": False}}
+
+
+def experiment_summary(results) -> dict:
+    """Which results of a run measured their experiment and which re-read it from the cache.
+
+    Parameters
+    ----------
+    results : iterable of :class:`core.results.ClaimResult`
+
+    Returns
+    -------
+    dict
+        ``computed``, ``re_read`` (``"partly re-read"`` included), ``unrecorded`` (measured results
+        without a record: older files, or experiments outside ABL/MOD/BCL): lists of ``"claim on
+        model"``; skipped and errored results are left out.
+    """
+    out: dict = {"computed": [], "re_read": [], "unrecorded": []}
+    for r in results:
+        if r.verdict in ("skipped", "error"):
+            continue
+        status = ((r.provenance or {}).get("experiment") or {}).get("status")
+        label = f"{r.claim} on {r.model}"
+        if status == "computed":
+            out["computed"].append(label)
+        elif status in ("re-read", "partly re-read"):
+            out["re_read"].append(label)
+        else:
+            out["unrecorded"].append(label)
+    return out
+
+
+def summary_text(run_dir) -> str:
+    """The lines ``python -m core.provenance RUN_DIR`` prints: the catalogue revision the run applied and
+    how many results computed their experiment or re-read it (naming those re-read)."""
+    from core.results import read_results
+
+    results, _ = read_results(run_dir)
+    revisions = sorted({revision_text((r.provenance or {}).get("catalogue")) for r in results})
+    s = experiment_summary(results)
+    lines = [f"Catalogue: {', '.join(revisions) or 'no results'}",
+             f"Experiments: {len(s['computed'])} result(s) computed in this run, {len(s['re_read'])} re-read "
+             f"from the cache, {len(s['unrecorded'])} without a record"]
+    if s["re_read"]:
+        lines.append("Re-read: " + "; ".join(s["re_read"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m core.provenance RUN_DIR")
+    print(summary_text(sys.argv[1]))
+
+
+def report_line(results) -> str:
+    """One line for the report's head: the catalogue revision(s) the results applied and how many
+    computed their experiment or re-read it, e.g. ``"Catalogue: Revision 2 (2026-11-29). Experiments:
+    30 result(s) computed in this run, 0 re-read from the cache."``; ``""`` without results. Result
+    files older than these fields read ``not recorded``."""
+    results = list(results)
+    if not results:
+        return ""
+    revisions = sorted({revision_text((r.provenance or {}).get("catalogue")) for r in results})
+    s = experiment_summary(results)
+    text = f"Catalogue: {', '.join(revisions)}."
+    if s["computed"] or s["re_read"]:
+        text += (f" Experiments: {len(s['computed'])} result(s) computed in this run, {len(s['re_read'])} "
+                 f"re-read from the cache" + (f" ({'; '.join(s['re_read'][:8])}"
+                                              f"{', ...' if len(s['re_read']) > 8 else ''})" if s["re_read"] else "")
+                 + ".")
+    return text
