@@ -251,16 +251,17 @@ def _load_hub(spec: ModelSpec, device: str, random: bool):
     except MissingAssetError:
         raise MissingAssetError(missing) from None
     info: dict = {}
+    kw = {"local_files_only": True}
     try:
-        config = transformers.AutoConfig.from_pretrained(folder)
+        config = transformers.AutoConfig.from_pretrained(folder, **kw)
         if spec.kind == "image":
             tokenizer = None
         else:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kw)
         if random:
             model = _random_twin(spec, config)
         else:
-            model, info = _AUTO[spec.kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
+            model, info = _AUTO[spec.kind].from_pretrained(folder, dtype=dtype, output_loading_info=True, **kw,
                                                            **_placement(device))
     except (OSError, ValueError) as e:
         raise MissingAssetError(f"{missing} ({type(e).__name__})") from None
