@@ -171,3 +171,10 @@ def test_check_weights_by_hand():
         check_weights("x", "causal", {"missing_keys": many})
     with pytest.raises(WeightsMismatchError, match=r"poolers"):  # only the named parts are left out
         check_weights("x", "masked", {"unexpected_keys": {"bert.poolers.dense.weight"}})
+
+
+def test_a_gguf_file_missing_a_tensor_fails_naming_it(tmp_path):
+    """transformers' GGUF loader would leave the layer at its random initialisation."""
+    path = own.write_gguf(tmp_path / "holed.gguf", skip=("blk.1.ffn_down.weight",))
+    with pytest.raises(WeightsMismatchError, match=r"holed\.gguf.*lacks 1 weight.*model\.layers\.1\.mlp\.down_proj\.weight"):
+        models.load_model(path)

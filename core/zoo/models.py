@@ -188,8 +188,15 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = 
         the path and what was expected.
     MissingAssetError
         When the package carrying a small-tier model is not installed, a Hub model is not in the local
-        Hugging Face cache (the reason names the id and the cache folder), or a checkpoint lacks
-        weights its kind needs (a masked LM without an MLM head); tests skip with the reason.
+        Hugging Face cache (the reason names the id and the cache folder), or a checkpoint is a bare
+        encoder without the head its kind needs (a masked LM without an MLM head); tests skip with the
+        reason.
+    WeightsMismatchError
+        (:class:`core.zoo.own.WeightsMismatchError`, an UnsupportedModelError) When a checkpoint folder,
+        a ``.gguf`` file or a full-tier model's snapshot lacks weights of the model, holds weights it has
+        no place for (a misnamed layer; :data:`core.zoo.own.UNUSED_WEIGHTS` excepted, and listed in the
+        card) or weights of another shape: the message names the keys, and the load fails instead of
+        running with random weights.
     """
     name = resolve(name_or_path)
     return _load(name, str(torch.device(device)))
