@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import transformers as T
 from safetensors.torch import load_file, save_file
 
@@ -74,7 +76,8 @@ def hub_model(tmp_path, model, hub_id: str, *, masked: bool = False, **edits):
 def test_a_path_load_with_an_unexpected_weight_fails_naming_it(tmp_path):
     folder = edit_weights(own.save(own.causal(), tmp_path / "m"),
                           add={"model.layers.1.mlp.extra_proj.weight": torch.zeros(4, 4)})
-    with pytest.raises(WeightsMismatchError, match=r"holds 1 weight.*no place for.*model\.layers\.1\.mlp\.extra_proj\.weight"):
+    with pytest.raises(WeightsMismatchError,
+                       match=r"holds 1 weight.*no place for.*model\.layers\.1\.mlp\.extra_proj\.weight"):
         models.load_model(folder)
 
 
@@ -123,8 +126,8 @@ def test_a_hub_load_reads_the_snapshot_and_records_its_commit(tmp_path):
 
 def test_a_hub_load_with_a_missing_weight_fails_naming_it(tmp_path):
     hub_model(tmp_path, tiny_opt(), "facebook/opt-1.3b", drop=["model.decoder.layers.1.fc1.weight"])
-    with pytest.raises(WeightsMismatchError,
-                       match=rf"facebook/opt-1\.3b \(snapshot .*{COMMIT}\).*lacks 1 weight.*model\.decoder\.layers\.1\.fc1\.weight"):
+    with pytest.raises(WeightsMismatchError, match=rf"facebook/opt-1\.3b \(snapshot .*{COMMIT}\).*lacks 1 weight"
+                                                   rf".*model\.decoder\.layers\.1\.fc1\.weight"):
         models.load_model("opt-1.3b")
 
 
@@ -176,5 +179,31 @@ def test_check_weights_by_hand():
 def test_a_gguf_file_missing_a_tensor_fails_naming_it(tmp_path):
     """transformers' GGUF loader would leave the layer at its random initialisation."""
     path = own.write_gguf(tmp_path / "holed.gguf", skip=("blk.1.ffn_down.weight",))
-    with pytest.raises(WeightsMismatchError, match=r"holed\.gguf.*lacks 1 weight.*model\.layers\.1\.mlp\.down_proj\.weight"):
+    with pytest.raises(WeightsMismatchError,
+                       match=r"holed\.gguf.*lacks 1 weight.*model\.layers\.1\.mlp\.down_proj\.weight"):
         models.load_model(path)
+
+
+_LAYER_KEYS = st.sets(st.builds("model.layers.{}.{}.weight".format, st.integers(0, 40),
+                                st.sampled_from(["mlp.up_proj", "mlp.down_proj", "self_attn.o_proj", "extra"])),
+                      max_size=10)
+_UNUSED_KEYS = st.sets(st.sampled_from(["bert.pooler.dense.weight", "cls.seq_relationship.bias",
+                                        "model.layers.3.self_attn.rotary_emb.inv_freq"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(missing=_LAYER_KEYS, unexpected=_LAYER_KEYS, unused=_UNUSED_KEYS, mismatched=_LAYER_KEYS)
+def test_check_weights_fails_exactly_when_a_weight_does_not_fit_and_names_it(missing, unexpected, unused,
+                                                                           mismatched):
+    info = {"missing_keys": missing, "unexpected_keys": unexpected | unused, "mismatched_keys": mismatched}
+    if not (missing or unexpected or mismatched):
+        assert check_weights("ckpt", "causal", info) == sorted(unused)
+        return
+    with pytest.raises(WeightsMismatchError) as e:
+        check_weights("ckpt", "causal", info)
+    err = e.value
+    assert (err.missing, err.unexpected, err.mismatched) == (sorted(missing), sorted(unexpected), sorted(mismatched))
+    for keys in (missing, unexpected, mismatched):
+        for k in sorted(keys)[:6]:  # the first six of each are named, then their number
+            assert k in str(err)
+    assert not any(k in str(err) for k in unused)
