@@ -243,8 +243,11 @@ def _gate(claim_id: str, model: str, measured: str, recorded: str | None, summar
 @pytest.fixture
 def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
     """``conclude(claim, model, measurement)``: write the result, then gate on it (a model outside the
-    zoo is not gated: a verdict other than ``replicated`` is a non-strict xfail showing the numbers)."""
+    zoo is not gated: a verdict other than ``replicated`` is a non-strict xfail showing the numbers).
+    The result records its provenance (:func:`core.provenance.result_provenance`: catalogue revision,
+    rule hash, experiment version and whether it was computed or re-read, weights, dtype, device)."""
     from core.inference.sample_size import needed
+    from core.provenance import result_provenance
     from core.zoo.models import get_spec
     from core.readings import robustness, skipped_for
     from core.results import ClaimResult, write_result
@@ -269,6 +272,8 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
             decided_by=m.decided_by, needed=need if m.verdict == "inconclusive" else None,
             readings=m.readings or None, robustness=robustness(m.verdict, m.readings),
             readings_skipped=skipped_for(claim.id, ran) or None,
+            provenance=result_provenance(paper=getattr(claim, "paper", None), model=model, rule=claim.rule,
+                                         device=_state(pytestconfig)["device"]),
         )
         write_result(run_dir, result)
         _state(pytestconfig)["wrote"] = True
@@ -291,6 +296,7 @@ def pytest_runtest_makereport(item, call):
     if marker is None or not report.skipped or hasattr(report, "wasxfail") or call.when == "teardown":
         return
     from core.zoo.models import get_spec
+    from core.provenance import catalogue_info
     from core.results import ClaimResult, write_result
 
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
@@ -304,7 +310,8 @@ def pytest_runtest_makereport(item, call):
     write_result(_run_dir(item.config), ClaimResult(
         claim=marker.args[0], model=model, tier=tier, profile=st["profile"].name, verdict="skipped",
         statistic=None, statistic_name="not measured (skipped)", interval=None, sample_sizes={},
-        seeds=[], paper_value=None, data="none (skipped before measuring)", reason=reason))
+        seeds=[], paper_value=None, data="none (skipped before measuring)", reason=reason,
+        provenance={"catalogue": catalogue_info()}))
     st["wrote"] = True
 
 

@@ -1,6 +1,9 @@
 """On-disk cache and atomic writes.
 
-The cache folder is ``$NEURON_CLAIMS_CACHE`` if set, else ``~/.cache/neuron-claims``. Every cached
+The cache folder is ``$NEURON_CLAIMS_CACHE`` if set, else ``~/.cache/neuron-claims``; the experiments'
+caches (:data:`EXPERIMENT_KINDS`) go to ``$NEURON_CLAIMS_EXPERIMENT_CACHE`` instead where that is set (a
+nightly run's fresh folder), and :func:`note_experiment` records whether each experiment was computed
+or re-read. Every cached
 artefact lives under a key derived from everything that determines it (:func:`cache_key`). Every file
 the harness writes goes through :func:`atomic_write_bytes` (write to a temporary file in the same
 folder, fsync, ``os.replace``), so an interrupted run never leaves a half-written file behind.
@@ -24,6 +27,16 @@ from typing import Any, Callable
 
 ENV_VAR = "NEURON_CLAIMS_CACHE"
 
+#: Environment variable that points the experiment caches (:data:`EXPERIMENT_KINDS`) at another folder,
+#: e.g. a fresh one per nightly run, so that the run measures instead of re-reading (issue 18, item 6);
+#: the other kinds stay under :data:`ENV_VAR`'s folder.
+EXPERIMENTS_ENV_VAR = "NEURON_CLAIMS_EXPERIMENT_CACHE"
+
+#: Cache kinds that hold what experiments compute: ablation sweeps, MOD and BCL results, activation
+#: statistics, MoEfication clusterings. The other kinds (``models``: converted and trained models;
+#: ``data``: parsed documents; ``digests``: file hashes) hold what the experiments read.
+EXPERIMENT_KINDS = ("abl", "mod", "bcl", "stats", "moefication")
+
 #: Bumped whenever a change to the harness changes what a cached artefact contains.
 CACHE_VERSION = 1
 
@@ -34,12 +47,46 @@ def cache_dir(*parts: str) -> Path:
     Returns
     -------
     pathlib.Path
-        ``$NEURON_CLAIMS_CACHE/<parts...>`` or ``~/.cache/neuron-claims/<parts...>``.
+        ``$NEURON_CLAIMS_CACHE/<parts...>`` or ``~/.cache/neuron-claims/<parts...>``; for an experiment
+        kind (``parts[0]`` in :data:`EXPERIMENT_KINDS`) ``$NEURON_CLAIMS_EXPERIMENT_CACHE/<parts...>``
+        when that is set.
     """
     root = Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "neuron-claims")
+    if parts and parts[0] in EXPERIMENT_KINDS and os.environ.get(EXPERIMENTS_ENV_VAR):
+        root = Path(os.environ[EXPERIMENTS_ENV_VAR]).expanduser()
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+#: Experiments run in this process: ``(kind, model) -> [{"entry", "computed"}, ...]`` (:func:`note_experiment`).
+_EXPERIMENTS: dict[tuple[str, str], list[dict]] = {}
+
+
+def note_experiment(kind: str, model: str, entry: str | os.PathLike, *, computed: bool) -> None:
+    """Record that this process computed (``computed=True``) or re-read from the cache the experiment
+    entry ``entry`` of kind ``kind`` (``"abl"``, ``"mod"``, ``"bcl"``) for ``model``; the experiments call
+    it where they return, :func:`experiment_record` reads it for the result files."""
+    _EXPERIMENTS.setdefault((kind, model), []).append({"entry": str(entry), "computed": bool(computed)})
+
+
+def experiment_record(kind: str, model: str) -> dict | None:
+    """Whether this process computed the experiment ``kind`` on ``model`` or re-read it (None: neither
+    was recorded here).
+
+    Returns
+    -------
+    dict or None
+        ``{"status": "computed" | "re-read" | "partly re-read", "re_read": [entries re-read],
+        "cache": the kind's cache folder}``; ``partly`` when some entries (e.g. one BCL corpus of two)
+        were re-read and others computed.
+    """
+    notes = _EXPERIMENTS.get((kind, model))
+    if not notes:
+        return None
+    reread = sorted({n["entry"] for n in notes if not n["computed"]})
+    status = "computed" if not reread else "re-read" if all(not n["computed"] for n in notes) else "partly re-read"
+    return {"status": status, "re_read": reread, "cache": str(cache_dir(kind))}
 
 
 def cache_key(**fields: Any) -> str:

@@ -45,7 +45,7 @@ RESULT_FIELDS = (
 
 #: Fields a result file may hold besides :data:`RESULT_FIELDS`.
 OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s", "decided_by", "needed",
-                   "readings", "robustness", "readings_skipped")
+                   "readings", "robustness", "readings_skipped", "provenance")
 
 #: Order of the claim families in listings; other families follow, alphabetically.
 CLAIM_FAMILIES = ("ABL", "MOD", "BCL")
@@ -126,6 +126,12 @@ class ClaimResult:
         Whether every alternate's verdict agrees with :attr:`verdict`; None when none ran.
     readings_skipped : list of str or None
         Readings that touch this claim but did not run in this profile.
+    provenance : dict or None
+        What the result was measured under (:func:`core.provenance.result_provenance`): ``catalogue``
+        (claims.md's ``revision`` and ``sha256``, or ``found: False``), ``rule_sha256`` (of
+        :attr:`rule`), ``experiment`` (its version constants and ``status``: ``computed`` or
+        ``re-read`` from the cache, with the entries re-read), ``model`` (``dtype``, ``device``,
+        ``weights``: what identifies the weights). None in result files written before it existed.
     """
 
     claim: str
@@ -152,6 +158,7 @@ class ClaimResult:
     readings: dict[str, Any] | None = None
     robustness: str | None = None
     readings_skipped: list[str] | None = None
+    provenance: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -211,6 +218,8 @@ class ClaimResult:
             _bad("reason", "a string or null", self.reason)
         if self.verdict in ("skipped", "error") and not (self.reason or "").strip():
             _bad("reason", f"a non-empty string for verdict {self.verdict!r}", self.reason)
+        if self.provenance is not None and not isinstance(self.provenance, dict):
+            _bad("provenance", "a dict or null", self.provenance)
         if self.duration_s is not None:
             if not _is_number(self.duration_s) or self.duration_s < 0:
                 _bad("duration_s", "a non-negative number or null", self.duration_s)

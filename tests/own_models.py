@@ -75,10 +75,11 @@ def save(model, folder: Path, *, with_tokenizer: bool = True, masked: bool = Fal
 
 
 def write_gguf(path: Path, *, seed: int = 0, architecture: str = "llama", n_layer: int = 2, d: int = 32,
-               ff: int = 64, heads: int = 4, kv: int = 2) -> Path:
+               ff: int = 64, heads: int = 4, kv: int = 2, skip: tuple[str, ...] = ()) -> Path:
     """A tiny float32 GGUF file of a Llama-architecture model (random weights from ``seed``) with a
     byte-level ``gpt2`` tokenizer, written with the ``gguf`` package. ``architecture`` is written as
-    ``general.architecture`` (with the llama tensors), to make files transformers cannot read."""
+    ``general.architecture`` (with the llama tensors), to make files transformers cannot read; tensors
+    named in ``skip`` (e.g. ``"blk.1.ffn_down.weight"``) are left out."""
     import gguf
 
     rng = np.random.default_rng(seed)
@@ -105,6 +106,9 @@ def write_gguf(path: Path, *, seed: int = 0, architecture: str = "llama", n_laye
     w.add_unk_token_id(0)
     w.add_pad_token_id(2)
     w.add_add_bos_token(False)
+
+    add_tensor = w.add_tensor
+    w.add_tensor = lambda name, t: None if name in skip else add_tensor(name, t)
 
     def rand(*shape):
         return (rng.standard_normal(shape) * 0.1).astype(np.float32)

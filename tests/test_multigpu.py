@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from core.zoo import checkpoints, models
+from core.zoo import own as zoo_own
 from tests import tiny_models
 
 
@@ -24,16 +25,19 @@ class _FakeAuto:
         model = cls.model
         if kw.get("device_map") == "auto":
             model.hf_device_map = {"model.decoder.layers.0": 0, "model.decoder.layers.1": 1}
+        if kw.get("output_loading_info"):
+            return model, {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": []}
         return model
 
 
 @pytest.fixture
-def fake_hub(monkeypatch):
+def fake_hub(monkeypatch, tmp_path):
     _FakeAuto.model = tiny_models.build("opt").train()  # built before CUDA is faked
     cfg = _FakeAuto.model.config
     monkeypatch.setattr(models.transformers.AutoConfig, "from_pretrained", lambda *a, **k: cfg)
     monkeypatch.setattr(models.transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: None)
     monkeypatch.setitem(checkpoints._AUTO, "causal", _FakeAuto)
+    monkeypatch.setattr(zoo_own, "_hub_snapshot", lambda hub_id: tmp_path / "snapshots" / ("0" * 40))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     _FakeAuto.calls = []
     models._load.cache_clear()
@@ -56,7 +60,7 @@ def test_placement(fake_hub, n_gpus, device, expected):
 def test_full_tier_load_spreads_over_gpus(fake_hub):
     fake_hub.setattr(torch.cuda, "device_count", lambda: 2)
     lm = models.load_model("opt-1.3b", device="cuda")  # .to("cuda") would fail on this machine
-    assert _FakeAuto.calls == [{"dtype": torch.bfloat16, "local_files_only": True,
+    assert _FakeAuto.calls == [{"dtype": torch.bfloat16, "output_loading_info": True, "local_files_only": True,
                                 "device_map": "auto"}]
     assert lm.model.hf_device_map and not lm.model.training
 
@@ -64,5 +68,5 @@ def test_full_tier_load_spreads_over_gpus(fake_hub):
 def test_one_gpu_or_cpu_loads_without_device_map(fake_hub):
     fake_hub.setattr(torch.cuda, "device_count", lambda: 1)
     lm = models.load_model("opt-1.3b", device="cpu")
-    assert _FakeAuto.calls == [{"dtype": torch.float32, "local_files_only": True}]
+    assert _FakeAuto.calls == [{"dtype": torch.float32, "output_loading_info": True, "local_files_only": True}]
     assert lm.device == torch.device("cpu")

@@ -107,15 +107,16 @@ def test_a_bare_encoder_is_a_masked_lm_without_a_head_whose_claims_skip(tmp_path
     assert models.load_model(f"{folder}:random").kind == "masked"  # the twin has a (random) head
 
 
-def test_a_checkpoint_missing_an_untied_lm_head_skips_naming_it(tmp_path):
+def test_a_checkpoint_missing_an_untied_lm_head_fails_naming_it(tmp_path):
     folder = own.save(own.causal(tie_word_embeddings=False), tmp_path / "m")
     from safetensors.torch import load_file, save_file
 
     weights = load_file(folder / "model.safetensors")
     del weights["lm_head.weight"]
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(MissingAssetError, match=r"lacks 1 weight.*lm_head\.weight"):
+    with pytest.raises(zoo_own.WeightsMismatchError, match=r"lacks 1 weight.*lm_head\.weight") as e:
         models.load_model(folder)
+    assert e.value.missing == ["lm_head.weight"] and not e.value.unexpected
 
 
 # --- errors a newcomer can act on ----------------------------------------------------------------

@@ -439,7 +439,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     """
-    from core.cache import Checkpoint, cache_key, cache_lock, load_cached, partial_path
+    from core.cache import Checkpoint, cache_key, cache_lock, load_cached, note_experiment, partial_path
     from core.zoo.models import load_model
 
     lm = load_model(name, device=device)
@@ -452,9 +452,11 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                     generator=GENERATOR[lm.tier], device=str(lm.device.type))
     path = cache_dir("abl") / f"{name.replace(':', '_')}-{key}.npz"
     if (found := load_cached(path, AblationSweep.load)) is not None:  # a damaged entry is named and rebuilt
+        note_experiment("abl", name, path, computed=False)
         return found
     with cache_lock(path):  # xdist workers / concurrent runs: one computes, the others wait and load
         if (found := load_cached(path, AblationSweep.load)) is not None:
+            note_experiment("abl", name, path, computed=False)
             return found
         if modality == "image":
             collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
@@ -467,4 +469,5 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                         checkpoint=checkpoint)
         sweep.save(path)
         checkpoint.complete()
+        note_experiment("abl", name, path, computed=True)
     return sweep

@@ -26,7 +26,7 @@ from core.bcl.baselines import BASELINES, SEEDS
 from core.bcl.intervention import intervene
 from core.bcl.relatedness import token_relatedness
 from core.bcl.sentences import cluster_sentences, select_sentences
-from core.cache import atomic_write_json, cache_dir, cache_key, load_cached, one_at_a_time
+from core.cache import atomic_write_json, cache_dir, cache_key, load_cached, note_experiment, one_at_a_time
 from core.errors import check_name
 
 PAPER_KS: tuple[int, ...] = (20, 50, 200)
@@ -266,6 +266,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                     seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings))
     path = cache_dir("bcl") / f"result-{name.replace(':', '_')}-{corpus.replace('/', '_')}-{key}.json"
     if (found := load_cached(path, _read_json)) is not None:  # a damaged entry is named and rebuilt
+        note_experiment("bcl", name, path, computed=False)
         return found
     variants = _variants(rep, keep, methods, tok, cols)
     # keyed on what the clustering depends on only, so that readings and evaluation sizes reuse it
@@ -365,5 +366,6 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                          f"(documents cut at {sizes['eval_max_doc_tokens']} tokens)"},
     }
     atomic_write_json(path, result)
+    note_experiment("bcl", name, path, computed=True)
     return result
 

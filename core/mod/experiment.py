@@ -32,6 +32,7 @@ from core.data.hub import HUB_DATA_VERSION
 from core.data.images import hub_image_processor
 from core.cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
                     partial_path)
+from core.cache import note_experiment
 from core.errors import check_name
 from core.evaluate import EvalSet, evaluate
 from core.mod.nulls import NULL_DRAWS, lottery_null
@@ -483,6 +484,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                  if set(mod_readings) <= set(c)]
     path = next((p for p in map(path_for, supersets) if p.exists()), path_for(mod_readings))
     if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
+        note_experiment("mod", name, path, computed=False)
         return found
     if lm.kind == "image" and lm.tier == "full":
         data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
@@ -498,4 +500,5 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                      info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
     result.save(path)
     checkpoint.complete()
+    note_experiment("mod", name, path, computed=True)
     return result

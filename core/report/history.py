@@ -111,6 +111,7 @@ def run_metadata(*, profile: str, sizes: dict[str, Any], device: str, started: f
         "platform": platform.platform(), "host": socket.gethostname(), "cpu_count": dev["cpu_count"],
         "args": list(args or []), "sizes": sizes,
         "cache": os.environ.get("NEURON_CLAIMS_CACHE", "~/.cache/neuron-claims"),
+        "experiment_cache": os.environ.get("NEURON_CLAIMS_EXPERIMENT_CACHE") or "the cache's",
     }
 
 

@@ -36,6 +36,7 @@ from core.report.format import (
     readings_text,
     stat_text,
 )
+from core.provenance import experiment_summary, revision_text
 from core.results import VERDICTS, ClaimResult, claim_sort_key
 
 HTML_NAME = "report.html"
@@ -418,6 +419,15 @@ def _subtitle(data: ReportData) -> str:
             bits.append(f"{label} {_e(_inline(run[key]))}")
     if run.get("gpus"):
         bits.append(_e(", ".join(map(str, run["gpus"]))))
+    if data.results:
+        revisions = sorted({revision_text((r.provenance or {}).get("catalogue")) for r in data.results})
+        bits.append(f"claims.md {_e(', '.join(revisions))}")
+        exp = experiment_summary(data.results)
+        if exp["re_read"]:
+            bits.append(f'<span title="{_e("; ".join(exp["re_read"]))}">experiments: {len(exp["computed"])} '
+                        f'result(s) computed, {len(exp["re_read"])} re-read from the cache</span>')
+        elif exp["computed"]:
+            bits.append(f"experiments: all {len(exp['computed'])} computed in this run")
     commit = run.get("git_commit") or run.get("commit")
     if commit:
         bits.append(f"commit <code>{_e(str(commit)[:12])}</code>"

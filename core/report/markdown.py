@@ -41,6 +41,7 @@ from core.report.format import (
 )
 from core.report.history import HISTORY_LENGTH
 from core.report.html import render_html
+from core.provenance import report_line
 from core.results import ClaimResult, claim_sort_key
 
 REPORT_NAME = "report.md"
@@ -189,6 +190,8 @@ def markdown_text(data: ReportData) -> str:
     """The Markdown report of ``data`` (figures linked as ``figures/<file>``)."""
     run_dir, results, run, problems = data.run_dir, data.results, data.run, data.problems
     lines = [f"# Neuron-claims replication report: `{run_dir.name}`", ""]
+    if (line := report_line(results)):
+        lines += [line, ""]
     if run:
         lines += ["## Run", ""] + _metadata_lines(run) + [""]
 

@@ -121,7 +121,12 @@ def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -
             raise MissingAssetError("package 'gguf' is not installed: run `pip install gguf`")
         where = {"pretrained_model_name_or_path": gguf_path.parent, "gguf_file": gguf_path.name}
         tokenizer = transformers.AutoTokenizer.from_pretrained(**where)
-        quantised = transformers.AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32)
+        quantised, info = transformers.AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32,
+                                                                             output_loading_info=True)
+        from core.zoo.checkpoints import loading_report
+        from core.zoo.own import check_weights
+
+        check_weights(f"GGUF file {gguf_path}", "causal", loading_report(info))  # no tensor left unfilled
         config = quantised.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config

@@ -25,20 +25,32 @@ _AUTO = {
 
 def _open_folder(folder: Path, kind: str, random: bool, dtype=torch.float32, placement: dict | None = None,
                  loading_info: bool = False):
-    """(model, tokenizer, config) of a checkpoint folder, and with ``loading_info`` the set of weights
-    the checkpoint lacked; the random twin is built from the config."""
+    """(model, tokenizer, config) of a checkpoint folder, and with ``loading_info`` a fourth item: the
+    weights that did not fit, ``{"missing_keys", "unexpected_keys", "mismatched_keys"}`` (sets of
+    parameter names: weights of the model the checkpoint lacked, weights of the checkpoint the model has
+    no place for, weights of another shape; all empty for a random twin, which reads no weights;
+    checked by :func:`core.zoo.own.check_weights`). The random twin is built from the config."""
     config = transformers.AutoConfig.from_pretrained(folder)
     tokenizer = None if kind == "image" else transformers.AutoTokenizer.from_pretrained(folder)
-    missing: set = set()
+    info: dict = {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": set()}
     if random:
         model = _twin(kind, config)
     elif loading_info:
-        model, info = _AUTO[kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
-                                                  **(placement or {}))
-        missing = set(info.get("missing_keys") or ())
+        model, loaded = _AUTO[kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
+                                                    **(placement or {}))
+        info = loading_report(loaded)
     else:
         model = _AUTO[kind].from_pretrained(folder, dtype=dtype, **(placement or {}))
-    return (model, tokenizer, config, missing) if loading_info else (model, tokenizer, config)
+    return (model, tokenizer, config, info) if loading_info else (model, tokenizer, config)
+
+
+def loading_report(loaded: dict) -> dict:
+    """transformers' ``output_loading_info`` dict as sets of parameter names: ``missing_keys``,
+    ``unexpected_keys`` and ``mismatched_keys`` (the latter's entries may be ``(name, shapes...)``
+    tuples; their names are kept)."""
+    mismatched = {m[0] if isinstance(m, (tuple, list)) else m for m in loaded.get("mismatched_keys") or ()}
+    return {"missing_keys": set(loaded.get("missing_keys") or ()),
+            "unexpected_keys": set(loaded.get("unexpected_keys") or ()), "mismatched_keys": mismatched}
 
 
 def _open_cached(builder: Callable[[], Path], kind: str, random: bool):

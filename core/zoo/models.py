@@ -25,7 +25,7 @@ import transformers
 from core.cache import cache_key, package_versions
 from core.errors import MissingAssetError
 from core.zoo.build import _SMALL_BUILDERS
-from core.zoo.checkpoints import _AUTO, _open_cached, _placement, _random_twin
+from core.zoo.checkpoints import _AUTO, _open_cached, _placement, _random_twin, loading_report
 from core.zoo.own import _OWN, _is_path_or_id, _load_own, resolve
 from core.zoo.registry import MODELS, RANDOM_SEED, RANDOM_SUFFIX, ModelSpec, UnknownModelError
 
@@ -71,12 +71,68 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
     @property
+    def provenance(self) -> dict:
+        """What this model ran as, for the result files (issue 18 item 5, issue 21 item 5):
+
+        - ``dtype``: of its parameters, e.g. ``"float32"``, ``"bfloat16"`` (several, comma-separated,
+          if they differ);
+        - ``device``: where it runs, e.g. ``"cpu"``, ``"cuda:0"`` (several, comma-separated, for a model
+          spread over GPUs by ``device_map="auto"``);
+        - ``weights``: what identifies its weights without hashing them on every load (:func:`weights_id`);
+        - ``unused_weights``: checkpoint weights left out (:data:`core.zoo.own.UNUSED_WEIGHTS`), if any.
+        """
+        params = list(self.model.parameters())
+        dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in params})
+        devices = sorted({str(p.device) for p in params})
+        out = {"dtype": ",".join(dtypes), "device": ",".join(devices), "weights": weights_id(self.card)}
+        if self.card.get("unused_weights"):
+            out["unused_weights"] = list(self.card["unused_weights"])
+        return out
+
+    @property
     def max_length(self) -> int | None:
         cfg = self.model.config
         n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
         if n and cfg.model_type == "roberta":
             n -= 2  # RoBERTa's positions start after the padding index
         return n
+
+
+#: :attr:`LoadedModel.provenance` of every model loaded in this process, by name and device (the latest
+#: load of a name also under the name alone); read by ``conftest.py``'s ``conclude``.
+_PROVENANCE: dict[str, dict] = {}
+
+
+def weights_id(card: dict) -> str:
+    """What identifies a model's weights, from its card, cheaply (no weight file is read):
+
+    - small tier: ``recipe:<cache key>``, the key of its cache folder (derived from the package's file
+      digest or the shipped weights and the recipe, :mod:`core.zoo.build`);
+    - full tier and Hub ids: ``hub:<id>@<commit>``, the snapshot's commit (content-addressed by the Hub);
+    - a checkpoint folder: ``files:<cache key>``, a hash of the sha256 of each of its files (each file
+      hashed once per version, :func:`core.cache.file_digest`); a GGUF file: its conversion's key, which
+      holds the file's sha256;
+    - a random twin: ``random(seed 0) of <its model's id>``;
+    - a card without any of these: ``unknown (<provenance>)``.
+    """
+    if "twin_of" in card:
+        return f"random(seed {card.get('seed', RANDOM_SEED)}) of {weights_id(card['twin_of'] or {})}"
+    key = card.get("cache_key")
+    if isinstance(key, str) and key.startswith("hub:"):
+        return key
+    if key and card.get("origin") in ("folder", "gguf"):
+        return f"files:{key}"
+    if key:
+        return f"recipe:{key}"
+    return f"unknown ({card.get('provenance', 'no model card')})"
+
+
+def loaded_provenance(name: str, device: str | None = None) -> dict | None:
+    """:attr:`LoadedModel.provenance` of ``name`` as last loaded in this process (on ``device`` if given;
+    ``"cuda"`` also matches ``"cuda:0"``), or None when it was not loaded here."""
+    if device is not None:
+        return _PROVENANCE.get(f"{name}@{torch.device(device)}") or _PROVENANCE.get(name)
+    return _PROVENANCE.get(name)
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -132,8 +188,15 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = 
         the path and what was expected.
     MissingAssetError
         When the package carrying a small-tier model is not installed, a Hub model is not in the local
-        Hugging Face cache (the reason names the id and the cache folder), or a checkpoint lacks
-        weights its kind needs (a masked LM without an MLM head); tests skip with the reason.
+        Hugging Face cache (the reason names the id and the cache folder), or a checkpoint is a bare
+        encoder without the head its kind needs (a masked LM without an MLM head); tests skip with the
+        reason.
+    WeightsMismatchError
+        (:class:`core.zoo.own.WeightsMismatchError`, an UnsupportedModelError) When a checkpoint folder,
+        a ``.gguf`` file or a full-tier model's snapshot lacks weights of the model, holds weights it has
+        no place for (a misnamed layer; :data:`core.zoo.own.UNUSED_WEIGHTS` excepted, and listed in the
+        card) or weights of another shape: the message names the keys, and the load fails instead of
+        running with random weights.
     """
     name = resolve(name_or_path)
     return _load(name, str(torch.device(device)))
@@ -159,7 +222,9 @@ def _load(name: str, device: str) -> LoadedModel:
     if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
         model = model.to(device)
     model = model.eval()
-    return LoadedModel(name=name, spec=spec, model=model, tokenizer=tokenizer, card=card)
+    loaded = LoadedModel(name=name, spec=spec, model=model, tokenizer=tokenizer, card=card)
+    _PROVENANCE[name] = _PROVENANCE[f"{name}@{device}"] = loaded.provenance
+    return loaded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,23 +232,51 @@ def _load(name: str, device: str) -> LoadedModel:
 # ---------------------------------------------------------------------------------------------
 
 def _load_hub(spec: ModelSpec, device: str, random: bool):
+    """(model, tokenizer, card) of a full-tier model from the local Hugging Face cache (never the network).
+
+    The snapshot folder is found in the cache the environment names now (``HF_HUB_CACHE``, ``HF_HOME``;
+    :func:`core.zoo.own._hub_snapshot`); its name is the Hub commit, which identifies the weights
+    (content-addressed: the card's ``cache_key`` is ``hub:<id>@<commit>``, no weight file is hashed).
+    The weights must fill the model exactly (:func:`core.zoo.own.check_weights`).
+
+    Raises
+    ------
+    MissingAssetError
+        The model, or a file of it, is not in the local cache (the reason names the id and the folder).
+    WeightsMismatchError
+        The checkpoint lacks weights of the model, holds weights it has no place for (other than
+        :data:`core.zoo.own.UNUSED_WEIGHTS`) or of another shape; the message names the keys.
+    """
+    from core.zoo.own import _hf_hub_cache, _hub_snapshot, check_weights
+
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    missing = (f"full-tier model {spec.name!r} ({spec.hub_id}) is neither reachable nor in the local "
+               f"Hugging Face cache (HF_HOME / HF_HUB_CACHE; looked in {_hf_hub_cache()}); this machine has "
+               f"no Hub access")
+    try:
+        folder = _hub_snapshot(spec.hub_id)
+    except MissingAssetError:
+        raise MissingAssetError(missing) from None
+    info: dict = {}
     kw = {"local_files_only": True}
     try:
-        config = transformers.AutoConfig.from_pretrained(spec.hub_id, **kw)
+        config = transformers.AutoConfig.from_pretrained(folder, **kw)
         if spec.kind == "image":
             tokenizer = None
         else:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(spec.hub_id, **kw)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kw)
         if random:
             model = _random_twin(spec, config)
         else:
-            model = _AUTO[spec.kind].from_pretrained(spec.hub_id, dtype=dtype, **kw, **_placement(device))
+            model, info = _AUTO[spec.kind].from_pretrained(folder, dtype=dtype, output_loading_info=True, **kw,
+                                                           **_placement(device))
     except (OSError, ValueError) as e:
-        raise MissingAssetError(
-            f"full-tier model {spec.name!r} ({spec.hub_id}) is neither reachable nor in the local "
-            f"Hugging Face cache (HF_HOME); this machine has no Hub access ({type(e).__name__})"
-        ) from None
+        raise MissingAssetError(f"{missing} ({type(e).__name__})") from None
+    unused = [] if random else check_weights(f"{spec.hub_id} (snapshot {folder})", spec.kind,
+                                             loading_report(info))
     card = {"name": spec.name, "provenance": f"Hugging Face Hub {spec.hub_id} (local cache)",
-            "config": config.to_dict(), "versions": package_versions()}
+            "config": config.to_dict(), "versions": package_versions(),
+            "cache_key": f"hub:{spec.hub_id}@{folder.name}"}
+    if unused:
+        card["unused_weights"] = unused
     return model, tokenizer, card

@@ -1,0 +1,225 @@
+"""What a result was measured under (issue 21 item 5, issue 18 items 5 and 6): the claim catalogue's
+revision and a hash of the rule applied, the experiment's version and whether this run computed it or
+re-read it from the cache, and the model's weights, dtype and device.
+
+``conftest.py``'s ``conclude`` puts :func:`result_provenance` into every result file
+(:attr:`core.results.ClaimResult.provenance`); the report shows the catalogue's revision.
+
+The catalogue is ``../shared/claims.md`` beside the repository (``$NEURON_CLAIMS_CATALOGUE`` overrides
+it); a clone without it records ``{"found": False, "looked_in": [...]}`` instead of failing.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import os
+import re
+from pathlib import Path
+
+#: Environment variable naming the claim catalogue file (default: :func:`catalogue_candidates`).
+CATALOGUE_ENV_VAR = "NEURON_CLAIMS_CATALOGUE"
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Each paper's experiment: (cache kind, the version constants that enter its cache keys as
+#: ``module:NAME``). Bumping one of them is what marks an experiment's computation as changed.
+EXPERIMENTS = {
+    "ABL": ("abl", ("core.abl.ablation:ABL_VERSION",)),
+    "MOD": ("mod", ("core.mod.experiment:MOD_VERSION", "core.mod.moefication:CLUSTERING_VERSION")),
+    "BCL": ("bcl", ("core.bcl.experiment:BCL_VERSION", "core.bcl.experiment:REPR_VERSION")),
+}
+
+_REVISION = re.compile(r"^\*\*(Revision\s+\d+)\s*(\(([^)]*)\))?")
+
+
+def sha256_text(text: str) -> str:
+    """sha256 (64 hex digits) of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def catalogue_candidates() -> list[Path]:
+    """Where the catalogue is looked for, in order: ``$NEURON_CLAIMS_CATALOGUE``, then
+    ``<repo>/../shared/claims.md``, then ``<repo>/../../shared/claims.md`` (a git worktree one level
+    deeper than the main checkout)."""
+    env = os.environ.get(CATALOGUE_ENV_VAR)
+    if env:
+        return [Path(env).expanduser()]
+    return [ROOT.parent / "shared" / "claims.md", ROOT.parent.parent / "shared" / "claims.md"]
+
+
+def catalogue_info(path: str | os.PathLike | None = None) -> dict:
+    """The claim catalogue's revision, read from its last section ("Revisions").
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The catalogue file; default the first of :func:`catalogue_candidates` that exists.
+
+    Returns
+    -------
+    dict
+        Found: ``{"found": True, "path", "revision": "Revision 2 (2026-11-29)", "sha256"}`` (the
+        revision is that of the last ``**Revision N (date)...**`` line; ``"revision 1 (no Revisions
+        section)"`` when the file has none; ``sha256`` is of the whole file). Not found:
+        ``{"found": False, "looked_in": [paths]}``. Never raises for a missing or unreadable file
+        (``"error"`` then names why).
+    """
+    candidates = [Path(path)] if path is not None else catalogue_candidates()
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                text = candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                return {"found": False, "looked_in": [str(c) for c in candidates],
+                        "error": f"{candidate}: {type(e).__name__}: {e}"}
+            return {"found": True, "path": str(candidate), "revision": _revision(text),
+                    "sha256": sha256_text(text)}
+    return {"found": False, "looked_in": [str(c) for c in candidates]}
+
+
+def _revision(text: str) -> str:
+    section = text.split("\n## Revisions", 1)
+    if len(section) < 2:
+        return "revision 1 (no Revisions section)"
+    found = None
+    for line in section[1].splitlines():
+        m = _REVISION.match(line.strip())
+        if m:
+            found = f"{m.group(1)} ({m.group(3)})" if m.group(3) else m.group(1)
+    return found or "revision 1 (no revision listed)"
+
+
+def revision_text(catalogue: dict | None) -> str:
+    """One line for the report: ``"Revision 2 (2026-11-29)"``, or ``"catalogue not found"``, or
+    ``"not recorded"`` (a result file older than this field)."""
+    if not catalogue:
+        return "not recorded"
+    if not catalogue.get("found"):
+        return "catalogue not found"
+    return str(catalogue.get("revision") or "not recorded")
+
+
+@functools.lru_cache(maxsize=None)
+def experiment_version(paper: str) -> dict:
+    """The versions that key the experiment of ``paper`` ("ABL", "MOD", "BCL"): ``{"experiment": cache
+    kind, "NAME": value, ..., "CACHE_VERSION": value}``; ``{"experiment": "unknown"}`` for another
+    paper. Imports the experiment's module (already imported by the claim tests)."""
+    from core.cache import CACHE_VERSION
+
+    if paper not in EXPERIMENTS:
+        return {"experiment": "unknown"}
+    kind, constants = EXPERIMENTS[paper]
+    out: dict = {"experiment": kind}
+    for ref in constants:
+        module, name = ref.split(":")
+        out[name] = getattr(importlib.import_module(module), name)
+    out["CACHE_VERSION"] = CACHE_VERSION
+    return out
+
+
+def result_provenance(*, paper: str | None, model: str, rule: str | None, device: str | None = None) -> dict:
+    """The ``provenance`` field of a result file.
+
+    Parameters
+    ----------
+    paper : str
+        The claim's paper ("ABL", "MOD", "BCL"): names its experiment.
+    model : str
+        The model's name as loaded (:func:`core.zoo.models.load_model`).
+    rule : str or None
+        The decision rule the test applied (its text is hashed).
+    device : str, optional
+        The device asked for (``--device``); the model's own record says where it ran.
+
+    Returns
+    -------
+    dict
+        ``catalogue`` (:func:`catalogue_info`), ``rule_sha256`` (sha256 of the rule text, or None),
+        ``experiment`` (:func:`experiment_version` and, from :func:`core.cache.experiment_record`,
+        ``status``: ``"computed"``, ``"re-read"`` or ``"partly re-read"``, the ``re_read`` entries and
+        the ``cache`` folder; ``status`` ``"not recorded in this process"`` when the experiment ran
+        elsewhere), ``model`` (:attr:`core.zoo.models.LoadedModel.provenance`: ``dtype``, ``device``,
+        ``weights``; ``{"loaded": False}`` when the model was not loaded in this process).
+    """
+    from core.cache import experiment_record
+    from core.zoo.models import loaded_provenance
+
+    exp = dict(experiment_version(paper))
+    record = experiment_record(exp["experiment"], model)
+    exp.update(record or {"status": "not recorded in this process"})
+    loaded = loaded_provenance(model, device)
+    return {"catalogue": catalogue_info(), "rule_sha256": sha256_text(rule) if rule else None,
+            "experiment": exp, "model": dict(loaded) if loaded else {"loaded": False}}
+
+
+def experiment_summary(results) -> dict:
+    """Which results of a run measured their experiment and which re-read it from the cache.
+
+    Parameters
+    ----------
+    results : iterable of :class:`core.results.ClaimResult`
+
+    Returns
+    -------
+    dict
+        ``computed``, ``re_read`` (``"partly re-read"`` included), ``unrecorded`` (measured results
+        without a record: older files, or experiments outside ABL/MOD/BCL): lists of ``"claim on
+        model"``; skipped and errored results are left out.
+    """
+    out: dict = {"computed": [], "re_read": [], "unrecorded": []}
+    for r in results:
+        if r.verdict in ("skipped", "error"):
+            continue
+        status = ((r.provenance or {}).get("experiment") or {}).get("status")
+        label = f"{r.claim} on {r.model}"
+        if status == "computed":
+            out["computed"].append(label)
+        elif status in ("re-read", "partly re-read"):
+            out["re_read"].append(label)
+        else:
+            out["unrecorded"].append(label)
+    return out
+
+
+def summary_text(run_dir) -> str:
+    """The lines ``python -m core.provenance RUN_DIR`` prints: the catalogue revision the run applied and
+    how many results computed their experiment or re-read it (naming those re-read)."""
+    from core.results import read_results
+
+    results, _ = read_results(run_dir)
+    revisions = sorted({revision_text((r.provenance or {}).get("catalogue")) for r in results})
+    s = experiment_summary(results)
+    lines = [f"Catalogue: {', '.join(revisions) or 'no results'}",
+             f"Experiments: {len(s['computed'])} result(s) computed in this run, {len(s['re_read'])} re-read "
+             f"from the cache, {len(s['unrecorded'])} without a record"]
+    if s["re_read"]:
+        lines.append("Re-read: " + "; ".join(s["re_read"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m core.provenance RUN_DIR")
+    print(summary_text(sys.argv[1]))
+
+
+def report_line(results) -> str:
+    """One line for the report's head: the catalogue revision(s) the results applied and how many
+    computed their experiment or re-read it, e.g. ``"Catalogue: Revision 2 (2026-11-29). Experiments:
+    30 result(s) computed in this run, 0 re-read from the cache."``; ``""`` without results. Result
+    files older than these fields read ``not recorded``."""
+    results = list(results)
+    if not results:
+        return ""
+    revisions = sorted({revision_text((r.provenance or {}).get("catalogue")) for r in results})
+    s = experiment_summary(results)
+    text = f"Catalogue: {', '.join(revisions)}."
+    if s["computed"] or s["re_read"]:
+        text += (f" Experiments: {len(s['computed'])} result(s) computed in this run, {len(s['re_read'])} "
+                 f"re-read from the cache" + (f" ({'; '.join(s['re_read'][:8])}"
+                                              f"{', ...' if len(s['re_read']) > 8 else ''})" if s["re_read"] else "")
+                 + ".")
+    return text
