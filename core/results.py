@@ -45,7 +45,7 @@ RESULT_FIELDS = (
 
 #: Fields a result file may hold besides :data:`RESULT_FIELDS`.
 OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s", "decided_by", "needed",
-                   "readings", "robustness", "readings_skipped")
+                   "readings", "robustness", "readings_skipped", "statement")
 
 #: Order of the claim families in listings; other families follow, alphabetically.
 CLAIM_FAMILIES = ("ABL", "MOD", "BCL")
@@ -126,6 +126,9 @@ class ClaimResult:
         Whether every alternate's verdict agrees with :attr:`verdict`; None when none ran.
     readings_skipped : list of str or None
         Readings that touch this claim but did not run in this profile.
+    statement : str or None
+        What the paper claimed, in claims.md's words (its "claim" column); the report shows it beside
+        the id. None in result files written before it was recorded.
     """
 
     claim: str
@@ -152,6 +155,7 @@ class ClaimResult:
     readings: dict[str, Any] | None = None
     robustness: str | None = None
     readings_skipped: list[str] | None = None
+    statement: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -205,6 +209,8 @@ class ClaimResult:
 
         if self.rule is not None and not isinstance(self.rule, str):
             _bad("rule", "a string or null", self.rule)
+        if self.statement is not None and not isinstance(self.statement, str):
+            _bad("statement", "a string or null", self.statement)
         if not isinstance(self.details, dict):
             _bad("details", "a dict", self.details)
         if self.reason is not None and not isinstance(self.reason, str):
