@@ -266,7 +266,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
             claim=claim.id, model=model, tier=spec.tier, profile=profile.name,
             verdict=m.verdict, statistic=float(est.value), statistic_name=m.statistic_name,
             interval=[float(est.low), float(est.high)], sample_sizes=m.sample_sizes, seeds=list(m.seeds),
-            paper_value=claim.paper_value, data=m.data, rule=claim.rule,
+            paper_value=claim.paper_value, data=m.data, rule=claim.rule, statement=claim.statement,
             details=m.details if spec.origin is None else {**m.details, "model": spec.source},
             recorded=recorded, duration_s=round(time.time() - start, 2),
             decided_by=m.decided_by, needed=need if m.verdict == "inconclusive" else None,
@@ -311,8 +311,17 @@ def pytest_runtest_makereport(item, call):
         claim=marker.args[0], model=model, tier=tier, profile=st["profile"].name, verdict="skipped",
         statistic=None, statistic_name="not measured (skipped)", interval=None, sample_sizes={},
         seeds=[], paper_value=None, data="none (skipped before measuring)", reason=reason,
-        provenance={"catalogue": catalogue_info()}))
+        provenance={"catalogue": catalogue_info()},
+        statement=_statement(item, marker.args[0])))
     st["wrote"] = True
+
+
+def _statement(item, claim_id: str) -> str | None:
+    """The statement of the claim ``claim_id`` as its test module defines it (None if not found)."""
+    from claims._claim import Claim
+
+    return next((v.statement for v in vars(item.module).values()
+                 if isinstance(v, Claim) and v.id == claim_id), None)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -45,7 +45,7 @@ RESULT_FIELDS = (
 
 #: Fields a result file may hold besides :data:`RESULT_FIELDS`.
 OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s", "decided_by", "needed",
-                   "readings", "robustness", "readings_skipped", "provenance")
+                   "readings", "robustness", "readings_skipped", "provenance", "statement")
 
 #: Order of the claim families in listings; other families follow, alphabetically.
 CLAIM_FAMILIES = ("ABL", "MOD", "BCL")
@@ -132,6 +132,9 @@ class ClaimResult:
         :attr:`rule`), ``experiment`` (its version constants and ``status``: ``computed`` or
         ``re-read`` from the cache, with the entries re-read), ``model`` (``dtype``, ``device``,
         ``weights``: what identifies the weights). None in result files written before it existed.
+    statement : str or None
+        What the paper claimed, in claims.md's words (its "claim" column); the report shows it beside
+        the id. None in result files written before it was recorded.
     """
 
     claim: str
@@ -159,6 +162,7 @@ class ClaimResult:
     robustness: str | None = None
     readings_skipped: list[str] | None = None
     provenance: dict[str, Any] | None = None
+    statement: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -212,6 +216,8 @@ class ClaimResult:
 
         if self.rule is not None and not isinstance(self.rule, str):
             _bad("rule", "a string or null", self.rule)
+        if self.statement is not None and not isinstance(self.statement, str):
+            _bad("statement", "a string or null", self.statement)
         if not isinstance(self.details, dict):
             _bad("details", "a dict", self.details)
         if self.reason is not None and not isinstance(self.reason, str):

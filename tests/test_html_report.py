@@ -20,7 +20,7 @@ from core.cache import atomic_path, atomic_write_json, atomic_write_text
 from core.report.html import markdown_to_html
 from core.report.figures import FIGURE_RENDERERS
 from core.report.markdown import render_report
-from core.results import write_curves, write_result
+from core.results import claim_sort_key, write_curves, write_result
 from tests.test_report import CASES, FULL_PAPER, PNG_SIGNATURE, SMALL_PAPER, abl_payload, make_result
 
 MOD_TABLE = "| subset | accuracy |\n| --- | --- |\n| code | 41.5 |\n| wiki | 38.0 |"
@@ -110,9 +110,12 @@ def test_one_section_per_paper_with_rule_paper_value_history(run):
 def test_figures_embedded_and_every_paper_drawn(run):
     run_dir, md, html = run
     uris = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', html)
-    assert [alt for _, alt in uris] == [
+    forest = [alt for _, alt in uris if alt.endswith(" across models")]
+    assert [alt for _, alt in uris if alt not in forest] == [
         "ABL: top1 and CE against the fraction of attention pre-out neurons pruned",
         "MOD stand-in on a", "MOD stand-in on b"]
+    measured = {c for c, _, v, *rest in CASES if v in ("replicated", "contradicted", "inconclusive")}
+    assert forest == [f"{c} across models" for c in sorted(measured, key=claim_sort_key)]
     for data, _ in uris:
         assert base64.b64decode(data)[:8] == PNG_SIGNATURE
     assert "<td>code</td><td>41.5</td>" in html  # the renderer's Markdown table
@@ -191,7 +194,8 @@ def test_opens_in_headless_chromium(run, tmp_path):
     m = re.search(r'data-check="([^"]+)"', proc.stdout)
     assert m, f"no check result in the DOM: {proc.stderr[-2000:]}"
     check = json.loads(m.group(1).replace("&quot;", '"'))
-    assert check["images"] == 3 and check["loaded"] == 3, check
+    forest = html.count('data-figure="forest__')  # one forest plot per claim measured
+    assert forest > 0 and check["images"] == 3 + forest and check["loaded"] == check["images"], check
     assert min(check["widths"]) > 100, check
     assert check["visible"] and check["width"] > 400 and check["height"] > 100, check
     assert 0 <= check["top"] < check["viewport"], check  # on the first screen

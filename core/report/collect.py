@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.report.compare import compare_runs
-from core.report.figures import PAPERS, FigureEntry, draw_figures
+from core.report.figures import FIGURES_DIR, PAPERS, FigureEntry, draw_figures
 from core.report.history import HISTORY_LENGTH, previous_run, read_run_json, recent_runs, verdict_history
 from core.results import ClaimResult, read_results, scan_curves
 
@@ -62,6 +62,29 @@ class ReportData:
         return sorted(keys, key=lambda k: (list(PAPERS).index(k) if k in PAPERS else len(PAPERS), k))
 
 
+def draw_forest(run_dir: Path, results: list[ClaimResult]
+                ) -> tuple[list[FigureEntry], list[tuple[str, str]]]:
+    """The forest plot of every claim (:func:`core.report.forest.render_forest`) as figure entries of
+    its paper; a failure is listed as a figure not drawn, never raised."""
+    from core.report.forest import render_forest
+
+    try:
+        drawn = render_forest(results, run_dir / FIGURES_DIR)
+    except Exception as e:  # noqa: BLE001 - a figure never stops the report
+        return [], [("forest plots of the claims", f"{type(e).__name__}: {e}")]
+    return [FigureEntry(paper=claim_family(f["claim"]), title=f["title"], path=f["path"],
+                        caption=f["caption"]) for f in drawn], []
+
+
+def statements(results: list[ClaimResult]) -> dict[str, str]:
+    """claim id -> what was claimed (claims.md's words), from the results that record it."""
+    out: dict[str, str] = {}
+    for r in results:
+        if r.statement and r.claim not in out:
+            out[r.claim] = r.statement
+    return out
+
+
 def claim_family(claim: str) -> str:
     """``"ABL-10" -> "ABL"``; an id without a family prefix is its own family."""
     return claim.split("-", 1)[0].upper()
@@ -96,6 +119,10 @@ def collect(run_dir: str | Path, *, history: int = HISTORY_LENGTH, figures: bool
     if run_problem:
         problems.append(run_problem)
     drawn, bad_files, not_drawn = draw_figures(run_dir, curves) if figures else ([], [], [])
+    if figures:
+        forest, failed = draw_forest(run_dir, results)
+        drawn = forest + drawn  # each paper's section opens with its claims' forest plots
+        not_drawn += failed
     problems += bad_files
     data = ReportData(run_dir=run_dir, run=run, results=results, problems=problems,
                       not_drawn=not_drawn, figures=drawn)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_text
-from core.report.collect import ReportData, claim_family
+from core.report.collect import ReportData, claim_family, statements
 from core.report.compare import to_markdown_lines
 from core.report.figures import PAPERS, FigureEntry
 from core.report.format import (
@@ -78,6 +78,7 @@ td.num, span.num { font-variant-numeric:tabular-nums; }
 .stat { display:block; margin-top:2px; }
 .iv { color:#57606a; }
 .muted { color:#57606a; }
+.stmt { display:block; font-weight:normal; font-size:12px; color:#24292f; max-width:22em; }
 .rule { font-weight:normal; color:#57606a; font-size:13px; display:block; margin-top:2px; }
 tr.claim th { background:#eef2f6; }
 .hist span { display:inline-block; width:18px; height:18px; line-height:18px; margin-right:2px;
@@ -211,6 +212,7 @@ def _headline(data: ReportData) -> str:
     tier = {r.model: r.tier for r in results}
     head = "".join(f'<th><code>{_e(m)}</code><br><span class="muted">{_e(tier[m])}</span></th>'
                    for m in models)
+    said = statements(results)
     rows = []
     for claim in claims:
         tds = []
@@ -224,7 +226,8 @@ def _headline(data: ReportData) -> str:
             tds.append(f'<td data-verdict="{_e(r.verdict)}" title="{_e(title)}">'
                        f"{_verdict_chip(r.verdict)}{_readings_chip(r)}{_stat_html(r)}{_need_line(r)}"
                        f"{_xfail_chip(r)}</td>")
-        rows.append(f'<tr><th><a href="#{_e(claim)}">{_e(claim)}</a></th>{"".join(tds)}</tr>')
+        stmt = f'<span class="stmt">{_e(said[claim])}</span>' if claim in said else ""
+        rows.append(f'<tr><th><a href="#{_e(claim)}">{_e(claim)}</a>{stmt}</th>{"".join(tds)}</tr>')
     return (f'<div class="scroll"><table id="headline" class="matrix"><thead><tr><th>claim</th>{head}'
             f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
             '<p class="legend">Each cell: the measured verdict (claims.md), the claim\'s statistic '
@@ -342,8 +345,10 @@ def _paper_section(data: ReportData, paper: str) -> str:
             rule = next((r.rule for r in rs if r.rule), None)
             rule_html = (f'<span class="rule">Rule: {_e(rule)}</span>' if rule
                          else '<span class="rule">Rule: not recorded in the result</span>')
+            said = next((r.statement for r in rs if r.statement), None)
+            said_html = f" \u00b7 {_e(said)}" if said else ""
             rows.append(f'<tr class="claim" id="{_e(claim)}"><th colspan="{len(heads)}">{_e(claim)}'
-                        f"{rule_html}</th></tr>")
+                        f"{said_html}{rule_html}</th></tr>")
             for r in rs:
                 verdict = _verdict_chip(r.verdict) + _readings_chip(r) + _need_line(r) + _xfail_chip(r)
                 if r.reason:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_text
-from core.report.collect import ReportData, collect
+from core.report.collect import ReportData, collect, statements
 from core.report.compare import to_markdown_lines
 from core.report.figures import PAPERS
 from core.report.format import (
@@ -76,13 +76,15 @@ def _metadata_lines(run: dict[str, Any]) -> list[str]:
 
 
 def _table_lines(results: list[ClaimResult]) -> list[str]:
+    said = statements(results)
     lines = [
         "| claim | model | tier | statistic | 95% interval | verdict | readings | to decide | paper value "
         "| CI record |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        cells = [r.claim, f"`{r.model}`", r.tier, _statistic_text(r), fmt_interval(r.interval),
+        claim = f"**{r.claim}** {said[r.claim]}" if r.claim in said else r.claim
+        cells = [claim, f"`{r.model}`", r.tier, _statistic_text(r), fmt_interval(r.interval),
                  verdict_text(r), readings_text(r), needed_text(r), _paper_text(r), record_text(r)]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
@@ -110,6 +112,9 @@ def _details_lines(results: list[ClaimResult]) -> list[str]:
     for claim in claims:
         rows = [r for r in results if r.claim == claim]
         lines += [f"### {claim}", ""]
+        said = next((r.statement for r in rows if r.statement), None)
+        if said:
+            lines += [f"Claim: {said}", ""]
         rule = next((r.rule for r in rows if r.rule), None)
         if rule:
             lines += [f"Rule: {rule}", ""]
