@@ -150,11 +150,15 @@ def detail(est: Estimate, unit: str) -> dict:
     return {"value": est.value, "interval": [est.low, est.high], "unit": unit}
 
 
-def per_model(pytestconfig, run_dir, compute, curves):
+def per_model(pytestconfig, run_dir, compute, curves, samples=None):
     """``get(model)`` for a session fixture: ``compute(model)`` once per session (the experiments
     cache on disk too); a :class:`core.errors.MissingAssetError` skips the test with its reason, and
     ``curves(model, result) -> {name: payload}`` is written into ``run_dir`` (the session's run folder,
     conftest's ``run_dir`` fixture) for the report.
+
+    With ``--log-samples``, ``samples(model, result) -> {(experiment, part or None): (arrays, schema,
+    meta)}`` is written with :func:`core.samples.write_samples` into ``run_dir/samples/`` (README,
+    "Per-unit data").
 
     pytest's output capture is suspended while ``compute`` runs, so that its progress bars reach the
     terminal (the main job takes tens of minutes; a silent terminal looks hung)."""
@@ -178,6 +182,12 @@ def per_model(pytestconfig, run_dir, compute, curves):
                 pytest.skip(e.reason)
             for name, payload in curves(model, result).items():
                 write_curves(run_dir, safe_name(name), payload)
+            if samples is not None and pytestconfig.getoption("--log-samples", False):
+                from core.samples import samples_path, write_samples
+
+                for (experiment, part), (arrays, schema, meta) in samples(model, result).items():
+                    write_samples(samples_path(run_dir, experiment, model, part), arrays, schema,
+                                  experiment=experiment, model=model, **meta)
             done[model] = result
         return done[model]
 
