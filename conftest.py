@@ -11,6 +11,7 @@ Options
                              outside the zoo gets a case of every claim of its kind
 --readings R                 alternate readings to run beside the primary one (claims.md, "Readings"):
                              default (the profile's), all, primary (none), or ids such as R1,R3
+--log-samples                write every experiment's per-unit scores into <run>/samples/ (core.samples)
 
 Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
@@ -49,6 +50,8 @@ def pytest_addoption(parser):
                 help="comma-separated models: zoo names, checkpoint folders (config.json + weights), .gguf "
                      "files or Hub ids (org/name, local Hugging Face cache only); run claim tests only on "
                      "these (a model outside the zoo gets a case of every claim of its kind)")
+    g.addoption("--log-samples", action="store_true", default=False,
+                help="write every experiment's per-unit scores into <run>/samples/ (README, Per-unit data)")
     g.addoption("--readings", default="default",
                 help="alternate readings to run: default (the profile's), all, primary, or e.g. R1,R3")
 

@@ -150,7 +150,7 @@ def detail(est: Estimate, unit: str) -> dict:
     return {"value": est.value, "interval": [est.low, est.high], "unit": unit}
 
 
-def per_model(pytestconfig, run_dir, compute, curves):
+def per_model(pytestconfig, run_dir, compute, curves, samples=None):
     """``get(model)`` for a session fixture: ``compute(model)`` once per session (the experiments
     cache on disk too); a :class:`core.errors.MissingAssetError` (a model or data set not in the cache, a
     data subset below the profile's size) skips the test with its reason, and
@@ -160,6 +160,10 @@ def per_model(pytestconfig, run_dir, compute, curves):
     A failure is remembered: every later test of the same model skips with the same reason (or, for any
     other exception, raises the same error) without computing again, so an experiment that cannot run
     costs one attempt per session, not one per claim.
+
+    With ``--log-samples``, ``samples(model, result) -> {(experiment, part or None): (arrays, schema,
+    meta)}`` is written with :func:`core.samples.write_samples` into ``run_dir/samples/`` (README,
+    "Per-unit data").
 
     pytest's output capture is suspended while ``compute`` runs, so that its progress bars reach the
     terminal (the main job takes tens of minutes; a silent terminal looks hung)."""
@@ -192,6 +196,12 @@ def per_model(pytestconfig, run_dir, compute, curves):
                 raise
             for name, payload in curves(model, result).items():
                 write_curves(run_dir, safe_name(name), payload)
+            if samples is not None and pytestconfig.getoption("--log-samples", False):
+                from core.samples import samples_path, write_samples
+
+                for (experiment, part), (arrays, schema, meta) in samples(model, result).items():
+                    write_samples(samples_path(run_dir, experiment, model, part), arrays, schema,
+                                  experiment=experiment, model=model, **meta)
             done[model] = result
         return done[model]
 

@@ -26,7 +26,7 @@ import pytest
 from claims._claim import Claim, Measurement, alternate, decisive, detail, per_model
 from claims import bcl_rules as rules
 from core.bcl.baselines import BASELINES
-from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
+from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS, bcl_samples
 from core.readings import READINGS
 
 PCT = "% increase of CE"
@@ -51,7 +51,8 @@ def bcl(profile, device, readings, pytestconfig, run_dir):
                 for corpus in BCL_CORPORA[get_spec(model).tier]}
 
     return per_model(pytestconfig, run_dir, compute, lambda model, out: {
-        f"bcl-{model}-{corpus}": figure_payload(r) for corpus, r in out.items()})
+        f"bcl-{model}-{corpus}": figure_payload(r) for corpus, r in out.items()},
+        lambda model, out: {("bcl", corpus): bcl_samples(r) for corpus, r in out.items()})
 
 
 def figure_payload(r: dict) -> dict:

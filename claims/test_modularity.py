@@ -43,7 +43,8 @@ def mod(profile, device, readings, pytestconfig, run_dir):
     """``mod(model) -> ModResult``, computed once per session (and cached on disk), with the MOD
     readings (R1, R2) of the session's ``readings``."""
     return per_model(pytestconfig, run_dir, lambda model: mod_experiment(model, profile, device=device, readings=readings),
-                     lambda model, res: {f"mod-{model}": res.curves()})
+                     lambda model, res: {f"mod-{model}": res.curves()},
+                     lambda model, res: {("mod", None): res.samples()})
 
 
 def measurement(res: ModResult, out: mc.Outcome, name: str, details: dict | None = None,

@@ -32,7 +32,8 @@ DECODERS, MASKED, VIT, ALL = ("causal",), ("masked",), ("image",), ("causal", "m
 def abl(profile, device, pytestconfig, run_dir):
     """``abl(model) -> AblationSweep``, computed once per session (and cached on disk)."""
     return per_model(pytestconfig, run_dir, lambda model: abl_experiment(model, profile, device=device),
-                     lambda model, sweep: {f"abl-{model}": sweep.curves()})
+                     lambda model, sweep: {f"abl-{model}": sweep.curves()},
+                     lambda model, sweep: {("abl", None): sweep.samples()})
 
 
 def measurement(sweep: AblationSweep, verdict: str, headline: inf.Estimate, name: str,

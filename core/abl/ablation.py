@@ -141,6 +141,30 @@ class AblationSweep:
             "info": self.info,
         }
 
+    def samples(self) -> tuple[dict, dict, dict]:
+        """Per-unit data for :func:`core.samples.write_samples`: ``(arrays, schema, meta)``.
+
+        ``top1`` (method, draw, fraction, unit) bool and ``ce`` (same) float32 nats, every evaluation
+        unit (a scored token, masked position or image) of every draw, method and fraction;
+        ``unit_doc`` (unit,) its source document (images: their own index); ``method``, ``fraction``
+        and ``draw`` label the first three dimensions; ``peak_over_std`` (neuron,) ABL-9's ratio.
+        """
+        docs = self.unit_docs if self.unit_docs is not None else np.arange(self.n_units)
+        arrays = {"top1": self.top1.astype(bool), "ce": self.ce.astype(np.float32),
+                  "unit_doc": np.asarray(docs, dtype=np.int64), "method": np.asarray(self.methods, dtype=str),
+                  "fraction": np.asarray(self.fractions, dtype=np.float64),
+                  "draw": np.asarray(self.seeds, dtype=np.int64),
+                  "peak_over_std": np.asarray(self.peak_over_std, dtype=np.float64)}
+        dims = ["method", "draw", "fraction", "unit"]
+        schema = {"top1": (dims, "whether the unit's top prediction is right (top1), bool"),
+                  "ce": (dims, "cross-entropy of the unit's prediction, nats"),
+                  "unit_doc": (["unit"], "source document of the unit (the bootstrap's unit; images are their own)"),
+                  "method": (["method"], "ablation method (zero, mean, peak, resample-*)"),
+                  "fraction": (["fraction"], "fraction of attention pre-out neurons pruned (0: the unablated model)"),
+                  "draw": (["draw"], "seed of the random neuron selection (the bootstrap's draw level)"),
+                  "peak_over_std": (["neuron"], "|peak| / std of every attention pre-out neuron, layer-major (ABL-9)")}
+        return arrays, schema, {"kind": self.kind}
+
     def save(self, path: Path) -> None:
         """Save as a compressed ``.npz`` (atomically)."""
         import json

@@ -186,6 +186,20 @@ class ModResult:
             out[s] = row
         return out
 
+    def samples(self) -> tuple[dict, dict, dict]:
+        """Per-unit data for :func:`core.samples.write_samples`: ``(arrays, schema, meta)``.
+
+        MOD's units are its subsets (MOD-1, 2, 5), subset pairs (MOD-3, 4, 6, 7) and layers (MOD-8..10):
+        every array of :attr:`arrays` (their meanings in this class's docstring), with ``subset`` naming
+        the subsets in order; an alternate reading's arrays keep their ``Rx__`` prefix.
+        """
+        arrays = {k: np.asarray(v) for k, v in self.arrays.items()}
+        schema = {k: _mod_schema(k.split("__", 1)[-1], v.ndim) for k, v in arrays.items()}
+        arrays["subset"] = np.asarray(self.subsets, dtype=str)
+        schema["subset"] = (["subset"], "subset names, in the order of every subset dimension")
+        return arrays, schema, {"kind": self.kind, "targets": self.targets, "primary": self.primary,
+                                "status": self.status}
+
     def save(self, path: Path) -> None:
         meta = {"model": self.model, "kind": self.kind, "subsets": self.subsets, "targets": self.targets,
                 "primary": self.primary, "status": self.status, "info": self.info}
@@ -229,6 +243,36 @@ class ModResult:
             "lorenz_example": {"layer": 0, "subset": self.subsets[0], **ex},
             "info": {k: v for k, v in self.info.items() if k != "search_history"},
         }
+
+
+#: Dimensions and meaning of ModResult's arrays, by name (prefix before "_<target>" where one follows).
+_MOD_DIMS = {
+    "base_top1": (["subset"], "baseline top1 of the trained model per subset, fraction"),
+    "base_top1_random": (["subset"], "baseline top1 of the random twin per subset, fraction"),
+    "eval_units": (["subset"], "evaluation units (tokens, images) per subset"),
+    "eval_groups": (["subset"], "evaluation documents (or windows, images) per subset"),
+    "count": (["subset"], "selected MLP neurons m of the count search (-1: unreachable)"),
+    "fraction": (["subset"], "selected fraction m / N (NaN: unreachable)"),
+    "relative": (["subset"], "relative top1 r at the selected count"),
+    "evals": (["subset"], "evaluations the search spent"),
+    "overshoot": (["subset"], "target - r where the bracket closed at adjacent counts, else 0"),
+    "bracket": (["subset", "bracket"], "lower count, its r, upper count, its r"),
+    "diag": (["subset"], "measured diagonal R[u, u]"),
+    "R": (["pruned_for", "evaluated_on"], "relative top1 R[u, v] on subset v after pruning for subset u"),
+    "selected": (["subset", "mlp_neuron"], "MLP neurons selected for the subset (layer-major), bool"),
+    "auc": (["layer", "subset"], "Lorenz AUC of the per-layer selection over the MoE clusters"),
+    "lorenz": (["cluster"], "selected neurons per cluster of the example (layer 0, first subset)"),
+    "lottery_null": (["draw"], "MOD-6 null: rho of size-matched random neuron sets"),
+}
+
+
+def _mod_schema(name: str, ndim: int) -> tuple[list[str], str]:
+    for key in sorted(_MOD_DIMS, key=len, reverse=True):
+        if name == key or name.startswith(key + "_"):
+            dims, what = _MOD_DIMS[key]
+            if len(dims) == ndim:
+                return dims, f"{what} ({name})"
+    return [f"d{i}" for i in range(ndim)], f"{name}: see core/mod/result.py, ModResult.arrays"
 
 
 def _int_or_none(x) -> int | None:
