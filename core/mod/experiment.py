@@ -347,8 +347,11 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
         both = sel.any(1) & sel_r.any(1)
         arrays[pre + "lottery_null"] = np.full(null_draws, np.nan)
         if both.sum() >= 3:
+            # on a GPU the draws run there (same distribution, other draws than the CPU's numpy ones)
+            where = next(trained.parameters()).device
             arrays[pre + "lottery_null"] = lottery_null(overlap_matrix(sel[both]), sel_r[both].sum(1), n_all,
-                                                        n_draws=null_draws, seed=seed)
+                                                        n_draws=null_draws, seed=seed,
+                                                        device=where if where.type == "cuda" else None)
         entry = cost.setdefault(label, {})
         entry["cross_pruning_s"] = round(time.perf_counter() - start, 2)
         entry["full_evaluation_passes"] = len(units) - before
