@@ -162,7 +162,9 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     name : str
         Zoo name of the trained model.
     data : ModData
-    batch_size : int
+    batch_size : int or core.batching.Budget
+        Items per forward pass (:func:`core.batching.items_per_batch`; the profile's
+        :meth:`core.profiles.Profile.batch_size_for` the device).
     stats_key : str
         Cache key prefix of the collection statistics.
     k : int
@@ -490,7 +492,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     else:
         data = _text_data(lm, profile, subsets, reference, sizes)
     checkpoint = Checkpoint(partial_path(path), key=path.stem)  # an interrupted run resumes from it
-    result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
+    result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size_for(lm.device),
                      stats_key=stats_key, k=k, progress=progress,
                      random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
                      readings=mod_readings, checkpoint=checkpoint,
