@@ -53,7 +53,7 @@ class Budget:
 GPU_BUDGET = Budget(tokens=16_384, images=512)
 
 
-def items_per_batch(batch_size: int | Budget, *, seq_len: int | None) -> int:
+def items_per_batch(batch_size: int | Budget, *, seq_len: int | None, n_items: int | None = None) -> int:
     """Windows or images per forward pass.
 
     Parameters
@@ -63,6 +63,9 @@ def items_per_batch(batch_size: int | Budget, *, seq_len: int | None) -> int:
         (at least 1) for text, ``images`` for images.
     seq_len : int or None
         Tokens per window for text; None for images.
+    n_items : int, optional
+        Items of the whole pass: the result is at most this (at least 1), so that a back-off halves
+        from a batch that exists.
 
     Raises
     ------
@@ -70,10 +73,12 @@ def items_per_batch(batch_size: int | Budget, *, seq_len: int | None) -> int:
         If ``batch_size`` is neither a positive int nor a :class:`Budget`.
     """
     if isinstance(batch_size, Budget):
-        return batch_size.images if seq_len is None else max(1, batch_size.tokens // max(1, int(seq_len)))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        size = batch_size.images if seq_len is None else max(1, batch_size.tokens // max(1, int(seq_len)))
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or a core.batching.Budget, got {batch_size!r}")
-    return batch_size
+    else:
+        size = batch_size
+    return size if n_items is None else max(1, min(size, int(n_items)))
 
 
 class BatchBackoffWarning(UserWarning):

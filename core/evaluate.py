@@ -310,7 +310,8 @@ def evaluate(model, data: EvalSet, *, batch_size: int | Budget = 8, progress: bo
     MemoryError
         If one window or image per forward pass does not fit in memory.
     """
-    size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1])
+    size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1],
+                           n_items=data.inputs.shape[0])
     return with_backoff(lambda bs: _evaluate(model, data, bs, progress, desc), size, what=desc, owner=model)
 
 

@@ -30,6 +30,8 @@ def test_items_per_batch_by_hand():
     assert items_per_batch(Budget(tokens=16_384, images=512), seq_len=64) == 256
     assert items_per_batch(Budget(tokens=100, images=512), seq_len=1_000) == 1  # at least one window
     assert items_per_batch(Budget(tokens=16_384, images=512), seq_len=None) == 512  # images
+    assert items_per_batch(Budget(tokens=16_384, images=512), seq_len=None, n_items=40) == 40  # no larger
+    assert items_per_batch(8, seq_len=64, n_items=3) == 3 and items_per_batch(8, seq_len=64, n_items=0) == 1
     for bad in (0, -3, 2.5, True, "8", None):
         with pytest.raises(ValueError, match="batch_size must be a positive int or a core.batching.Budget"):
             items_per_batch(bad, seq_len=64)
@@ -177,10 +179,13 @@ def test_collect_stats_back_off_from_a_clean_slate():
     base = collect_stats(model, "mlp", data, batch_size=4)
     handle = _oom_above(model, 5, module=sites.blocks(model)[-1])
     try:
-        with pytest.warns(BatchBackoffWarning):
+        with pytest.warns(BatchBackoffWarning) as record:
             got = collect_stats(model, "mlp", data, batch_size=GPU_BUDGET, model_name="tiny llama")
     finally:
         handle.remove()
+    # 40 windows, then 20, 10, 5; the peaks' pass starts at the 5 that fitted (no more warnings)
+    assert [str(w.message).split(";")[1] for w in record] == [f" halving to {n} and running the pass again"
+                                                             for n in (20, 10, 5)]
     for s, t in zip(got, base):
         assert s.count == t.count == 40 * 12
         assert torch.equal(s.histogram.sum(1), t.histogram.sum(1))

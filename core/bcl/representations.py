@@ -186,7 +186,7 @@ def token_representations(
                 body(**kw)
         return sums, totals
 
-    sums, totals = with_backoff(run, items_per_batch(batch_size, seq_len=input_ids.shape[1]), what=desc,
+    sums, totals = with_backoff(run, items_per_batch(batch_size, seq_len=input_ids.shape[1], n_items=n), what=desc,
                                 owner=model)
     n_positions = int(counts.sum())
     mean = (sums / counts.to(sums)[None, :, None]).permute(0, 2, 1).reshape(n_layers * width, n_rows)

@@ -79,7 +79,8 @@ def collect_stats(
     n_layers, width = sites.n_layers(model, site), sites.site_width(model, site)
     if path is not None and (found := load_cached(path, lambda p: _load(p, n_layers))) is not None:
         return found  # (a damaged file is named in a warning, removed and recomputed)
-    size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1])
+    size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1],
+                           n_items=data.inputs.shape[0])
     # each pass restarts from nothing when its batch does not fit and is halved (core.batching): a
     # failed forward may have fed some layers' hooks
     inf_ = float("inf")
@@ -107,7 +108,8 @@ def collect_stats(
             _forward_all(model, data, bs, progress, f"{model_name}: {site} statistics")
         return stats, ext
 
-    stats, ext = with_backoff(moments_pass, size, what=f"{model_name}: {site} statistics", owner=model)
+    what = f"{model_name}: {site} statistics"  # one name: the peaks' pass starts at the size that fitted
+    stats, ext = with_backoff(moments_pass, size, what=what, owner=model)
     if histogram:
         moments_only = copy.deepcopy(stats)
 
@@ -121,7 +123,7 @@ def collect_stats(
                 _forward_all(model, data, bs, progress, f"{model_name}: {site} peaks")
             return fresh
 
-        stats = with_backoff(histogram_pass, size, what=f"{model_name}: {site} peaks", owner=model)
+        stats = with_backoff(histogram_pass, size, what=what, owner=model)
     first = ((ext["first_min"] < ext["rest_min"]) | (ext["first_max"] > ext["rest_max"])) \
         if torch.isfinite(ext["rest_min"]).all() else None
     for i, s in enumerate(stats):
