@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from core.batching import Budget, items_per_batch, with_backoff
+
 
 @dataclass(frozen=True)
 class UnitScores:
@@ -276,7 +278,7 @@ def _unit_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 
 
 @torch.inference_mode()
-def evaluate(model, data: EvalSet, *, batch_size: int = 8, progress: bool = False,
+def evaluate(model, data: EvalSet, *, batch_size: int | Budget = 8, progress: bool = False,
              desc: str = "evaluate") -> UnitScores:
     """top1 and CE (nats) of ``model`` on every unit of ``data``, in the set's unit order.
 
@@ -284,7 +286,11 @@ def evaluate(model, data: EvalSet, *, batch_size: int = 8, progress: bool = Fals
     ----------
     model : transformers model with ``.logits`` output (causal LM, masked LM or image classifier)
     data : EvalSet
-    batch_size : windows or images per forward pass
+    batch_size : int or core.batching.Budget
+        Windows or images per forward pass, or a budget of tokens / images per forward
+        (:func:`core.batching.items_per_batch`). The scores do not depend on it beyond float rounding.
+        A batch that does not fit the device's memory is halved and the evaluation rerun
+        (:func:`core.batching.with_backoff`, with a :class:`core.batching.BatchBackoffWarning`).
 
     Notes
     -----
@@ -301,7 +307,15 @@ def evaluate(model, data: EvalSet, *, batch_size: int = 8, progress: bool = Fals
     ------
     FloatingPointError
         If the model produces a non-finite loss (e.g. after an ablation with non-finite offsets).
+    MemoryError
+        If one window or image per forward pass does not fit in memory.
     """
+    size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1],
+                           n_items=data.inputs.shape[0])
+    return with_backoff(lambda bs: _evaluate(model, data, bs, progress, desc), size, what=desc, owner=model)
+
+
+def _evaluate(model, data: EvalSet, batch_size: int, progress: bool, desc: str) -> UnitScores:
     device = next(model.parameters()).device
     n = data.inputs.shape[0]
     # masked LMs: the output head only at the chosen positions (about 15%; the head of a small

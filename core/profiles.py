@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core.batching import GPU_BUDGET, Budget
 from core.errors import check_name
 
 
@@ -26,7 +27,13 @@ class Profile:
     seq_len : int
         Tokens per text window (capped by the model's maximum length).
     batch_size : int
-        Windows or images per forward pass (text batches hold ``batch_size`` windows).
+        Windows or images per forward pass on a CPU (text batches hold ``batch_size`` windows).
+    gpu_tokens_per_batch, gpu_images_per_batch : int
+        On a GPU (:meth:`batch_size_for`): text tokens per forward pass (a 7B model's 1,000-token
+        windows go 16 at a time) and images per forward pass (issue 19: at 8 a GPU is bound by launch
+        latency). Results do not depend on the batch beyond float rounding; a batch that does not fit
+        the device is halved (:func:`core.batching.with_backoff`). Not sample sizes: left out of
+        :meth:`to_dict` (cache keys stay as they were; the experiments key on the device).
     eval_tokens_masked : int or None
         Evaluation tokens for masked LMs, which score only the 15% of positions they mask and cost a
         fraction of a decoder's forward per token; None means ``eval_tokens``.
@@ -61,6 +68,19 @@ class Profile:
     eval_seq_len_masked: int | None = None
     eval_doc_windows: int | None = None
     min_eval_documents: int | None = None
+    gpu_tokens_per_batch: int = GPU_BUDGET.tokens
+    gpu_images_per_batch: int = GPU_BUDGET.images
+
+    def batch_size_for(self, device) -> int | Budget:
+        """Items per forward pass on ``device`` (str or torch.device): ``batch_size`` on a CPU, a
+        :class:`core.batching.Budget` of ``gpu_tokens_per_batch`` tokens / ``gpu_images_per_batch``
+        images on any other device (what :func:`core.evaluate.evaluate`,
+        :func:`core.neurons.activations.collect_stats` and the BCL representations take)."""
+        import torch
+
+        if torch.device(device).type == "cpu":
+            return self.batch_size
+        return Budget(tokens=self.gpu_tokens_per_batch, images=self.gpu_images_per_batch)
 
     def eval_tokens_for(self, kind: str) -> int:
         """Evaluation tokens for a text model of ``kind`` (``"causal"`` or ``"masked"``)."""
@@ -83,8 +103,11 @@ class Profile:
 
     def to_dict(self) -> dict:
         """The sizes as a dict; unset optional sizes are left out (cache keys stay as they were)."""
-        return {k: v for k, v in asdict(self).items() if v is not None and k != "readings"}
+        return {k: v for k, v in asdict(self).items() if v is not None and k not in _NOT_SIZES}
 
+
+#: Profile fields that are not sample sizes: left out of :meth:`Profile.to_dict` (and the cache keys).
+_NOT_SIZES = frozenset({"readings", "gpu_tokens_per_batch", "gpu_images_per_batch"})
 
 PROFILES: dict[str, Profile] = {
     # paper: 100,000 evaluation tokens in windows of 1,000, one per document: 100 documents (claims.md,

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from core.batching import Budget
 from core.zoo import sites
 from core.neurons.activations import collect_stats, record
 from core.cache import atomic_path, cache_dir
@@ -213,7 +214,7 @@ def run_abl(
     resample_inputs: dict[str, dict[str, torch.Tensor]],
     fractions: tuple[float, ...] = FRACTIONS,
     seeds: tuple[int, ...] = SEEDS,
-    batch_size: int = 8,
+    batch_size: int | Budget = 8,
     stats_key: str | None = None,
     progress: bool = True,
     info: dict | None = None,
@@ -234,6 +235,9 @@ def run_abl(
         The unrelated input of each resampling method; its sequence must be at least as long as the
         evaluation windows (or be an image of the same shape).
     fractions, seeds : the pruning grid (ABL section 3.5: 0%..90% in 10% steps, three seeds)
+    batch_size : int or core.batching.Budget
+        Items per forward pass (:func:`core.batching.items_per_batch`; the profile's
+        :meth:`core.profiles.Profile.batch_size_for` the device).
     stats_key : str, optional
         Cache key of the collection statistics (see :func:`core.neurons.activations.collect_stats`).
     checkpoint : core.cache.Checkpoint, optional
@@ -488,7 +492,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
             collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
         checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted sweep resumes from it
         sweep = run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
-                        batch_size=profile.batch_size, stats_key=f"abl-{name.replace(':', '_')}-{key}",
+                        batch_size=profile.batch_size_for(lm.device), stats_key=f"abl-{name.replace(':', '_')}-{key}",
                         progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name},
                         checkpoint=checkpoint)
         sweep.save(path)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from core.batching import GPU_BUDGET
 from core.bcl.baselines import BASELINES, SEEDS
 from core.bcl.intervention import intervene
 from core.bcl.relatedness import token_relatedness
@@ -112,7 +113,8 @@ def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool)
                        sizes["max_doc_tokens"])
     pad = lm.tokenizer.pad_token_id
     rep = token_representations(lm.model, windows, ignore_ids=() if pad is None else (pad,),
-                                batch_size=sizes["batch_size"], progress=progress,
+                                batch_size=sizes["batch_size"] if lm.device.type == "cpu" else GPU_BUDGET,
+                                progress=progress,
                                 desc=f"{lm.name}: BCL representations ({corpus})")
     rep.info = {"corpus": corpus, "split": "collect", "windows": int(windows.shape[0]), "seq_len": seq_len}
     rep.save(path)

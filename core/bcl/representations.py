@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from core.batching import Budget, items_per_batch, with_backoff
 from core.zoo import sites
 from core.cache import atomic_path
 
@@ -110,7 +111,7 @@ def token_representations(
     *,
     attention_mask: torch.Tensor | None = None,
     ignore_ids=(),
-    batch_size: int = 8,
+    batch_size: int | Budget = 8,
     progress: bool = False,
     desc: str = "representations",
 ) -> Representations:
@@ -125,8 +126,9 @@ def token_representations(
         0 marks padding, which is excluded from every mean.
     ignore_ids : iterable of int
         Token ids whose positions are excluded (e.g. the pad id when there is no attention mask).
-    batch_size : int
-        Windows per forward pass.
+    batch_size : int or core.batching.Budget
+        Windows per forward pass, or a budget (:func:`core.batching.items_per_batch`); a batch that
+        does not fit in memory is halved and the pass rerun (:func:`core.batching.with_backoff`).
 
     Notes
     -----
@@ -158,28 +160,34 @@ def token_representations(
     n_rows = token_ids.numel()
     n_layers, width = sites.n_layers(model, SITE), sites.site_width(model, SITE)
     device = next(model.parameters()).device
-    sums = torch.zeros((n_layers, n_rows, width), dtype=torch.float32, device=device)
-    totals = torch.zeros((n_layers, width), dtype=torch.float64, device=device)
     counts = torch.bincount(inverse, minlength=n_rows)
-    current: dict[str, torch.Tensor] = {}
-
-    def add(layer: int, x: torch.Tensor) -> None:
-        flat = x.reshape(-1, width)[current["keep"]].float()
-        sums[layer].index_add_(0, current["rows"], flat)
-        totals[layer] += flat.sum(0, dtype=torch.float64)
-
     n = input_ids.shape[0]
     body = getattr(model, "base_model", model)  # the residual stream only: no output head needed
-    with sites.trace(model, SITE, add):
-        for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
-            ids = input_ids[start:start + batch_size]
-            valid = valid_all[start:start + batch_size].reshape(-1)
-            current["keep"] = valid.nonzero().squeeze(1).to(device)
-            current["rows"] = lut[ids.reshape(-1)[valid]].to(device)
-            kw = {"input_ids": ids.to(device)}
-            if attention_mask is not None:
-                kw["attention_mask"] = attention_mask[start:start + batch_size].to(device)
-            body(**kw)
+
+    def run(bs: int):  # from nothing: a batch that does not fit is halved and the pass rerun
+        sums = torch.zeros((n_layers, n_rows, width), dtype=torch.float32, device=device)
+        totals = torch.zeros((n_layers, width), dtype=torch.float64, device=device)
+        current: dict[str, torch.Tensor] = {}
+
+        def add(layer: int, x: torch.Tensor) -> None:
+            flat = x.reshape(-1, width)[current["keep"]].float()
+            sums[layer].index_add_(0, current["rows"], flat)
+            totals[layer] += flat.sum(0, dtype=torch.float64)
+
+        with sites.trace(model, SITE, add):
+            for start in tqdm(range(0, n, bs), desc=desc, disable=not progress, leave=False):
+                ids = input_ids[start:start + bs]
+                valid = valid_all[start:start + bs].reshape(-1)
+                current["keep"] = valid.nonzero().squeeze(1).to(device)
+                current["rows"] = lut[ids.reshape(-1)[valid]].to(device)
+                kw = {"input_ids": ids.to(device)}
+                if attention_mask is not None:
+                    kw["attention_mask"] = attention_mask[start:start + bs].to(device)
+                body(**kw)
+        return sums, totals
+
+    sums, totals = with_backoff(run, items_per_batch(batch_size, seq_len=input_ids.shape[1], n_items=n), what=desc,
+                                owner=model)
     n_positions = int(counts.sum())
     mean = (sums / counts.to(sums)[None, :, None]).permute(0, 2, 1).reshape(n_layers * width, n_rows)
     return Representations(token_ids=token_ids.numpy().astype(np.int64),

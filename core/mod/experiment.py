@@ -164,7 +164,9 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     name : str
         Zoo name of the trained model.
     data : ModData
-    batch_size : int
+    batch_size : int or core.batching.Budget
+        Items per forward pass (:func:`core.batching.items_per_batch`; the profile's
+        :meth:`core.profiles.Profile.batch_size_for` the device).
     stats_key : str
         Cache key prefix of the collection statistics.
     k : int
@@ -349,8 +351,11 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
         both = sel.any(1) & sel_r.any(1)
         arrays[pre + "lottery_null"] = np.full(null_draws, np.nan)
         if both.sum() >= 3:
+            # on a GPU the draws run there (same distribution, other draws than the CPU's numpy ones)
+            where = next(trained.parameters()).device
             arrays[pre + "lottery_null"] = lottery_null(overlap_matrix(sel[both]), sel_r[both].sum(1), n_all,
-                                                        n_draws=null_draws, seed=seed)
+                                                        n_draws=null_draws, seed=seed,
+                                                        device=where if where.type == "cuda" else None)
         entry = cost.setdefault(label, {})
         entry["cross_pruning_s"] = round(time.perf_counter() - start, 2)
         entry["full_evaluation_passes"] = len(units) - before
@@ -471,7 +476,9 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                         profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
                         targets=TARGETS[lm.kind], tolerance=TOLERANCE,
                         per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
-                        search="integer count bisection", readings=list(rs))
+                        search="integer count bisection", readings=list(rs),
+                        # issue 19: on a GPU the MOD-6 null is drawn there (other draws than numpy's)
+                        **({"null_on": "cuda torch"} if lm.device.type == "cuda" else {}))
         return cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
 
     # the collection statistics depend only on the models and the data, not on the search
@@ -493,7 +500,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     else:
         data = _text_data(lm, profile, subsets, reference, sizes)
     checkpoint = Checkpoint(partial_path(path), key=path.stem)  # an interrupted run resumes from it
-    result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size,
+    result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size_for(lm.device),
                      stats_key=stats_key, k=k, progress=progress,
                      random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
                      readings=mod_readings, checkpoint=checkpoint,

@@ -7,12 +7,14 @@ small input (for resampling).
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from core.batching import Budget, items_per_batch, with_backoff
 from core.zoo import sites
 from core.cache import atomic_path, cache_dir, load_cached
 from core.errors import NonFiniteActivationError
@@ -33,7 +35,7 @@ def collect_stats(
     site: str,
     data: EvalSet,
     *,
-    batch_size: int = 8,
+    batch_size: int | Budget = 8,
     histogram: bool = True,
     progress: bool = False,
     model_name: str = "model",
@@ -47,6 +49,10 @@ def collect_stats(
     site : {"mlp", "attn", "resid"}
     data : EvalSet
         Collection inputs (labels are ignored). Every position of every window is a sample.
+    batch_size : int or core.batching.Budget
+        Windows or images per forward pass, or a budget (:func:`core.batching.items_per_batch`); a
+        batch that does not fit in memory is halved and the pass rerun from the start
+        (:func:`core.batching.with_backoff`). The statistics do not depend on it beyond float rounding.
     histogram : bool
         Run the second pass too, which gives ``peak`` (ABL section 3.4).
     key : str, optional
@@ -66,38 +72,58 @@ def collect_stats(
     ------
     NonFiniteActivationError
         On NaN or infinite activations, naming the model, the site and the layer.
+    MemoryError
+        If one window or image per forward pass does not fit in memory.
     """
     path = cache_dir("stats") / f"{key}.safetensors" if key else None
     n_layers, width = sites.n_layers(model, site), sites.site_width(model, site)
     if path is not None and (found := load_cached(path, lambda p: _load(p, n_layers))) is not None:
         return found  # (a damaged file is named in a warning, removed and recomputed)
-    stats = [NeuronStats(width) for _ in range(n_layers)]
-    # extremes at the first position of a window vs the others (ABL diagnostics, issue 11 item 5)
+    size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1],
+                           n_items=data.inputs.shape[0])
+    # each pass restarts from nothing when its batch does not fit and is halved (core.batching): a
+    # failed forward may have fed some layers' hooks
     inf_ = float("inf")
-    ext = {k: torch.full((n_layers, width), v, dtype=torch.float64)
-           for k, v in (("first_min", inf_), ("first_max", -inf_), ("rest_min", inf_), ("rest_max", -inf_))}
 
-    def moments(layer: int, x: torch.Tensor) -> None:
-        try:
-            stats[layer].update(x.reshape(-1, width))
-        except FloatingPointError:
-            bad = int((~torch.isfinite(x)).sum())
-            raise NonFiniteActivationError(model_name, site, layer, bad) from None
-        if x.ndim == 3 and x.shape[1] > 1:
-            first, rest = x[:, 0].double(), x[:, 1:].reshape(-1, width).double()
-            ext["first_min"][layer] = torch.minimum(ext["first_min"][layer], first.min(0).values.cpu())
-            ext["first_max"][layer] = torch.maximum(ext["first_max"][layer], first.max(0).values.cpu())
-            ext["rest_min"][layer] = torch.minimum(ext["rest_min"][layer], rest.min(0).values.cpu())
-            ext["rest_max"][layer] = torch.maximum(ext["rest_max"][layer], rest.max(0).values.cpu())
+    def moments_pass(bs: int):
+        stats = [NeuronStats(width) for _ in range(n_layers)]
+        # extremes at the first position of a window vs the others (ABL diagnostics, issue 11 item 5)
+        ext = {k: torch.full((n_layers, width), v, dtype=torch.float64)
+               for k, v in (("first_min", inf_), ("first_max", -inf_), ("rest_min", inf_), ("rest_max", -inf_))}
 
-    with sites.trace(model, site, moments):
-        _forward_all(model, data, batch_size, progress, f"{model_name}: {site} statistics")
+        def moments(layer: int, x: torch.Tensor) -> None:
+            try:
+                stats[layer].update(x.reshape(-1, width))
+            except FloatingPointError:
+                bad = int((~torch.isfinite(x)).sum())
+                raise NonFiniteActivationError(model_name, site, layer, bad) from None
+            if x.ndim == 3 and x.shape[1] > 1:
+                first, rest = x[:, 0].double(), x[:, 1:].reshape(-1, width).double()
+                ext["first_min"][layer] = torch.minimum(ext["first_min"][layer], first.min(0).values.cpu())
+                ext["first_max"][layer] = torch.maximum(ext["first_max"][layer], first.max(0).values.cpu())
+                ext["rest_min"][layer] = torch.minimum(ext["rest_min"][layer], rest.min(0).values.cpu())
+                ext["rest_max"][layer] = torch.maximum(ext["rest_max"][layer], rest.max(0).values.cpu())
+
+        with sites.trace(model, site, moments):
+            _forward_all(model, data, bs, progress, f"{model_name}: {site} statistics")
+        return stats, ext
+
+    what = f"{model_name}: {site} statistics"  # one name: the peaks' pass starts at the size that fitted
+    stats, ext = with_backoff(moments_pass, size, what=what, owner=model)
     if histogram:
-        def hist(layer: int, x: torch.Tensor) -> None:
-            stats[layer].update_histogram(x.reshape(-1, width))
+        moments_only = copy.deepcopy(stats)
 
-        with sites.trace(model, site, hist):
-            _forward_all(model, data, batch_size, progress, f"{model_name}: {site} peaks")
+        def histogram_pass(bs: int):
+            fresh = copy.deepcopy(moments_only)  # a retried pass starts from empty histograms
+
+            def hist(layer: int, x: torch.Tensor) -> None:
+                fresh[layer].update_histogram(x.reshape(-1, width))
+
+            with sites.trace(model, site, hist):
+                _forward_all(model, data, bs, progress, f"{model_name}: {site} peaks")
+            return fresh
+
+        stats = with_backoff(histogram_pass, size, what=what, owner=model)
     first = ((ext["first_min"] < ext["rest_min"]) | (ext["first_max"] > ext["rest_max"])) \
         if torch.isfinite(ext["rest_min"]).all() else None
     for i, s in enumerate(stats):

@@ -67,15 +67,28 @@ def _open_cached(builder: Callable[[], Path], kind: str, random: bool):
     return load_or_rebuild(folder, load, lambda: load(builder()), lock=False)
 
 
-def _random_twin(spec: ModelSpec, config) -> torch.nn.Module:
-    return _twin(spec.kind, config)
+def _random_twin(spec: ModelSpec, config, *, dtype: torch.dtype = torch.float32,
+                 device: str | torch.device = "cpu") -> torch.nn.Module:
+    return _twin(spec.kind, config, dtype=dtype, device=device)
 
 
-def _twin(kind: str, config) -> torch.nn.Module:
-    """A fresh initialisation of ``config`` under seed :data:`RANDOM_SEED` (global RNG untouched)."""
-    with torch.random.fork_rng(devices=[]):
+def _twin(kind: str, config, *, dtype: torch.dtype = torch.float32,
+          device: str | torch.device = "cpu") -> torch.nn.Module:
+    """A fresh initialisation of ``config`` under seed :data:`RANDOM_SEED` (global RNG untouched).
+
+    Built directly on ``device`` in ``dtype`` (a full-tier twin: bfloat16 on the GPU, like the trained
+    model, without 29 GB of fp32 weights on the host first). On the CPU in float32 (the default) it is
+    bit for bit the twin the harness always built; on a GPU the weights come from torch's CUDA
+    generator under the same seed (the same distribution, other values than the CPU's).
+    """
+    device = torch.device(device)
+    cuda = [*range(torch.cuda.device_count())] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # manual_seed seeds every CUDA device too: restore them all
         torch.manual_seed(RANDOM_SEED)
-        return _AUTO[kind].from_config(config, dtype=torch.float32)
+        if device.type == "cpu":
+            return _AUTO[kind].from_config(config, dtype=dtype)
+        with device:
+            return _AUTO[kind].from_config(config, dtype=dtype)
 
 
 def _placement(device: str) -> dict:

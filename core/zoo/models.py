@@ -199,7 +199,24 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = 
         running with random weights.
     """
     name = resolve(name_or_path)
-    return _load(name, str(torch.device(device)))
+    return _load(name, device_key(device))
+
+
+def device_key(device: str | torch.device) -> str:
+    """One name per place a model can be: ``"cuda"`` on a machine with one visible GPU (or none) is
+    ``"cuda:<current>"``, so that ``"cuda"`` and ``"cuda:0"`` share the model cache (a model's
+    ``.device`` reads ``cuda:0``; RoBERTa's text generator, OPT-1.3B, was loaded twice). With several
+    GPUs ``"cuda"`` stays ``"cuda"``: it spreads a full-tier model over all of them (:func:`_placement`).
+
+    Raises
+    ------
+    RuntimeError
+        For a string torch cannot read as a device (torch's message).
+    """
+    d = torch.device(device)
+    if d.type == "cuda" and d.index is None and torch.cuda.device_count() <= 1:
+        d = torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
+    return str(d)
 
 
 @functools.lru_cache(maxsize=4)
@@ -219,6 +236,9 @@ def _load(name: str, device: str) -> LoadedModel:
                 "twin_of": card}
         if spec.origin is not None:  # the experiments' caches key a model outside the zoo by its files
             card["cache_key"] = cache_key(twin_of=card["twin_of"].get("cache_key"), seed=RANDOM_SEED)
+        if spec.origin is None and spec.tier != "small" and device.startswith("cuda"):
+            # built on the GPU in bfloat16 (issue 19): other weights than the former fp32 CPU twin
+            card["init"] = {"device": "cuda", "dtype": "bfloat16"}
     if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
         model = model.to(device)
     model = model.eval()
@@ -230,6 +250,12 @@ def _load(name: str, device: str) -> LoadedModel:
 # ---------------------------------------------------------------------------------------------
 # Full tier
 # ---------------------------------------------------------------------------------------------
+
+def _twin_device(device: str) -> str:
+    """Where a full-tier twin is built: ``device``, or with ``"cuda"`` on several GPUs (the trained model
+    spread by ``device_map="auto"``) the current GPU (a twin in bfloat16 fits one)."""
+    return f"cuda:{torch.cuda.current_device()}" if device == "cuda" else device
+
 
 def _load_hub(spec: ModelSpec, device: str, random: bool):
     """(model, tokenizer, card) of a full-tier model from the local Hugging Face cache (never the network).
@@ -265,8 +291,8 @@ def _load_hub(spec: ModelSpec, device: str, random: bool):
             tokenizer = None
         else:
             tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kw)
-        if random:
-            model = _random_twin(spec, config)
+        if random:  # built where it runs, in the trained model's dtype
+            model = _random_twin(spec, config, dtype=dtype, device=_twin_device(device))
         else:
             model, info = _AUTO[spec.kind].from_pretrained(folder, dtype=dtype, output_loading_info=True, **kw,
                                                            **_placement(device))

@@ -355,12 +355,14 @@ def ablate(
         keep = m
         # c = (1 - m) * v, precomputed: the hook then costs one multiply and one add.
         const = (1 - m) * (torch.as_tensor(v, dtype=torch.float32) if not torch.is_tensor(v) else v.float())
-        plans[layer] = (keep, const)
+        plans[layer] = (keep, const, {})  # {(device, dtype): (keep, const) there}, filled on first use
 
     def apply(x: torch.Tensor, plan) -> torch.Tensor:
-        keep, const = plan
-        keep = keep.to(device=x.device, dtype=x.dtype)
-        const = const.to(device=x.device, dtype=x.dtype)
+        keep, const, placed = plan
+        where = (x.device, x.dtype)
+        if where not in placed:  # copied to the activations' device and dtype once per block, not per call
+            placed[where] = (keep.to(device=x.device, dtype=x.dtype), const.to(device=x.device, dtype=x.dtype))
+        keep, const = placed[where]
         if const.ndim == 2:  # (seq, n): position-dependent offsets
             seq = x.shape[-2]
             if const.shape[0] < seq:
