@@ -251,6 +251,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
     rule hash, experiment version and whether it was computed or re-read, weights, dtype, device)."""
     from core.inference.sample_size import needed
     from core.provenance import result_provenance
+    from core.zoo.models import loaded_provenance
     from core.zoo.models import get_spec
     from core.readings import robustness, skipped_for
     from core.results import ClaimResult, write_result
@@ -276,7 +277,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
             readings=m.readings or None, robustness=robustness(m.verdict, m.readings),
             readings_skipped=skipped_for(claim.id, ran) or None,
             provenance=result_provenance(paper=getattr(claim, "paper", None), model=model, rule=claim.rule,
-                                         device=_state(pytestconfig)["device"]),
+                                         loaded=loaded_provenance(model, _state(pytestconfig)["device"])),
         )
         write_result(run_dir, result)
         _state(pytestconfig)["wrote"] = True

@@ -118,7 +118,7 @@ def experiment_version(paper: str) -> dict:
     return out
 
 
-def result_provenance(*, paper: str | None, model: str, rule: str | None, device: str | None = None) -> dict:
+def result_provenance(*, paper: str | None, model: str, rule: str | None, loaded: dict | None = None) -> dict:
     """The ``provenance`` field of a result file.
 
     Parameters
@@ -129,8 +129,10 @@ def result_provenance(*, paper: str | None, model: str, rule: str | None, device
         The model's name as loaded (:func:`core.zoo.models.load_model`).
     rule : str or None
         The decision rule the test applied (its text is hashed).
-    device : str, optional
-        The device asked for (``--device``); the model's own record says where it ran.
+    loaded : dict, optional
+        The model's load record (:func:`core.zoo.models.loaded_provenance`: ``dtype``, ``device``,
+        ``weights``), passed in by the caller so that this module (which the report reads) never imports
+        the model zoo; None when the model was not loaded in this process.
 
     Returns
     -------
@@ -143,12 +145,10 @@ def result_provenance(*, paper: str | None, model: str, rule: str | None, device
         ``weights``; ``{"loaded": False}`` when the model was not loaded in this process).
     """
     from core.cache import experiment_record
-    from core.zoo.models import loaded_provenance
 
     exp = dict(experiment_version(paper))
     record = experiment_record(exp["experiment"], model)
     exp.update(record or {"status": "not recorded in this process"})
-    loaded = loaded_provenance(model, device)
     return {"catalogue": catalogue_info(), "rule_sha256": sha256_text(rule) if rule else None,
             "experiment": exp, "model": dict(loaded) if loaded else {"loaded": False}}
 

@@ -123,8 +123,7 @@ def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -
         tokenizer = transformers.AutoTokenizer.from_pretrained(**where)
         quantised, info = transformers.AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32,
                                                                              output_loading_info=True)
-        from core.zoo.checkpoints import loading_report
-        from core.zoo.own import check_weights
+        from core.zoo.checkpoints import check_weights, loading_report
 
         check_weights(f"GGUF file {gguf_path}", "causal", loading_report(info))  # no tensor left unfilled
         config = quantised.config

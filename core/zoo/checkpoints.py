@@ -7,6 +7,7 @@ Shared by the zoo's loads (:mod:`core.zoo.models`) and those of models outside t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 import transformers
 
 from core.cache import load_or_rebuild
+from core.errors import UnsupportedModelError
 from core.zoo.registry import RANDOM_SEED, ModelSpec
 
 _AUTO = {
@@ -98,3 +100,85 @@ def _placement(device: str) -> dict:
     if device == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         return {"device_map": "auto"}
     return {}
+
+
+class WeightsMismatchError(UnsupportedModelError):
+    """A checkpoint whose weights do not fit the model it loads into: weights the model needs that the
+    checkpoint lacks (transformers would initialise them at random), weights of the checkpoint the model
+    has no place for (a renamed or unconverted layer; transformers would drop them) or weights of
+    another shape. Every number measured on such a model would be meaningless, so the load fails; the
+    message names the checkpoint and the keys.
+
+    Attributes
+    ----------
+    missing, unexpected, mismatched : list of str
+        The parameter names, sorted.
+    """
+
+    def __init__(self, message: str, missing=(), unexpected=(), mismatched=()):
+        self.missing, self.unexpected, self.mismatched = sorted(missing), sorted(unexpected), sorted(mismatched)
+        super().__init__(message)
+
+
+#: Weights a checkpoint may hold that the class a claim loads has no place for, and that no claim reads:
+#: pattern -> why. A BERT checkpoint saved as ``BertForPreTraining`` (bert-base-uncased) holds the pooler
+#: and the next-sentence head, which ``BertForMaskedLM`` does not have; ``RobertaModel`` checkpoints hold
+#: a pooler; older Llama-family checkpoints hold the rotary ``inv_freq`` buffer, which is recomputed from
+#: the config. They are left out and listed in the model card (``unused_weights``), never silently.
+UNUSED_WEIGHTS = {
+    r"(^|\.)pooler\.": "the pooler (a sentence-level head on [CLS]; no claim reads it)",
+    r"(^|\.)seq_relationship\.": "the next-sentence-prediction head (BERT pretraining; no claim reads it)",
+    r"(^|\.)rotary_emb\.inv_freq$": "the rotary frequencies (a buffer recomputed from the config)",
+}
+
+
+def _names(keys, limit: int = 6) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:limit]) + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def check_weights(where: str, kind: str, info: dict) -> list[str]:
+    """Check that a checkpoint's weights filled the model exactly (issue 18, item 5).
+
+    Parameters
+    ----------
+    where : str
+        The checkpoint (folder, Hub id and snapshot), named in the message.
+    kind : {"causal", "masked", "image"}
+        The kind loaded (its auto class is named).
+    info : dict
+        :func:`core.zoo.checkpoints.loading_report` of the load: ``missing_keys``,
+        ``unexpected_keys``, ``mismatched_keys`` (iterables of parameter names).
+
+    Returns
+    -------
+    list of str
+        The unexpected weights left out as :data:`UNUSED_WEIGHTS` allows (sorted; for the card).
+
+    Raises
+    ------
+    WeightsMismatchError
+        When any weight is missing or of another shape, or any unexpected weight is not one of
+        :data:`UNUSED_WEIGHTS`; the message names the keys (the first six of each and their number).
+    """
+    missing = set(info.get("missing_keys") or ())
+    mismatched = set(info.get("mismatched_keys") or ())
+    unexpected = set(info.get("unexpected_keys") or ())
+    unused = {k for k in unexpected if any(re.search(p, k) for p in UNUSED_WEIGHTS)}
+    unexpected -= unused
+    if missing or unexpected or mismatched:
+        cls = _AUTO[kind].__name__
+        parts = []
+        if missing:
+            parts.append(f"lacks {len(missing)} weight(s) of {cls} ({_names(missing)}), which would be "
+                         f"initialised at random")
+        if unexpected:
+            parts.append(f"holds {len(unexpected)} weight(s) that {cls} has no place for "
+                         f"({_names(unexpected)}), which would be dropped")
+        if mismatched:
+            parts.append(f"holds {len(mismatched)} weight(s) of another shape ({_names(mismatched)})")
+        raise WeightsMismatchError(
+            f"{where}: the checkpoint {'; it '.join(parts)}. Every number measured on this model would be "
+            f"meaningless, so it does not load. Expected a checkpoint of the whole {cls} (save_pretrained of "
+            f"the model the claims measure)", missing, unexpected, mismatched)
+    return sorted(unused)

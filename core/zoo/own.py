@@ -29,6 +29,7 @@ import transformers
 from core.cache import cache_dir, cache_key, file_digest, package_versions
 from core.errors import MissingAssetError, UnsupportedModelError
 from core.zoo.build import _cached_folder, _gguf_conversion
+from core.zoo.checkpoints import UNUSED_WEIGHTS, WeightsMismatchError, check_weights  # noqa: F401 (public here)
 from core.zoo.checkpoints import _AUTO, _open_cached, _open_folder, _placement
 from core.zoo.registry import MODELS, RANDOM_SUFFIX, ModelSpec, UnknownModelError
 
@@ -349,88 +350,6 @@ def _check_head(spec: ModelSpec, config) -> None:
             f"{spec.location} is a bare {archs[0]} without its {what}: the claims on {spec.kind} models "
             f"measure its predictions, so they skip. Fit a head and save the whole model "
             f"({_AUTO[spec.kind].__name__}.save_pretrained), as the harness does for minilm-l6")
-
-
-class WeightsMismatchError(UnsupportedModelError):
-    """A checkpoint whose weights do not fit the model it loads into: weights the model needs that the
-    checkpoint lacks (transformers would initialise them at random), weights of the checkpoint the model
-    has no place for (a renamed or unconverted layer; transformers would drop them) or weights of
-    another shape. Every number measured on such a model would be meaningless, so the load fails; the
-    message names the checkpoint and the keys.
-
-    Attributes
-    ----------
-    missing, unexpected, mismatched : list of str
-        The parameter names, sorted.
-    """
-
-    def __init__(self, message: str, missing=(), unexpected=(), mismatched=()):
-        self.missing, self.unexpected, self.mismatched = sorted(missing), sorted(unexpected), sorted(mismatched)
-        super().__init__(message)
-
-
-#: Weights a checkpoint may hold that the class a claim loads has no place for, and that no claim reads:
-#: pattern -> why. A BERT checkpoint saved as ``BertForPreTraining`` (bert-base-uncased) holds the pooler
-#: and the next-sentence head, which ``BertForMaskedLM`` does not have; ``RobertaModel`` checkpoints hold
-#: a pooler; older Llama-family checkpoints hold the rotary ``inv_freq`` buffer, which is recomputed from
-#: the config. They are left out and listed in the model card (``unused_weights``), never silently.
-UNUSED_WEIGHTS = {
-    r"(^|\.)pooler\.": "the pooler (a sentence-level head on [CLS]; no claim reads it)",
-    r"(^|\.)seq_relationship\.": "the next-sentence-prediction head (BERT pretraining; no claim reads it)",
-    r"(^|\.)rotary_emb\.inv_freq$": "the rotary frequencies (a buffer recomputed from the config)",
-}
-
-
-def _names(keys, limit: int = 6) -> str:
-    keys = sorted(keys)
-    return ", ".join(keys[:limit]) + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
-
-
-def check_weights(where: str, kind: str, info: dict) -> list[str]:
-    """Check that a checkpoint's weights filled the model exactly (issue 18, item 5).
-
-    Parameters
-    ----------
-    where : str
-        The checkpoint (folder, Hub id and snapshot), named in the message.
-    kind : {"causal", "masked", "image"}
-        The kind loaded (its auto class is named).
-    info : dict
-        :func:`core.zoo.checkpoints.loading_report` of the load: ``missing_keys``,
-        ``unexpected_keys``, ``mismatched_keys`` (iterables of parameter names).
-
-    Returns
-    -------
-    list of str
-        The unexpected weights left out as :data:`UNUSED_WEIGHTS` allows (sorted; for the card).
-
-    Raises
-    ------
-    WeightsMismatchError
-        When any weight is missing or of another shape, or any unexpected weight is not one of
-        :data:`UNUSED_WEIGHTS`; the message names the keys (the first six of each and their number).
-    """
-    missing = set(info.get("missing_keys") or ())
-    mismatched = set(info.get("mismatched_keys") or ())
-    unexpected = set(info.get("unexpected_keys") or ())
-    unused = {k for k in unexpected if any(re.search(p, k) for p in UNUSED_WEIGHTS)}
-    unexpected -= unused
-    if missing or unexpected or mismatched:
-        cls = _AUTO[kind].__name__
-        parts = []
-        if missing:
-            parts.append(f"lacks {len(missing)} weight(s) of {cls} ({_names(missing)}), which would be "
-                         f"initialised at random")
-        if unexpected:
-            parts.append(f"holds {len(unexpected)} weight(s) that {cls} has no place for "
-                         f"({_names(unexpected)}), which would be dropped")
-        if mismatched:
-            parts.append(f"holds {len(mismatched)} weight(s) of another shape ({_names(mismatched)})")
-        raise WeightsMismatchError(
-            f"{where}: the checkpoint {'; it '.join(parts)}. Every number measured on this model would be "
-            f"meaningless, so it does not load. Expected a checkpoint of the whole {cls} (save_pretrained of "
-            f"the model the claims measure)", missing, unexpected, mismatched)
-    return sorted(unused)
 
 
 def _check_loaded(spec: ModelSpec, info: dict) -> list[str]:
