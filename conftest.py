@@ -15,9 +15,12 @@ Options
 Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
 ``replicated`` passes; a verdict that the file records for this profile, claim and model is a strict
-xfail showing the numbers; any other verdict fails. At the end of the session ``run.json`` (git
-commit, package versions, device, profile, duration: :func:`core.report.history.run_metadata`) and the
-Markdown and HTML reports are written into the run folder and their paths printed.
+xfail; any other verdict fails; each reason is one line (verdict, headline statistic and interval:
+:mod:`core.report.terminal`). At the end of the session ``run.json`` (git commit, package versions,
+device, profile, duration: :func:`core.report.history.run_metadata`; ``preflight``: every model's
+preflight, from the files ``claims._claim.preflight_or_stop`` writes) and the Markdown and HTML reports
+are written into the run folder, and the terminal ends in a table of every result
+(:func:`core.report.terminal.closing_table`) and the reports' paths.
 
 With pytest-xdist (``-n 2``, ``-n auto``) the controller picks the run folder and hands it to every
 worker; workers write the result and curve files, and only the controller writes ``run.json`` and the
@@ -384,7 +387,9 @@ def pytest_sessionfinish(session, exitstatus):
         profile=st["profile"].name, sizes=st["profile"].to_dict(), device=st["device"],
         started=st["started"], finished=time.time(), root=ROOT, workers=workers or None,
         args=list(config.invocation_params.args) or sys.argv[1:])
-    meta["preflight"] = _preflights(run_dir, st["started"])  # every model's checks (claims._claim)
+    preflights = _preflights(run_dir, st["started"])  # every model's checks (claims._claim)
+    if preflights:
+        meta["preflight"] = preflights
     atomic_write_json(run_dir / "run.json", meta)
     st["report"], st["html"] = render_report(run_dir)
 

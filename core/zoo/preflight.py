@@ -51,7 +51,7 @@ SENTENCES = (
 )
 
 #: Tokens per sentence at most (every sentence is cut to the shortest, so the batch needs no padding).
-MAX_TOKENS = 16
+MAX_TOKENS = 12
 
 #: Number of images for image models' preflight inputs (the first of the Fashion-MNIST eval split).
 N_IMAGES = 4
