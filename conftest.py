@@ -232,15 +232,15 @@ def recorded_verdicts(profile) -> dict:
 
 
 def _gate(claim_id: str, model: str, measured: str, recorded: str | None, summary: str) -> None:
-    """Pass, xfail or fail on the measured verdict; every reason is one line
-    (:func:`core.report.terminal.verdict_line`), ``summary`` the statistic and where its details are."""
+    """Pass, xfail or fail on the measured verdict; every reason is one line, ``summary`` the headline
+    statistic and its interval (:func:`core.report.terminal.statistic_text`)."""
     if measured == "replicated":
         if recorded not in (None, "replicated"):
             pytest.fail(f"{claim_id} on {model}: measured replicated, {RECORDED.name} records {recorded} "
                         f"(update the record); {summary}", pytrace=False)
         return
-    if recorded == measured:
-        pytest.xfail(f"{claim_id} on {model}: {measured} (as recorded); {summary}")
+    if recorded == measured:  # the summary line's test id names the model already
+        pytest.xfail(f"{claim_id}: {measured} (as recorded); {summary}")
     pytest.fail(f"{claim_id} on {model}: measured {measured}, recorded {recorded or 'nothing'}; {summary}",
                 pytrace=False)
 

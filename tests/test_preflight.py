@@ -202,3 +202,28 @@ def test_the_model_is_left_as_it_came():
     with torch.no_grad():
         assert torch.equal(model(**x).logits, ref)
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("kind", ["causal", "masked", "image"])
+def test_preflight_inputs_of_a_loaded_model_are_real_and_pass(tmp_path, kind):
+    """Through load_model: fixed sentences through the model's own tokenizer (no padding: every row cut
+    to the shortest), or the first Fashion-MNIST eval images (seeded random pixels without them)."""
+    from core.zoo.models import load_model
+    from tests import own_models as own
+
+    make = {"causal": own.causal, "masked": own.bert, "image": own.vit}[kind]
+    folder = own.save(make(), tmp_path / kind, with_tokenizer=kind != "image", masked=kind == "masked")
+    lm = load_model(folder)
+    x, about = pf.preflight_inputs(lm)
+    if kind == "image":
+        assert set(x) == {"pixel_values"} and x["pixel_values"].shape[0] == pf.N_IMAGES
+        assert "Fashion-MNIST" in about
+    else:
+        ids = x["input_ids"]
+        assert ids.shape == (len(pf.SENTENCES), min(pf.MAX_TOKENS, *(len(lm.tokenizer(s)["input_ids"])
+                                                                      for s in pf.SENTENCES)))
+        assert ids[0].tolist() == lm.tokenizer(pf.SENTENCES[0])["input_ids"][:ids.shape[1]]
+        assert about == f"4 fixed sentences, {ids.shape[1]} tokens each"
+    report = pf.preflight(lm, x, about=about)
+    assert report.passed, report.message()
+    assert report.model == lm.name and report.inputs.startswith(about)

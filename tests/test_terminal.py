@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.report.terminal import (TABLE_WIDTH, clip, closing_table, short_statistic, statistic_text,
-                                  verdict_line)
+from core.report.terminal import TABLE_WIDTH, clip, closing_table, short_statistic, statistic_text
 from core.results import ClaimResult
 
 LONG_NAME = ("top1(peak) - top1(zero) at 50% pruned, percentage points of top-1 accuracy over the "
@@ -38,13 +37,10 @@ def test_clip_by_hand():
         clip("x", 0)
 
 
-def test_verdict_line_is_one_short_line_with_verdict_statistic_and_interval():
-    line = verdict_line("ABL-1", "smollm2-135m", "contradicted", LONG_NAME + "\nsecond line", -1.23456, -2.0,
-                        -0.45, note=" (as recorded)")
-    assert "\n" not in line
-    assert line.startswith("ABL-1 on smollm2-135m: contradicted (as recorded); top1(peak) - top1(zero)")
-    assert line.endswith("… = -1.23 [-2, -0.45]")
-    assert len(line) <= 120
+def test_statistic_text_is_one_short_line_with_statistic_and_interval():
+    text = statistic_text(LONG_NAME + "\nsecond line", -1.23456, -2.0, -0.45)
+    assert "\n" not in text
+    assert text == "top1(peak) - top1(zero) at 50% pruned, … = -1.23 [-2, -0.45]"
 
 
 def test_the_gate_gives_one_line_reasons():
@@ -53,8 +49,8 @@ def test_the_gate_gives_one_line_reasons():
     summary = statistic_text(LONG_NAME, -1.23456, -2.0, -0.45)
     with pytest.raises(pytest.xfail.Exception) as xf:
         _gate("ABL-1", "smollm2-135m", "contradicted", "contradicted", summary)
-    assert str(xf.value) == ("ABL-1 on smollm2-135m: contradicted (as recorded); "
-                             f"{clip(LONG_NAME, 48)} = -1.23 [-2, -0.45]")
+    assert str(xf.value) == f"ABL-1: contradicted (as recorded); {clip(LONG_NAME, 40)} = -1.23 [-2, -0.45]"
+    assert len(str(xf.value)) <= 100
     with pytest.raises(pytest.fail.Exception) as failed:
         _gate("ABL-1", "smollm2-135m", "inconclusive", "contradicted", summary)
     assert "\n" not in str(failed.value)
@@ -93,11 +89,12 @@ def test_closing_table_of_nothing_and_too_narrow():
         closing_table([_result()], width=40)
 
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=150)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=150).filter(
+    str.strip)
 _NUM = st.floats(allow_nan=False, allow_infinity=False, width=32)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.from_regex(r"[A-Z]{3}-[0-9]{1,3}[a-z]?", fullmatch=True), _TEXT,
                           st.sampled_from(["replicated", "contradicted", "inconclusive", "skipped", "error"]),
                           _NUM, _NUM, _NUM, _TEXT), min_size=1, max_size=12),

@@ -4,8 +4,8 @@ The numbers behind a verdict (every sub-statistic, the sample sizes, the data) s
 and the report; the terminal gets what a person reads at a glance (after lm-evaluation-harness's
 closing table):
 
-- :func:`verdict_line` (:func:`statistic_text` its statistic): ``ABL-1 on smollm2-135m: contradicted (as recorded); <statistic> = -1.23
-  [-2.01, -0.45]``, the reason of an xfail or a failure, one line;
+- :func:`statistic_text`: ``<statistic> = -1.23 [-2.01, -0.45]``, what the one-line reason of an
+  xfail or a failure says of the numbers (``ABL-1: contradicted (as recorded); <statistic> = ...``);
 - :func:`closing_table`: claim, model, verdict and statistic [95% interval] of every result of the run,
   one row each, no line wider than ``width`` columns (100 by default).
 """
@@ -20,7 +20,7 @@ from core.results import VERDICTS, ClaimResult, result_sort_key
 TABLE_WIDTH = 100
 
 #: Longest statistic name a verdict line shows (longer ones are cut, ending in "…").
-NAME_WIDTH = 48
+NAME_WIDTH = 40
 
 #: Longest model name the closing table shows (longer ones keep their end, starting with "…").
 MODEL_WIDTH = 28
@@ -56,20 +56,6 @@ def clip(text: str, width: int, *, keep_end: bool = False) -> str:
 def statistic_text(statistic_name: str, value: float | None, low: float | None, high: float | None) -> str:
     """``"<name> = <value> [<low>, <high>]"``, the name cut to :data:`NAME_WIDTH` characters."""
     return f"{clip(statistic_name, NAME_WIDTH)} = {short_statistic(value, low, high)}"
-
-
-def verdict_line(claim: str, model: str, verdict: str, statistic_name: str, value: float | None,
-                 low: float | None, high: float | None, *, note: str = "") -> str:
-    """One line for a verdict: ``"<claim> on <model>: <verdict><note>; <name> = <value> [<low>, <high>]"``.
-
-    Parameters
-    ----------
-    note : str
-        Put right after the verdict, e.g. ``" (as recorded)"``.
-    statistic_name : str
-        Cut to :data:`NAME_WIDTH` characters.
-    """
-    return f"{claim} on {model}: {verdict}{note}; {statistic_text(statistic_name, value, low, high)}"
 
 
 def closing_table(results: Iterable[ClaimResult], *, width: int = TABLE_WIDTH) -> list[str]:
