@@ -182,7 +182,6 @@ def preflight(model, inputs: Mapping[str, torch.Tensor], *, name: str | None = N
         checks.append(Check(check_name, bool(passed), expected, found, round(time.perf_counter() - t, 4)))
         return bool(passed)
 
-    row = "no row"
     with torch.no_grad():
         ok = run("sites-found", lambda c: _sites_found(net, c))
         row = ctx.get("row", f"has no ARCHITECTURES row for {family!r}")
@@ -303,8 +302,12 @@ def _resid_is_hidden_states(net: nn.Module, x: dict, ctx: dict) -> tuple[bool, s
         def width(site):
             return lambda layer, a: widths[site].__setitem__(layer, int(a.shape[-1]))
 
-        with sites.trace(net, "resid", lambda layer, a: (seen.__setitem__(layer, a.clone()), width("resid")(layer, a))), \
-                sites.trace(net, "mlp", width("mlp")), sites.trace(net, "attn", width("attn")):
+        def resid(layer, a):
+            seen[layer] = a.clone()
+            width("resid")(layer, a)
+
+        with sites.trace(net, "resid", resid), sites.trace(net, "mlp", width("mlp")), \
+                sites.trace(net, "attn", width("attn")):
             hidden = net(**x, output_hidden_states=True).hidden_states
     finally:
         for h in handles:
