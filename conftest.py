@@ -389,7 +389,7 @@ def pytest_sessionfinish(session, exitstatus):
         args=list(config.invocation_params.args) or sys.argv[1:])
     preflights = _preflights(run_dir, st["started"])  # every model's checks (claims._claim)
     if preflights:
-        meta["preflight"] = preflights
+        meta["preflight"] = st["preflight"] = preflights
     atomic_write_json(run_dir / "run.json", meta)
     st["report"], st["html"] = render_report(run_dir)
 
@@ -397,11 +397,13 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     st = getattr(config, "_neuron_claims", None)
     if st and st.get("report"):
-        from core.report.terminal import closing_table
+        from core.report.terminal import TABLE_WIDTH, clip, closing_table
         from core.results import read_results
 
         terminalreporter.write_sep("=", "replication report")
         for line in closing_table(read_results(st["run_dir"])[0]):
             terminalreporter.write_line(line)
+        for outcome in st.get("preflight", {}).values():  # one line per model; the checks in run.json
+            terminalreporter.write_line(clip(outcome["message"], TABLE_WIDTH))
         terminalreporter.write_line(f"report: {st['report']}")
         terminalreporter.write_line(f"HTML report: {st['html']}")
