@@ -16,9 +16,12 @@ Options
 Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
 ``replicated`` passes; a verdict that the file records for this profile, claim and model is a strict
-xfail showing the numbers; any other verdict fails. At the end of the session ``run.json`` (git
-commit, package versions, device, profile, duration: :func:`core.report.history.run_metadata`) and the
-Markdown and HTML reports are written into the run folder and their paths printed.
+xfail; any other verdict fails; each reason is one line (verdict, headline statistic and interval:
+:mod:`core.report.terminal`). At the end of the session ``run.json`` (git commit, package versions,
+device, profile, duration: :func:`core.report.history.run_metadata`; ``preflight``: every model's
+preflight, from the files ``claims._claim.preflight_or_stop`` writes) and the Markdown and HTML reports
+are written into the run folder, and the terminal ends in a table of every result
+(:func:`core.report.terminal.closing_table`) and the reports' paths.
 
 With pytest-xdist (``-n 2``, ``-n auto``) the controller picks the run folder and hands it to every
 worker; workers write the result and curve files, and only the controller writes ``run.json`` and the
@@ -232,15 +235,17 @@ def recorded_verdicts(profile) -> dict:
 
 
 def _gate(claim_id: str, model: str, measured: str, recorded: str | None, summary: str) -> None:
+    """Pass, xfail or fail on the measured verdict; every reason is one line, ``summary`` the headline
+    statistic and its interval (:func:`core.report.terminal.statistic_text`)."""
     if measured == "replicated":
         if recorded not in (None, "replicated"):
-            pytest.fail(f"{claim_id} on {model}: measured replicated but {RECORDED.name} records "
-                        f"{recorded}; update the record. {summary}", pytrace=False)
+            pytest.fail(f"{claim_id} on {model}: measured replicated, {RECORDED.name} records {recorded} "
+                        f"(update the record); {summary}", pytrace=False)
         return
-    if recorded == measured:
-        pytest.xfail(f"{claim_id} on {model}: {measured} (as recorded). {summary}")
-    pytest.fail(f"{claim_id} on {model}: measured {measured}, recorded {recorded or 'nothing'}. "
-                f"{summary}", pytrace=False)
+    if recorded == measured:  # the summary line's test id names the model already
+        pytest.xfail(f"{claim_id}: {measured} (as recorded); {summary}")
+    pytest.fail(f"{claim_id} on {model}: measured {measured}, recorded {recorded or 'nothing'}; {summary}",
+                pytrace=False)
 
 
 @pytest.fixture
@@ -252,6 +257,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
     from core.inference.sample_size import needed
     from core.provenance import result_provenance
     from core.zoo.models import loaded_provenance
+    from core.report.terminal import statistic_text
     from core.zoo.models import get_spec
     from core.readings import robustness, skipped_for
     from core.results import ClaimResult, write_result
@@ -281,11 +287,11 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
         )
         write_result(run_dir, result)
         _state(pytestconfig)["wrote"] = True
-        summary = (f"{m.statistic_name} = {est.value:.4g} [{est.low:.4g}, {est.high:.4g}]; "
-                   f"details: {json.dumps(m.details, default=str)}")
+        # one line: the headline statistic; every other number stays in the result file and the report
+        summary = statistic_text(m.statistic_name, float(est.value), float(est.low), float(est.high))
         if spec.origin is not None and m.verdict != "replicated":  # your own model: reported, not gated
-            pytest.xfail(f"{claim.id} on {model}: measured {m.verdict} (a model outside the zoo: its verdicts "
-                         f"are reported, not gated). {summary}")
+            pytest.xfail(f"{claim.id} on {model}: {m.verdict} (outside the zoo: reported, not gated); "
+                         f"{summary}")
         _gate(claim.id, model, m.verdict, recorded, summary)
 
     return _conclude
@@ -297,6 +303,10 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     marker = item.get_closest_marker("claim")
+    preflight = getattr(getattr(call.excinfo, "value", None), "preflight", None)
+    if marker is not None and report.failed and call.when == "call" and preflight is not None:
+        _write_preflight_error(item, marker.args[0], preflight)
+        return
     if marker is None or not report.skipped or hasattr(report, "wasxfail") or call.when == "teardown":
         return
     from core.zoo.models import get_spec
@@ -328,6 +338,46 @@ def _statement(item, claim_id: str) -> str | None:
                  if isinstance(v, Claim) and v.id == claim_id), None)
 
 
+def _write_preflight_error(item, claim_id: str, preflight: dict) -> None:
+    """An ``error`` result for a claim test stopped by its model's failed preflight
+    (``claims._claim.preflight_or_stop``), the preflight's one-line message as the reason."""
+    from core.zoo.models import get_spec
+    from core.results import ClaimResult, write_result
+
+    model = item.callspec.params.get("model", "?") if hasattr(item, "callspec") else "?"
+    st = _state(item.config)
+    try:
+        tier = get_spec(model).tier
+    except Exception:
+        tier = "small"
+    write_result(_run_dir(item.config), ClaimResult(
+        claim=claim_id, model=model, tier=tier, profile=st["profile"].name, verdict="error",
+        statistic=None, statistic_name="not measured (the model failed its preflight)", interval=None,
+        sample_sizes={}, seeds=[], paper_value=None, data="none (stopped before measuring)",
+        reason=preflight["message"]))
+    st["wrote"] = True
+
+
+def _preflights(run_dir: Path, since: float) -> dict:
+    """``{model: {"passed", "seconds", "message", "file"}}`` from the preflight reports this run's
+    processes wrote into ``<run_dir>/preflight/`` (``claims._claim.preflight_or_stop``; each check's
+    expected, found and seconds stay in that file). Files older than the run's start, from an earlier
+    run into the same ``--run-dir``, are left out."""
+    from claims._claim import PREFLIGHT_DIR
+
+    out = {}
+    for path in sorted((run_dir / PREFLIGHT_DIR).glob("*.json")):
+        try:
+            if path.stat().st_mtime < since - 1:
+                continue
+            d = json.loads(path.read_text())
+            out[d.get("model", path.stem)] = {"passed": d["passed"], "seconds": d["seconds"],
+                                             "message": d["message"], "file": f"{PREFLIGHT_DIR}/{path.name}"}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Controller (or serial run): write run.json and the reports; a worker only reports back."""
     config = session.config
@@ -353,16 +403,27 @@ def pytest_sessionfinish(session, exitstatus):
     from core.report.history import run_metadata
     from core.report.markdown import render_report
 
-    atomic_write_json(run_dir / "run.json", run_metadata(
+    meta = run_metadata(
         profile=st["profile"].name, sizes=st["profile"].to_dict(), device=st["device"],
         started=st["started"], finished=time.time(), root=ROOT, workers=workers or None,
-        args=list(config.invocation_params.args) or sys.argv[1:]))
+        args=list(config.invocation_params.args) or sys.argv[1:])
+    preflights = _preflights(run_dir, st["started"])  # every model's checks (claims._claim)
+    if preflights:
+        meta["preflight"] = st["preflight"] = preflights
+    atomic_write_json(run_dir / "run.json", meta)
     st["report"], st["html"] = render_report(run_dir)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     st = getattr(config, "_neuron_claims", None)
     if st and st.get("report"):
+        from core.report.terminal import TABLE_WIDTH, clip, closing_table
+        from core.results import read_results
+
         terminalreporter.write_sep("=", "replication report")
+        for line in closing_table(read_results(st["run_dir"])[0]):
+            terminalreporter.write_line(line)
+        for outcome in st.get("preflight", {}).values():  # one line per model; the checks in run.json
+            terminalreporter.write_line(clip(outcome["message"], TABLE_WIDTH))
         terminalreporter.write_line(f"report: {st['report']}")
         terminalreporter.write_line(f"HTML report: {st['html']}")

@@ -166,7 +166,10 @@ def per_model(pytestconfig, run_dir, compute, curves, samples=None):
     "Per-unit data").
 
     pytest's output capture is suspended while ``compute`` runs, so that its progress bars reach the
-    terminal (the main job takes tens of minutes; a silent terminal looks hung)."""
+    terminal (the main job takes tens of minutes; a silent terminal looks hung).
+
+    Before the first ``compute(model)`` the model's preflight runs (:func:`preflight_or_stop`): a model
+    that fails it fails every claim test that asks for it, with the same one-line message."""
     import contextlib
     import sys
 
@@ -182,6 +185,7 @@ def per_model(pytestconfig, run_dir, compute, curves, samples=None):
                 pytest.skip(failed[model])
             raise failed[model]
         if model not in done:
+            preflight_or_stop(pytestconfig, run_dir, model)
             capture = pytestconfig.pluginmanager.getplugin("capturemanager")
             visible = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
             try:
@@ -206,3 +210,54 @@ def per_model(pytestconfig, run_dir, compute, curves, samples=None):
         return done[model]
 
     return get
+
+
+#: Preflight outcomes of this process: (model, device) -> (report dict, or None) and the skip reason.
+_PREFLIGHTS: dict[tuple[str, str], tuple[dict | None, str | None]] = {}
+
+#: Folder of the run folder where every process writes its preflight outcomes (one JSON per model);
+#: the controller merges them into ``run.json`` (``conftest.py``).
+PREFLIGHT_DIR = "preflight"
+
+
+def preflight_or_stop(pytestconfig, run_dir, model: str) -> dict:
+    """Run :func:`core.zoo.preflight.preflight` on ``model`` once per process and device, write its
+    outcome to ``<run_dir>/preflight/<model>.json`` (atomically), and stop the calling claim test when
+    the model fails it: ``pytest.fail`` with the report's one-line message (the check, what it expected
+    and found, the family's row), the report dict attached to the exception as ``preflight``. A model
+    that cannot load for a missing asset skips, as its computation would.
+
+    Returns
+    -------
+    dict
+        The report (:meth:`core.zoo.preflight.PreflightReport.to_dict`) of a model that passed.
+    """
+    from core.cache import atomic_write_json
+    from core.errors import MissingAssetError
+    from core.results import safe_name
+    from core.zoo.models import load_model
+    from core.zoo.preflight import preflight, preflight_inputs
+
+    device = pytestconfig.getoption("--device")
+    key = (model, device)
+    if key not in _PREFLIGHTS:
+        try:
+            lm = load_model(model, device=device)
+            inputs, about = preflight_inputs(lm)
+        except MissingAssetError as e:
+            _PREFLIGHTS[key] = (None, e.reason)
+        else:
+            report = preflight(lm, inputs, name=model, about=about)
+            d = {**report.to_dict(), "device": device, "message": report.message()}
+            atomic_write_json(run_dir / PREFLIGHT_DIR / f"{safe_name(model)}.json", d)
+            _PREFLIGHTS[key] = (d, None)
+    report, skipped = _PREFLIGHTS[key]
+    if report is None:
+        pytest.skip(skipped)
+    if not report["passed"]:
+        try:
+            pytest.fail(report["message"], pytrace=False)
+        except pytest.fail.Exception as e:
+            e.preflight = report
+            raise
+    return report
