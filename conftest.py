@@ -354,7 +354,7 @@ def _write_preflight_error(item, claim_id: str, preflight: dict) -> None:
         claim=claim_id, model=model, tier=tier, profile=st["profile"].name, verdict="error",
         statistic=None, statistic_name="not measured (the model failed its preflight)", interval=None,
         sample_sizes={}, seeds=[], paper_value=None, data="none (stopped before measuring)",
-        reason=preflight["message"]))
+        reason=preflight["message"], statement=_statement(item, claim_id)))
     st["wrote"] = True
 
 
