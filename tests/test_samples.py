@@ -125,8 +125,11 @@ def test_bcl_rows_by_hand():
     assert meta["corpus"] == "news" and arrays["index_share_null"].size == 3
 
 
-def test_per_model_writes_samples_only_when_asked(tmp_path):
+def test_per_model_writes_samples_only_when_asked(tmp_path, monkeypatch):
+    import claims._claim
     from claims._claim import per_model
+
+    monkeypatch.setattr(claims._claim, "preflight_or_stop", lambda *a, **k: {"passed": True})
 
     def config(flag):
         return SimpleNamespace(pluginmanager=SimpleNamespace(getplugin=lambda name: None),
