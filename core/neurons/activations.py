@@ -4,6 +4,9 @@
 the per-neuron 100-bin histogram that gives the peak) over a collection split, with hooks from
 :mod:`core.zoo.sites`; it never holds the raw activations. :func:`record` keeps the activations of one
 small input (for resampling).
+
+The statistics pass runs the model's body (:func:`body`), not its output head, whose logits it
+would never read.
 """
 from __future__ import annotations
 
@@ -22,11 +25,30 @@ from core.evaluate import EvalSet
 from core.neurons.stats import NeuronStats
 
 
+def body(model):
+    """The part of ``model`` that runs every block of :mod:`core.zoo.sites`, without the output head.
+
+    The statistics read only the hooks, so the task head (a causal LM's ``lm_head``, a masked LM's
+    ``cls``, an image classifier's ``classifier``) is dead work there: SmolLM2-135M's ``lm_head``
+    is about 21% of its multiply-adds and a (batch, seq, 49152) float32 logits tensor per batch
+    (403 MB at 8 x 256). Returns ``model.base_model`` (the model under ``base_model_prefix``)
+    where it holds the model's blocks, else ``model`` itself (a bare base model, or a wrapper
+    whose blocks live elsewhere). The blocks then see exactly the inputs and arithmetic of the
+    whole model's forward, so the statistics are bit for bit the same (``tests/test_stats_body.py``).
+    """
+    base = getattr(model, "base_model", model)
+    if base is model:
+        return model
+    blocks = sites.blocks(model)
+    return base if any(m is blocks for m in base.modules()) else model
+
+
 def _forward_all(model, data: EvalSet, batch_size: int, progress: bool, desc: str) -> None:
     device = next(model.parameters()).device
     n = data.inputs.shape[0]
+    run = body(model)  # no output head: its logits are never used here
     for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
-        model(**data.model_inputs(start, min(start + batch_size, n), device))
+        run(**data.model_inputs(start, min(start + batch_size, n), device))
 
 
 @torch.inference_mode()

@@ -1,0 +1,44 @@
+"""The statistics pass on smollm2-135m: the model's body only (now) against the whole model (before).
+
+:func:`core.neurons.activations.collect_stats` used to run the whole causal LM and discard its
+logits (SmolLM2's ``lm_head`` is about 21% of its multiply-adds and a (8, 256, 49152) float32 tensor
+per batch, 403 MB); it now runs ``model.base_model`` (issue 21 item 4; the statistics are bit for bit
+the same, tests/test_stats_body.py). Both passes (moments and histogram) of the attention pre-out
+site over 8 windows of 256 tokens, one batch. Compare the two rows of one run:
+
+    .venv/bin/pytest benchmark/test_bench_collect.py --benchmark-only --benchmark-group-by=group
+
+Nothing here asserts on a timing.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import MissingAssetError
+from core.evaluate import EvalSet
+from core.neurons import activations
+
+N_WINDOWS, SEQ_LEN, BATCH = 8, 256, 8
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    from core.zoo.models import load_model
+
+    try:
+        lm = load_model("smollm2-135m")
+    except MissingAssetError as e:
+        pytest.skip(e.reason)
+    g = torch.Generator().manual_seed(0)
+    return lm.model, EvalSet("causal", torch.randint(100, 40_000, (N_WINDOWS, SEQ_LEN), generator=g))
+
+
+@pytest.mark.benchmark(group="smollm2 collect_stats (attn, both passes), 2048 tokens")
+@pytest.mark.parametrize("runs", ["body", "whole model"])
+def test_collect_stats(benchmark, smollm2, runs, monkeypatch):
+    model, data = smollm2
+    if runs == "whole model":
+        monkeypatch.setattr(activations, "body", lambda m: m)
+    benchmark.pedantic(activations.collect_stats, args=(model, "attn", data), kwargs={"batch_size": BATCH},
+                       rounds=3, warmup_rounds=1)
