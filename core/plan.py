@@ -626,12 +626,15 @@ def calibrate(device: str = "cpu", *, models=None, tokens: int = 256, progress: 
 
     t0 = time.perf_counter()
     names = list(models or DIMS)
-    fwd = {}
+    fwd, done = {}, {}
     for name in names:
-        if progress:
-            print(f"calibrating {name} ({DIMS[name].d_model} x {DIMS[name].d_mlp}) on {device} ...",
-                  file=sys.stderr)
-        fwd[name] = _time_layer(DIMS[name], device, tokens=tokens)
+        d = DIMS[name]
+        shape = (d.d_model, d.d_mlp, d.n_heads, d.n_kv_heads, d.gated, d.kind == "causal", d.image_tokens)
+        if shape not in done:  # models of the same widths share one measurement
+            if progress:
+                print(f"calibrating {name} ({d.d_model} x {d.d_mlp}) on {device} ...", file=sys.stderr)
+            done[shape] = _time_layer(d, device, tokens=tokens)
+        fwd[name] = done[shape]
     out = {"version": CALIBRATION_VERSION, "device": device, "path": str(_calibration_path(device)),
            "forward_s_per_flop": fwd, "stats_s_per_element": _stats_rate(device),
            **_calibrate_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),

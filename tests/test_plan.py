@@ -208,3 +208,12 @@ def test_stage_times_land_in_run_json(tmp_path):
     stages = json.loads((run / "run.json").read_text())["stages"]
     assert [(s["stage"], s["model"], s["evaluations"]) for s in stages] == [("abl sweep", "tiny-llama", 3)]
     assert plan.recorded_stages(run) == stages
+
+
+def test_layer_timing_is_positive_and_finite():
+    import math
+
+    s = plan._time_layer(plan.DIMS["tiny-vit-fmnist"], "cpu", tokens=64, reps=1)
+    assert 0 < s < math.inf
+    g = plan._time_layer(Dims("llama", "causal", 1, 32, 64, 4, 2, 10, 128, gated=True), "cpu", tokens=64, reps=1)
+    assert 0 < g < math.inf
