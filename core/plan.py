@@ -785,24 +785,31 @@ def recorded_stages(run_dir: str | Path) -> list[dict]:
 
 
 def compare_run(stages: list[StageCost], records: list[dict]) -> str:
-    """Predicted against recorded seconds per (stage, model), as a Markdown table; recorded stages
-    that the plan lacks are listed with no prediction."""
+    """Predicted against recorded seconds per (stage, model), as a Markdown table: the wall time, the
+    ratio, and the CPU time over all threads (on a shared CPU the wall time grows with the load, the
+    CPU time much less; on a CPU run of ``t`` threads, CPU time / t is the wall time of an idle machine).
+    Recorded stages that the plan lacks are listed with no prediction."""
     rec: dict = {}
     for r in records:
         key = (r["stage"], str(r["model"]).removesuffix(":random"))
-        rec[key] = rec.get(key, 0.0) + float(r["seconds"])
-    lines = ["| stage | model | predicted | recorded | recorded / predicted |", "| --- | --- | ---: | ---: | ---: |"]
+        wall, cpu = rec.get(key, (0.0, 0.0))
+        rec[key] = (wall + float(r["seconds"]), cpu + float(r.get("cpu_seconds") or 0.0))
+    lines = ["| stage | model | predicted | recorded | recorded / predicted | recorded CPU time |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
     seen = set()
     for st in stages:
         key = (st.stage, st.model)
         seen.add(key)
         got = rec.get(key)
-        ratio = f"{got / st.seconds:.2f}" if got is not None and st.seconds else "-"
-        lines.append(f"| {st.stage} | {st.model} | {fmt_seconds(st.seconds)} | "
-                     f"{fmt_seconds(got) if got is not None else 'not recorded'} | {ratio} |")
+        if got is None:
+            lines.append(f"| {st.stage} | {st.model} | {fmt_seconds(st.seconds)} | not recorded | - | - |")
+            continue
+        ratio = f"{got[0] / st.seconds:.2f}" if st.seconds else "-"
+        lines.append(f"| {st.stage} | {st.model} | {fmt_seconds(st.seconds)} | {fmt_seconds(got[0])} | {ratio} | "
+                     f"{fmt_seconds(got[1])} |")
     for key, got in rec.items():
         if key not in seen:
-            lines.append(f"| {key[0]} | {key[1]} | not planned | {fmt_seconds(got)} | - |")
+            lines.append(f"| {key[0]} | {key[1]} | not planned | {fmt_seconds(got[0])} | - | {fmt_seconds(got[1])} |")
     return "\n".join(lines)
 
 

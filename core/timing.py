@@ -9,7 +9,9 @@ checked against (:mod:`core.plan`, ``python -m core.plan --from-run RUN_DIR``).
   then); :func:`recorded` the records of this process; :func:`read_log` the records of a file.
 
 Only stages that ran are recorded: an experiment reloaded from the cache records nothing. A stage
-that raises is not recorded. Times are wall-clock seconds (``time.perf_counter``).
+that raises is not recorded. ``seconds`` is wall-clock time (``time.perf_counter``), ``cpu_seconds`` the
+process's CPU time over all its threads (``time.process_time``): on a shared machine the wall time
+grows with the load, the CPU time much less.
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ class Stage:
         self.seconds: float | None = None
 
     def start(self) -> "Stage":
-        self._t0 = time.perf_counter()
+        self._t0, self._c0 = time.perf_counter(), time.process_time()
         self._started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         return self
 
@@ -73,8 +75,10 @@ class Stage:
         if self._t0 is None:
             raise RuntimeError(f"stage {self.name!r} of {self.model}: stop() before start()")
         self.seconds = time.perf_counter() - self._t0
+        cpu = time.process_time() - self._c0
         self._t0 = None
         rec = {"stage": self.name, "model": self.model, "seconds": round(self.seconds, 3),
+               "cpu_seconds": round(cpu, 3),
                "device": self.device, "started": self._started, "pid": os.getpid(), **self.details}
         with _lock:
             _records.append(rec)

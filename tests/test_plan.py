@@ -153,10 +153,11 @@ def test_predicted_gpu_is_labelled(monkeypatch):
 
 def test_compare_run():
     st = plan.predict([StageCost("ABL", "abl sweep", "m", flops=1e9)], rates(1e-9))
-    text = plan.compare_run(st, [{"stage": "abl sweep", "model": "m", "seconds": 2.0},
-                                 {"stage": "mod statistics", "model": "m:random", "seconds": 1.0}])
-    assert "| abl sweep | m | 1.0 s | 2.0 s | 2.00 |" in text
-    assert "| mod statistics | m | not planned | 1.0 s | - |" in text
+    text = plan.compare_run(st, [{"stage": "abl sweep", "model": "m", "seconds": 2.0, "cpu_seconds": 3.0},
+                                 {"stage": "abl sweep", "model": "m:random", "seconds": 1.0},
+                                 {"stage": "mod statistics", "model": "m", "seconds": 1.0}])
+    assert "| abl sweep | m | 1.0 s | 3.0 s | 3.00 | 3.0 s |" in text  # the twin's time is the model's
+    assert "| mod statistics | m | not planned | 1.0 s | - | 0.0 s |" in text
 
 
 # ---- core.timing
@@ -169,6 +170,7 @@ def test_stage_records_and_logs(tmp_path, monkeypatch):
     t = timing.stage("mod count search", "m").start()
     rec = t.stop()
     assert s.seconds >= 0 and rec["stage"] == "mod count search" and rec["device"] is None
+    assert rec["cpu_seconds"] >= 0
     with pytest.raises(RuntimeError):
         t.stop()
     with pytest.raises(ZeroDivisionError):
