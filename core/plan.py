@@ -62,10 +62,12 @@ GPU_PEAK = {"h100": {"bf16_flops": 989e12, "hbm_bytes_s": 3.35e12, "name": "NVID
 #: Assumed fraction of the peak that the harness's batched forward passes reach on a GPU (an
 #: assumption, not a measurement: stated beside every predicted GPU figure).
 ASSUMED_UTILISATION = 0.35
+#: Assumed fixed cost of one layer's forward call on a GPU (about ten kernel launches of ~10 us).
+GPU_LAYER_CALL_S = 1e-4
 #: A stage that keeps the GPU waiting on the CPU for longer than this is flagged (issue 19).
 CPU_WAIT_LIMIT_S = 300.0
 #: Bumped when the calibration's content changes.
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 #: (d_mlp, k, d_model) of Mistral-7B's MoEfication, the reference width of ``--kmeans-fit-s``.
 KMEANS_REFERENCE = (14336, 128, 4096)
 #: Masked-LM evaluation runs the head at the masked positions only (15%; core.evaluate).
@@ -178,6 +180,8 @@ class StageCost:
         int, "lorenz_elements": int, "linkage": [(n, d)]}``; empty for device stages.
     stats_elements : int
         Activation values accumulated by :class:`core.neurons.stats.NeuronStats` (statistics passes).
+    layer_calls : int
+        Forward calls of one layer (passes x layers): each costs a fixed overhead besides its FLOPs.
     note : str
     seconds : float or None
         Predicted by :func:`predict`.
@@ -192,6 +196,7 @@ class StageCost:
     flops: float = 0.0
     cpu: dict = field(default_factory=dict)
     stats_elements: int = 0
+    layer_calls: int = 0
     note: str = ""
     seconds: float | None = None
     bound: str = "device"
@@ -204,6 +209,7 @@ def _ceil(a: int, b: int) -> int:
 def _add(st: StageCost, dims: Dims, windows: int, seq: int, batch: int, head: float, repeat: int = 1) -> None:
     """Add ``repeat`` passes over ``windows`` windows of ``seq`` tokens in batches of ``batch``."""
     st.passes += repeat * _ceil(windows, batch)
+    st.layer_calls += repeat * _ceil(windows, batch) * dims.n_layers
     st.tokens += repeat * windows * seq
     st.flops += repeat * windows * seq * dims.flops_per_token(seq, head)
 
@@ -422,6 +428,8 @@ class Rates:
         Per model name; ``"*"`` for any other.
     forward_source : str
         ``"calibrated ..."`` or ``"predicted ..."`` (how the forward figures were obtained).
+    call_s_per_layer : float
+        Fixed seconds of one layer's forward call (dispatch, kernel launches), besides its FLOPs.
     stats_s_per_element : float
         :class:`core.neurons.stats.NeuronStats` accumulation, per activation value and pass.
     kmeans_s_per_unit : float
@@ -438,6 +446,7 @@ class Rates:
     device: str
     forward_s_per_flop: dict
     forward_source: str
+    call_s_per_layer: float
     stats_s_per_element: float
     kmeans_s_per_unit: float
     draw_s_per_element: float
@@ -464,7 +473,8 @@ def predict(stages: list[StageCost], rates: Rates) -> list[StageCost]:
     """Fill every stage's ``seconds`` from ``rates`` (in place; returns ``stages``)."""
     for st in stages:
         st.seconds = (cpu_seconds(st.cpu, rates) if st.bound == "cpu" else
-                      st.flops * rates.forward(st.model) + st.stats_elements * rates.stats_s_per_element)
+                      st.flops * rates.forward(st.model) + st.stats_elements * rates.stats_s_per_element
+                      + st.layer_calls * rates.call_s_per_layer)
     return stages
 
 
@@ -635,8 +645,10 @@ def calibrate(device: str = "cpu", *, models=None, tokens: int = 256, progress: 
                 print(f"calibrating {name} ({d.d_model} x {d.d_mlp}) on {device} ...", file=sys.stderr)
             done[shape] = _time_layer(d, device, tokens=tokens)
         fwd[name] = done[shape]
+    tiny = Dims("llama", "causal", 1, 64, 256, 4, 4, 1, 8)
+    call = _time_layer(tiny, device, tokens=8, reps=5) * 8 * tiny.flops_per_token(8, 0.0)
     out = {"version": CALIBRATION_VERSION, "device": device, "path": str(_calibration_path(device)),
-           "forward_s_per_flop": fwd, "stats_s_per_element": _stats_rate(device),
+           "forward_s_per_flop": fwd, "call_s_per_layer": call, "stats_s_per_element": _stats_rate(device),
            **_calibrate_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
            "host": platform.node(), "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     out["seconds"] = round(time.perf_counter() - t0, 1)
@@ -699,6 +711,8 @@ def load_rates(device: str, *, gpu: str = "h100", utilisation: float = ASSUMED_U
         source = (f"PREDICTED (no GPU on this machine): {peak['name']} bf16 dense "
                   f"{peak['bf16_flops'] / 1e12:.0f} TFLOP/s (published) x assumed utilisation {utilisation:.0%}")
         stats_rate = 32.0 / (peak["hbm_bytes_s"] * 0.5)  # ~32 bytes moved per value and pass, half the bandwidth
+        call = GPU_LAYER_CALL_S
+        source += f"; {call * 1e6:.0f} us per layer call (assumed)"
         dev = f"cuda ({peak['name']}, predicted)"
     else:
         cal = None if recalibrate else _cached(device)
@@ -709,6 +723,8 @@ def load_rates(device: str, *, gpu: str = "h100", utilisation: float = ASSUMED_U
         source = (f"calibrated on {device} ({cal['threads']} threads, {cal['cpu_count']} cores, {cal['when']}): "
                   f"one random layer of each model's widths")
         stats_rate = cal["stats_s_per_element"]
+        call = cal.get("call_s_per_layer", 0.0)
+        source += f", {call * 1e6:.0f} us per layer call"
         dev = device
     km = cpu["kmeans_s_per_unit"]
     km_note = "k-means from one small fit scaled by d_mlp x k x d_model"
@@ -717,7 +733,7 @@ def load_rates(device: str, *, gpu: str = "h100", utilisation: float = ASSUMED_U
             raise ValueError(f"kmeans_fit_s: expected seconds > 0, got {kmeans_fit_s}")
         km = kmeans_fit_s / math.prod(KMEANS_REFERENCE)
         km_note = f"k-means {kmeans_fit_s:g} s per fit at 14336 x 4096, k = 128 (given), scaled by d_mlp x k x d_model"
-    return Rates(dev, rates_fwd, source, stats_rate, km, cpu["draw_s_per_element"],
+    return Rates(dev, rates_fwd, source, call, stats_rate, km, cpu["draw_s_per_element"],
                  cpu["lorenz_s_per_element"], cpu["linkage_s_per_n2"], cpu["cpu_s_per_flop"],
                  f"calibrated on this machine's CPU ({cpu['threads']} threads, CPU seconds) at small sizes, "
                  f"scaled ({km_note}; nulls by elements drawn; linkage by neurons^2)")
@@ -784,6 +800,16 @@ def recorded_stages(run_dir: str | Path) -> list[dict]:
     return read_log(run_dir / STAGES_FILE)
 
 
+def infer_tier(records: list[dict]) -> str:
+    """``"small"`` when every recorded model is of the small tier, else ``"full"`` (also for none)."""
+    from core.zoo.registry import MODELS
+
+    names = {str(r["model"]).split(" on ")[0].removesuffix(":random") for r in records}
+    if names and all(n in MODELS and MODELS[n].tier == "small" for n in names):
+        return "small"
+    return "full"
+
+
 def compare_run(stages: list[StageCost], records: list[dict]) -> str:
     """Predicted against recorded seconds per (stage, model), as a Markdown table: the wall time, the
     ratio, and the CPU time over all threads (on a shared CPU the wall time grows with the load, the
@@ -819,7 +845,8 @@ def main(argv=None) -> int:
     from core.readings import parse_readings
 
     ap = argparse.ArgumentParser(prog="python -m core.plan", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tier", default="full", choices=("full", "small"))
+    ap.add_argument("--tier", default=None, choices=("full", "small"),
+                    help="default full (with --from-run: the tier of the run's models)")
     ap.add_argument("--profile", default="paper")
     ap.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default cuda)")
     ap.add_argument("--readings", default=None, help="as pytest's --readings (default: the profile's)")
@@ -842,18 +869,20 @@ def main(argv=None) -> int:
         if meta.exists():
             run = json.loads(meta.read_text())
             profile_name = run.get("profile", profile_name)
+    records = recorded_stages(a.from_run) if a.from_run else []
+    tier = a.tier or infer_tier(records)
     profile = get_profile(profile_name)
     readings = parse_readings(a.readings, profile.readings)
     rates = load_rates(a.device, gpu=a.gpu, utilisation=a.utilisation, recalibrate=a.calibrate,
                        kmeans_fit_s=a.kmeans_fit_s)
-    stages = predict(plan_stages(a.tier, profile, readings=readings, papers=tuple(a.papers.split(","))), rates)
+    stages = predict(plan_stages(tier, profile, readings=readings, papers=tuple(a.papers.split(","))), rates)
     if a.json:
         print(json.dumps([asdict(s) for s in stages], indent=1))
     elif a.from_run:
-        print(f"Plan against run {a.from_run} (tier {a.tier}, profile {profile.name}, {rates.device})\n")
-        print(compare_run(stages, recorded_stages(a.from_run)))
+        print(f"Plan against run {a.from_run} (tier {tier}, profile {profile.name}, {rates.device})\n")
+        print(compare_run(stages, records))
     else:
-        print(render(stages, rates, tier=a.tier, profile=profile.name))
+        print(render(stages, rates, tier=tier, profile=profile.name))
     return 0
 
 

@@ -25,7 +25,7 @@ TOY_MOD = {"toy": replace(TOY, d_mlp=64)}
 
 
 def rates(s_per_flop=1e-9, **kw) -> Rates:
-    base = dict(device="test", forward_s_per_flop={"*": s_per_flop}, forward_source="test",
+    base = dict(device="test", forward_s_per_flop={"*": s_per_flop}, forward_source="test", call_s_per_layer=0.0,
                 stats_s_per_element=0.0, kmeans_s_per_unit=1e-9, draw_s_per_element=1e-9,
                 lorenz_s_per_element=1e-9, linkage_s_per_n2=1e-6, cpu_s_per_flop=1e-10, cpu_source="test")
     return Rates(**{**base, **kw})
@@ -49,7 +49,7 @@ def test_abl_counts_by_hand():
                 batch_size=3, eval_seq_len=10)
     stats, sweep = plan.plan_abl("toy", p, tier="small", dims=TOY_DIMS)
     # statistics: 100 / 20 = 5 windows, 2 passes (moments, histogram), batches of 3 -> 2 x 2 calls
-    assert (stats.passes, stats.tokens) == (4, 200)
+    assert (stats.passes, stats.tokens, stats.layer_calls) == (4, 200, 8)
     assert stats.stats_elements == 200 * 2 * 8
     # sweep: 1 + 3 seeds x 9 fractions x 6 methods = 163 evaluations of 4 windows of 10 (2 calls each)
     assert (sweep.passes, sweep.tokens) == (326, 6520)
@@ -121,6 +121,9 @@ def test_predict_and_render():
     stages = plan.predict(plan.plan_stages("small", get_profile("ci"), papers=("MOD",)), rates(2e-9))
     dev = [s for s in stages if s.bound == "device"]
     assert all(s.seconds == pytest.approx(s.flops * 2e-9) for s in dev)
+    over = plan.predict(plan.plan_stages("small", get_profile("ci"), papers=("MOD",)), rates(2e-9, call_s_per_layer=1e-3))
+    assert all(o.seconds == pytest.approx(s.seconds + s.layer_calls * 1e-3) for o, s in zip(over, stages)
+               if s.bound == "device")
     text = plan.render(stages, rates(2e-9), tier="small", profile="ci")
     assert "| MOD | mod count search | smollm2-135m |" in text
     assert "| MOD |" in text.split("| paper | device time")[1] and "| all |" in text
@@ -158,6 +161,12 @@ def test_compare_run():
                                  {"stage": "mod statistics", "model": "m", "seconds": 1.0}])
     assert "| abl sweep | m | 1.0 s | 3.0 s | 3.00 | 3.0 s |" in text  # the twin's time is the model's
     assert "| mod statistics | m | not planned | 1.0 s | - | 0.0 s |" in text
+
+
+def test_infer_tier():
+    assert plan.infer_tier([{"model": "minilm-l6 on news"}, {"model": "tiny-vit-fmnist:random"}]) == "small"
+    assert plan.infer_tier([{"model": "minilm-l6"}, {"model": "mistral-7b"}]) == "full"
+    assert plan.infer_tier([]) == "full"
 
 
 # ---- core.timing
