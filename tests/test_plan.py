@@ -228,3 +228,15 @@ def test_layer_timing_is_positive_and_finite():
     assert 0 < s < math.inf
     g = plan._time_layer(Dims("llama", "causal", 1, 32, 64, 4, 2, 10, 128, gated=True), "cpu", tokens=64, reps=1)
     assert 0 < g < math.inf
+
+
+def test_dims_from_a_transformers_config():
+    import transformers
+
+    cfg = transformers.MistralConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                                     num_attention_heads=32, num_key_value_heads=8, vocab_size=32000,
+                                     max_position_embeddings=32768, architectures=["MistralForCausalLM"])
+    assert plan.dims_from_config(cfg) == plan.DIMS["mistral-7b"]
+    vit = transformers.ViTConfig(architectures=["ViTForImageClassification"],
+                                 id2label={i: str(i) for i in range(1000)})
+    assert plan.dims_from_config(vit) == plan.DIMS["vit-base"]
