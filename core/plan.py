@@ -64,10 +64,12 @@ GPU_PEAK = {"h100": {"bf16_flops": 989e12, "hbm_bytes_s": 3.35e12, "name": "NVID
 ASSUMED_UTILISATION = 0.35
 #: Assumed fixed cost of one layer's forward call on a GPU (about ten kernel launches of ~10 us).
 GPU_LAYER_CALL_S = 1e-4
+#: Shortest CPU time that calibration reads from ``time.process_time`` (below it, the wall time).
+CPU_CLOCK_MIN_S = 0.5
 #: A stage that keeps the GPU waiting on the CPU for longer than this is flagged (issue 19).
 CPU_WAIT_LIMIT_S = 300.0
 #: Bumped when the calibration's content changes.
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 #: (d_mlp, k, d_model) of Mistral-7B's MoEfication, the reference width of ``--kmeans-fit-s``.
 KMEANS_REFERENCE = (14336, 128, 4096)
 #: Masked-LM evaluation runs the head at the masked positions only (15%; core.evaluate).
@@ -509,8 +511,9 @@ def _layer(d_model: int, d_mlp: int, n_heads: int, n_kv: int, gated: bool, causa
     return Layer()
 
 
-def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
-    """Seconds per FLOP of one random layer of ``d``'s widths on ``device`` (best of ``reps``)."""
+def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2, inner: int = 1) -> float:
+    """Seconds per FLOP of one random layer of ``d``'s widths on ``device`` (best of ``reps`` timings of
+    ``inner`` calls each)."""
     import torch
 
     torch.manual_seed(0)
@@ -527,13 +530,14 @@ def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             t0 = _clock()
-            layer(x)
+            for _ in range(inner):
+                layer(x)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
                 best = min(best, time.perf_counter() - t0[0])
             else:
                 best = min(best, _elapsed(t0, single=False, threads=torch.get_num_threads()))
-    return best / (batch * seq * one.flops_per_token(seq, 0.0))
+    return best / inner / (batch * seq * one.flops_per_token(seq, 0.0))
 
 
 def _clock() -> tuple[float, float]:
@@ -545,6 +549,8 @@ def _elapsed(t0: tuple[float, float], *, single: bool, threads: int) -> float:
     (the machine may be shared); for multi-threaded work the less of the wall time and CPU time /
     threads (a shared machine inflates the first, spinning threads the second)."""
     wall, cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
+    if cpu < CPU_CLOCK_MIN_S:  # the CPU clock ticks coarsely on some machines (10 ms): too short to trust
+        return wall
     return cpu if single else min(wall, cpu / max(1, threads))
 
 
@@ -646,7 +652,7 @@ def calibrate(device: str = "cpu", *, models=None, tokens: int = 256, progress: 
             done[shape] = _time_layer(d, device, tokens=tokens)
         fwd[name] = done[shape]
     tiny = Dims("llama", "causal", 1, 64, 256, 4, 4, 1, 8)
-    call = _time_layer(tiny, device, tokens=8, reps=5) * 8 * tiny.flops_per_token(8, 0.0)
+    call = _time_layer(tiny, device, tokens=8, reps=5, inner=100) * 8 * tiny.flops_per_token(8, 0.0)
     out = {"version": CALIBRATION_VERSION, "device": device, "path": str(_calibration_path(device)),
            "forward_s_per_flop": fwd, "call_s_per_layer": call, "stats_s_per_element": _stats_rate(device),
            **_calibrate_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
