@@ -69,7 +69,7 @@ CPU_CLOCK_MIN_S = 0.5
 #: A stage that keeps the GPU waiting on the CPU for longer than this is flagged (issue 19).
 CPU_WAIT_LIMIT_S = 300.0
 #: Bumped when the calibration's content changes.
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 #: (d_mlp, k, d_model) of Mistral-7B's MoEfication, the reference width of ``--kmeans-fit-s``.
 KMEANS_REFERENCE = (14336, 128, 4096)
 #: Masked-LM evaluation runs the head at the masked positions only (15%; core.evaluate).
@@ -511,9 +511,8 @@ def _layer(d_model: int, d_mlp: int, n_heads: int, n_kv: int, gated: bool, causa
     return Layer()
 
 
-def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2, inner: int = 1) -> float:
-    """Seconds per FLOP of one random layer of ``d``'s widths on ``device`` (best of ``reps`` timings of
-    ``inner`` calls each)."""
+def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
+    """Seconds per FLOP of one random layer of ``d``'s widths on ``device`` (:func:`_time`)."""
     import torch
 
     torch.manual_seed(0)
@@ -523,45 +522,42 @@ def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2, inner: int 
     seq = d.image_tokens or min(256, d.max_length or 256)
     batch = max(1, tokens // seq)
     x = torch.randn(batch, seq, d.d_model, device=device, dtype=dtype)
-    best = float("inf")
     with torch.inference_mode():
         layer(x)  # warm-up
-        for _ in range(reps):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = _clock()
-            for _ in range(inner):
+        if device.startswith("cuda"):
+            def call():
                 layer(x)
-            if device.startswith("cuda"):
                 torch.cuda.synchronize()
-                best = min(best, time.perf_counter() - t0[0])
-            else:
-                best = min(best, _elapsed(t0, single=False, threads=torch.get_num_threads()))
-    return best / inner / (batch * seq * one.flops_per_token(seq, 0.0))
+            best = _time(call, reps, single=False, wall=True)
+        else:
+            best = _time(lambda: layer(x), reps, single=False)
+    return best / (batch * seq * one.flops_per_token(seq, 0.0))
 
 
 def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def _elapsed(t0: tuple[float, float], *, single: bool, threads: int) -> float:
-    """Seconds since ``t0`` as an idle machine would take them: CPU time for single-threaded work
-    (the machine may be shared); for multi-threaded work the less of the wall time and CPU time /
-    threads (a shared machine inflates the first, spinning threads the second)."""
-    wall, cpu = time.perf_counter() - t0[0], time.process_time() - t0[1]
-    if cpu < CPU_CLOCK_MIN_S:  # the CPU clock ticks coarsely on some machines (10 ms): too short to trust
-        return wall
-    return cpu if single else min(wall, cpu / max(1, threads))
-
-
-def _time(f, reps: int = 2, *, single: bool = True) -> float:
+def _time(f, reps: int = 2, *, single: bool = True, wall: bool = False) -> float:
+    """Seconds of one call of ``f`` as an idle machine would take them: best of ``reps`` timings,
+    each of as many calls as make :data:`CPU_CLOCK_MIN_S` of CPU time (the CPU clock ticks coarsely
+    on some machines). Single-threaded work: CPU time (a shared machine does not inflate it);
+    multi-threaded: the less of the wall time and CPU time / threads (a shared machine inflates the
+    first, spinning threads the second). ``wall``: the wall time only (a GPU)."""
     import torch
 
+    threads = max(1, torch.get_num_threads())
     best = float("inf")
     for _ in range(reps):
-        t0 = _clock()
-        f()
-        best = min(best, _elapsed(t0, single=single, threads=torch.get_num_threads()))
+        t0, n = _clock(), 0
+        while True:
+            f()
+            n += 1
+            w, c = time.perf_counter() - t0[0], time.process_time() - t0[1]
+            if c >= CPU_CLOCK_MIN_S or (wall and w >= CPU_CLOCK_MIN_S) or w >= 20 * CPU_CLOCK_MIN_S:
+                break
+        took = w if wall or c < CPU_CLOCK_MIN_S else c if single else min(w, c / threads)
+        best = min(best, took / n)
     return best
 
 
@@ -652,7 +648,7 @@ def calibrate(device: str = "cpu", *, models=None, tokens: int = 256, progress: 
             done[shape] = _time_layer(d, device, tokens=tokens)
         fwd[name] = done[shape]
     tiny = Dims("llama", "causal", 1, 64, 256, 4, 4, 1, 8)
-    call = _time_layer(tiny, device, tokens=8, reps=5, inner=100) * 8 * tiny.flops_per_token(8, 0.0)
+    call = _time_layer(tiny, device, tokens=8, reps=3) * 8 * tiny.flops_per_token(8, 0.0)
     out = {"version": CALIBRATION_VERSION, "device": device, "path": str(_calibration_path(device)),
            "forward_s_per_flop": fwd, "call_s_per_layer": call, "stats_s_per_element": _stats_rate(device),
            **_calibrate_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
