@@ -187,6 +187,9 @@ def _run_dir(config) -> Path:
             path = new_run_dir(config.getoption("--results-dir"), st["profile"].name)
             st["created"] = True
         st["run_dir"] = path
+        from core import timing
+
+        timing.log_to(path / timing.STAGES_FILE)  # every process appends its stage times (core.plan)
     return st["run_dir"]
 
 
@@ -402,11 +405,12 @@ def pytest_sessionfinish(session, exitstatus):
     from core.cache import atomic_write_json
     from core.report.history import run_metadata
     from core.report.markdown import render_report
+    from core.timing import STAGES_FILE, read_log
 
     meta = run_metadata(
         profile=st["profile"].name, sizes=st["profile"].to_dict(), device=st["device"],
         started=st["started"], finished=time.time(), root=ROOT, workers=workers or None,
-        args=list(config.invocation_params.args) or sys.argv[1:])
+        args=list(config.invocation_params.args) or sys.argv[1:], stages=read_log(run_dir / STAGES_FILE))
     preflights = _preflights(run_dir, st["started"])  # every model's checks (claims._claim)
     if preflights:
         meta["preflight"] = st["preflight"] = preflights

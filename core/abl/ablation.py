@@ -29,6 +29,7 @@ from core.zoo import sites
 from core.neurons.activations import collect_stats, record
 from core.cache import atomic_path, cache_dir
 from core.evaluate import EvalSet, UnitScores, evaluate
+from core.timing import stage
 
 SITE = "attn"
 FRACTIONS: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(10))
@@ -252,7 +253,7 @@ def run_abl(
     """
     kind = evalset.kind
     methods = CONSTANT_METHODS + tuple(resample_inputs)
-    stats = collect_stats(model, SITE, collect, batch_size=batch_size, progress=progress,
+    with stage("abl statistics", name, on=model): stats = collect_stats(model, SITE, collect, batch_size=batch_size, progress=progress,
                           model_name=name, key=stats_key)
     resampled = {m: record(model, SITE, inp) for m, inp in resample_inputs.items()}
     offsets = {m: offsets_for(m, stats, resampled) for m in methods}
@@ -271,6 +272,7 @@ def run_abl(
             return sc.top1, sc.ce
         return scores() if checkpoint is None else checkpoint.step(key, scores)
 
+    timed = stage("abl sweep", name, on=model).start()
     base_top1, base_ce = step(("base",), lambda: evaluate(model, evalset, batch_size=batch_size))
     bar.update()
     for f, frac in enumerate(fractions):
@@ -290,6 +292,7 @@ def run_abl(
                 top1[m, s, f], ce[m, s, f] = step((seed, frac, method), run)
                 bar.update()
     bar.close()
+    timed.stop()
     unit_docs = evalset.unit_docs() if evalset.has_docs else None
     info = dict(info or {})
     sizes = {**info.get("sizes", {}), "eval_units": n_units, "draws": len(seeds)}

@@ -29,6 +29,7 @@ from core.bcl.relatedness import token_relatedness
 from core.bcl.sentences import cluster_sentences, select_sentences
 from core.cache import atomic_write_json, cache_dir, cache_key, load_cached, note_experiment, one_at_a_time
 from core.errors import check_name
+from core.timing import stage
 
 PAPER_KS: tuple[int, ...] = (20, 50, 200)
 INTERVENTION_KS: tuple[int, ...] = (50, 200)
@@ -112,10 +113,11 @@ def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool)
     windows = _windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
                        sizes["max_doc_tokens"])
     pad = lm.tokenizer.pad_token_id
-    rep = token_representations(lm.model, windows, ignore_ids=() if pad is None else (pad,),
-                                batch_size=sizes["batch_size"] if lm.device.type == "cpu" else GPU_BUDGET,
-                                progress=progress,
-                                desc=f"{lm.name}: BCL representations ({corpus})")
+    with stage("bcl representations", f"{lm.name} on {corpus}", on=lm.model):
+        rep = token_representations(lm.model, windows, ignore_ids=() if pad is None else (pad,),
+                                    batch_size=sizes["batch_size"] if lm.device.type == "cpu" else GPU_BUDGET,
+                                    progress=progress,
+                                    desc=f"{lm.name}: BCL representations ({corpus})")
     rep.info = {"corpus": corpus, "split": "collect", "windows": int(windows.shape[0]), "seq_len": seq_len}
     rep.save(path)
     return rep, key
@@ -272,7 +274,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
         return found
     variants = _variants(rep, keep, methods, tok, cols)
     # keyed on what the clustering depends on only, so that readings and evaluation sizes reuse it
-    clusterings = _clusterings(variants, ks, cache_key(experiment="bcl-clusters", version=REPR_VERSION,
+    with stage("bcl clustering", f"{name} on {corpus}", on="cpu"): clusterings = _clusterings(variants, ks, cache_key(experiment="bcl-clusters", version=REPR_VERSION,
                                                        repr=rep_key, ks=ks, threshold=threshold,
                                                        refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
                                                        methods=methods), progress)
@@ -289,6 +291,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
 
     setups = {}
     setup_list = [(m, k) for k in INTERVENTION_KS for m in (*methods, "refine")]
+    timed = stage("bcl interventions", f"{name} on {corpus}", on=lm.model).start()
     bar = tqdm(total=len(setup_list), desc=f"{name}: BCL intervention ({corpus})", disable=not progress)
     cost = {"seconds": {"primary+R3+R4": 0.0, "R5": 0.0}, "sentences": {"primary": 0, "R5": 0},
             "conditions": {"primary": 2 + len(BASELINES) * len(SEEDS),
@@ -333,6 +336,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                 **ev5, "top_tokens": [_token_strings(tok, ids) for ids in top5]}
         bar.update()
     bar.close()
+    timed.stop()
 
     # BCL-7: index sharing across layers, K=50 (scaled), filter
     labels50 = np.asarray(clusterings["filter"]["50"]["labels"])

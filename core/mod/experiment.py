@@ -36,6 +36,7 @@ from core.cache import note_experiment
 from core.errors import check_name
 from core.evaluate import EvalSet, evaluate
 from core.mod.nulls import NULL_DRAWS, lottery_null
+from core.timing import stage
 from core.mod.result import ModResult
 from core.mod.selection import EPS, ONE_NEURON, TOLERANCE, _count, bisect_count, selection_scores, top_fraction
 from core.mod.subsets import (MOD_IMAGE_DATA, MOD_SIZES, ModData, _image_data, _sub_evalset, _text_data,
@@ -210,8 +211,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     histories: dict[str, list] = {}
     cost: dict[str, dict] = {}
 
-    side_t = _side_stats(trained, name, data, ("A", "B"), batch_size, stats_key, progress)
-    side_r = _side_stats(random, f"{name}:random", data, ("A",), batch_size, stats_key, progress)
+    with stage("mod statistics", name, on=trained): side_t = _side_stats(trained, name, data, ("A", "B"), batch_size, stats_key, progress)
+    with stage("mod statistics", name, on=random): side_r = _side_stats(random, f"{name}:random", data, ("A",), batch_size, stats_key, progress)
     offsets = {("t", "A"): torch.from_numpy(side_t.reference("A", "mean")).float(),
                ("t", "B"): torch.from_numpy(side_t.reference("B", "mean")).float(),
                ("r", "A"): torch.from_numpy(side_r.reference("A", "mean")).float()}
@@ -256,6 +257,7 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     sub_sets = [_sub_evalset(data, i) for i in range(n_sub)]
     searches: dict = {}
     bar = tqdm(total=n_sub * len(targets) * len(orients), desc=f"{name}: MOD count search", disable=not progress)
+    timed = stage("mod count search", name, on=trained).start()
     for pre, orient in orients.items():
         start, n_evals = time.perf_counter(), 0
         for t, target in targets.items():
@@ -277,16 +279,19 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
         cost[pre.rstrip("_") or "primary"] = {"search_s": round(time.perf_counter() - start, 2),
                                               "search_evaluations": n_evals}
     bar.close()
+    timed.stop()
 
     # ---- MoEfication clusters (shared by every reading) and the null Lorenz AUC
     per_layer = PER_LAYER_FRACTION[kind]
     labels = []
     auc_null = np.zeros((n_layers, n_sub))
+    timed = stage("mod moefication", name, on="cpu", layers=n_layers, k=k).start()
     for layer in tqdm(range(n_layers), desc=f"{name}: MoEfication", disable=not progress, leave=False):
         lab_t = moefication(sites.w_in(trained, layer, which=w_in_which), k, seed=seed)
         lab_r = moefication(sites.w_in(random, layer, which=w_in_which), k, seed=seed)
         labels.append((lab_t, lab_r))
         auc_null[layer] = null_lorenz_auc(lab_t, _count(per_layer, width), n_draws=null_draws, seed=seed + layer)
+    timed.stop()
     arrays["auc_null"] = auc_null
 
     def aucs(pre: str, orient: str) -> None:
@@ -306,6 +311,7 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
     def reading(pre: str, orient: str, counts: dict, rel: dict, st: dict, overshoot: dict, found: dict | None):
         label = pre.rstrip("_") or "primary"
         start, before = time.perf_counter(), len(units)
+        timed = stage("mod cross-pruning", name, on=trained, reading=label).start()
         desc = f"{name}: cross-pruning" + (f" ({label})" if pre else "")
         bar = tqdm(total=n_sub * (len(targets) + 1), desc=desc, disable=not progress, leave=False)
         for t in targets:
@@ -345,6 +351,7 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                 rr[i] = _relative(_per_subset_top1(pruned("r", "A", orient, subset, c[i]), data.unit_subset, n_sub),
                                   base_r)
         bar.close()
+        timed.stop()
         arrays[pre + "selected"], arrays[pre + "selected_random"] = sel, sel_r
         arrays[pre + "R_A_half1"], arrays[pre + "R_B_half2"], arrays[pre + "R_random"] = ra1, rb2, rr
         # MOD-6 null: overlaps of size-matched random neuron sets against the trained overlaps
@@ -353,9 +360,10 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
         if both.sum() >= 3:
             # on a GPU the draws run there (same distribution, other draws than the CPU's numpy ones)
             where = next(trained.parameters()).device
-            arrays[pre + "lottery_null"] = lottery_null(overlap_matrix(sel[both]), sel_r[both].sum(1), n_all,
-                                                        n_draws=null_draws, seed=seed,
-                                                        device=where if where.type == "cuda" else None)
+            with stage("mod lottery null", name, on="cuda" if where.type == "cuda" else "cpu", reading=label):
+                arrays[pre + "lottery_null"] = lottery_null(overlap_matrix(sel[both]), sel_r[both].sum(1), n_all,
+                                                            n_draws=null_draws, seed=seed,
+                                                            device=where if where.type == "cuda" else None)
         entry = cost.setdefault(label, {})
         entry["cross_pruning_s"] = round(time.perf_counter() - start, 2)
         entry["full_evaluation_passes"] = len(units) - before

@@ -73,7 +73,7 @@ def device_info(device: str) -> dict[str, Any]:
 
 def run_metadata(*, profile: str, sizes: dict[str, Any], device: str, started: float,
                  finished: float, root: str | Path, workers: int | None = None,
-                 args: list[str] | None = None) -> dict[str, Any]:
+                 args: list[str] | None = None, stages: list[dict] | None = None) -> dict[str, Any]:
     """The ``run.json`` record of a run.
 
     Parameters
@@ -92,18 +92,22 @@ def run_metadata(*, profile: str, sizes: dict[str, Any], device: str, started: f
         Number of pytest-xdist workers (None for a serial run).
     args : list of str, optional
         The pytest command-line arguments.
+    stages : list of dict, optional
+        The stage times of the run (:mod:`core.timing`: ``stage``, ``model``, ``seconds``, ``device``,
+        ...), for ``python -m core.plan --from-run``; absent when None.
 
     Returns
     -------
     dict
         JSON-serialisable: profile, sizes, device (with GPU names), git_commit, git_dirty, python,
-        platform, host, workers, args, started, finished (ISO 8601 UTC), duration_s, versions.
+        platform, host, workers, args, started, finished (ISO 8601 UTC), duration_s, versions, and
+        ``stages`` when given.
     """
     def iso(t: float) -> str:
         return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
 
     dev = device_info(device)
-    return {
+    out = {
         "profile": profile, "device": device, "gpus": dev["gpus"], **git_info(root),
         "started": iso(started), "finished": iso(finished),
         "duration_s": round(finished - started, 1), "workers": workers,
@@ -113,6 +117,9 @@ def run_metadata(*, profile: str, sizes: dict[str, Any], device: str, started: f
         "cache": os.environ.get("NEURON_CLAIMS_CACHE", "~/.cache/neuron-claims"),
         "experiment_cache": os.environ.get("NEURON_CLAIMS_EXPERIMENT_CACHE") or "the cache's",
     }
+    if stages is not None:
+        out["stages"] = list(stages)
+    return out
 
 
 def new_run_dir(results_root: str | Path, profile: str, *, now: datetime | None = None) -> Path:
