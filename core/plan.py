@@ -69,7 +69,7 @@ CPU_CLOCK_MIN_S = 0.5
 #: A stage that keeps the GPU waiting on the CPU for longer than this is flagged (issue 19).
 CPU_WAIT_LIMIT_S = 300.0
 #: Bumped when the calibration's content changes.
-CALIBRATION_VERSION = 4
+CALIBRATION_VERSION = 5
 #: (d_mlp, k, d_model) of Mistral-7B's MoEfication, the reference width of ``--kmeans-fit-s``.
 KMEANS_REFERENCE = (14336, 128, 4096)
 #: Masked-LM evaluation runs the head at the masked positions only (15%; core.evaluate).
@@ -435,7 +435,12 @@ class Rates:
     stats_s_per_element : float
         :class:`core.neurons.stats.NeuronStats` accumulation, per activation value and pass.
     kmeans_s_per_unit : float
-        Balanced k-means, per ``d_mlp * k * d_model`` (one fit).
+        Balanced k-means on the CPU (:mod:`core.mod.moefication`'s torch algorithm), per
+        ``d_mlp * k * d_model`` (one fit).
+    kmeans_assign_s_per_unit : float
+        One balanced assignment (the min-cost flow, which runs on the CPU whatever the device), per
+        ``d_mlp * k``. On a GPU a fit costs :data:`KMEANS_ASSIGNMENTS` of them, its seeding and distances
+        running on the device (:func:`kmeans_fit_seconds`).
     draw_s_per_element, lorenz_s_per_element : float
         The MOD-6 lottery null per neuron of a set drawn; the null Lorenz AUC per neuron per draw.
     linkage_s_per_n2 : float
@@ -456,15 +461,40 @@ class Rates:
     linkage_s_per_n2: float
     cpu_s_per_flop: float
     cpu_source: str
+    kmeans_assign_s_per_unit: float = 0.0
+    kmeans_fit_s: float | None = None
 
     def forward(self, model: str) -> float:
         base = model.split(" on ")[0].removesuffix(":random")
         return self.forward_s_per_flop.get(base, self.forward_s_per_flop["*"])
 
 
+#: Balanced assignments per MoEfication fit: Lloyd converged in 2-4 of them on every smollm2-135m layer
+#: (trained and random) and on random Mistral-width rows (the torch algorithm of core.mod.moefication).
+KMEANS_ASSIGNMENTS = 4
+
+
+def kmeans_fit_seconds(n: int, dm: int, k: int, r: Rates) -> float:
+    """Predicted seconds of one balanced k-means fit of ``n`` rows of width ``dm`` into ``k`` clusters.
+
+    On the CPU: the calibrated fit scaled by ``n * k * dm``. On a GPU: the k-means++ seeding
+    (``k * (2 + ln k)`` candidate distance columns) and :data:`KMEANS_ASSIGNMENTS` distance matrices at
+    the device's rate (``2 n dm`` FLOPs a column), plus :data:`KMEANS_ASSIGNMENTS` min-cost-flow
+    assignments on the CPU (``n * k`` arcs each), during which the GPU waits. ``r.kmeans_fit_s`` (a
+    measured fit at Mistral-7B's width) replaces either, scaled by ``n * k * dm``.
+    """
+    if r.kmeans_fit_s is not None:
+        return r.kmeans_fit_s * n * k * dm / math.prod(KMEANS_REFERENCE)
+    if r.device.startswith("cuda"):
+        columns = k * (2 + math.log(k)) + KMEANS_ASSIGNMENTS * k
+        return (columns * 2.0 * n * dm * r.forward_s_per_flop["*"]
+                + KMEANS_ASSIGNMENTS * n * k * r.kmeans_assign_s_per_unit)
+    return n * k * dm * r.kmeans_s_per_unit
+
+
 def cpu_seconds(cpu: dict, r: Rates) -> float:
     """Predicted seconds of a CPU-bound stage's work (:attr:`StageCost.cpu`)."""
-    s = sum(fits * n * k * dm * r.kmeans_s_per_unit for n, dm, k, fits in cpu.get("kmeans", []))
+    s = sum(fits * kmeans_fit_seconds(n, dm, k, r) for n, dm, k, fits in cpu.get("kmeans", []))
     s += cpu.get("draw_elements", 0) * r.draw_s_per_element
     s += cpu.get("lorenz_elements", 0) * r.lorenz_s_per_element
     s += sum(n * n * r.linkage_s_per_n2 + 2.0 * n * n * dk * r.cpu_s_per_flop for n, dk in cpu.get("linkage", []))
@@ -569,13 +599,15 @@ def _calibrate_cpu() -> dict:
 
     from core.bcl.neuron_clusters import cluster_neurons, normalize_rows
     from core.mod.lorenz import null_lorenz_auc
-    from core.mod.moefication import _fit
+    from core.mod.moefication import _assign, _fit_torch
     from core.mod.nulls import lottery_null
 
     rng = np.random.default_rng(0)
     n, dm, k = 1536, 576, 48  # smollm2-135m's layer
     w = rng.standard_normal((n, dm)).astype(np.float32)
-    t_km = _time(lambda: _fit(w, k, seed=0, n_init=1, max_iter=300), reps=1)
+    t_km = _time(lambda: _fit_torch(w, k, seed=0, n_init=1, max_iter=300, device="cpu"), reps=1)
+    dist = torch.from_numpy(rng.random((n, k)))
+    t_assign = _time(lambda: _assign(dist, n // k), reps=1)
     n_sub, n_all, draws = 27, 100_000, 2  # the full tier's 27 text subsets; cost ~ linear in N
     o = rng.random((n_sub, n_sub))
     sizes = rng.integers(1_000, 10_000, n_sub)
@@ -587,7 +619,8 @@ def _calibrate_cpu() -> dict:
     t_link = _time(lambda: cluster_neurons(x, [20, 50]), reps=1)
     a = torch.randn(1024, 1024)
     t_mm = _time(lambda: a @ a, reps=3, single=False)
-    return {"kmeans_s_per_unit": t_km / (n * k * dm), "draw_s_per_element": t_draw / (draws * n_sub * n_all),
+    return {"kmeans_s_per_unit": t_km / (n * k * dm), "kmeans_assign_s_per_unit": t_assign / (n * k),
+            "draw_s_per_element": t_draw / (draws * n_sub * n_all),
             "lorenz_s_per_element": t_lor / (200 * labels.size), "linkage_s_per_n2": t_link / nl ** 2,
             "cpu_s_per_flop": t_mm / (2 * 1024 ** 3),
             "sizes": {"kmeans": [n, dm, k], "lottery": [n_sub, n_all, draws], "lorenz": [labels.size, 200],
@@ -729,16 +762,18 @@ def load_rates(device: str, *, gpu: str = "h100", utilisation: float = ASSUMED_U
         source += f", {call * 1e6:.0f} us per layer call"
         dev = device
     km = cpu["kmeans_s_per_unit"]
-    km_note = "k-means from one small fit scaled by d_mlp x k x d_model"
+    km_note = ("k-means on the GPU: seeding and distances at its rate, "
+               f"{KMEANS_ASSIGNMENTS} min-cost-flow assignments a fit on the CPU scaled by d_mlp x k"
+               if dev.startswith("cuda") else "k-means from one small fit scaled by d_mlp x k x d_model")
     if kmeans_fit_s is not None:
         if not kmeans_fit_s > 0:
             raise ValueError(f"kmeans_fit_s: expected seconds > 0, got {kmeans_fit_s}")
-        km = kmeans_fit_s / math.prod(KMEANS_REFERENCE)
         km_note = f"k-means {kmeans_fit_s:g} s per fit at 14336 x 4096, k = 128 (given), scaled by d_mlp x k x d_model"
     return Rates(dev, rates_fwd, source, call, stats_rate, km, cpu["draw_s_per_element"],
                  cpu["lorenz_s_per_element"], cpu["linkage_s_per_n2"], cpu["cpu_s_per_flop"],
                  f"calibrated on this machine's CPU ({cpu['threads']} threads, CPU seconds) at small sizes, "
-                 f"scaled ({km_note}; nulls by elements drawn; linkage by neurons^2)")
+                 f"scaled ({km_note}; nulls by elements drawn; linkage by neurons^2)",
+                 kmeans_assign_s_per_unit=cpu.get("kmeans_assign_s_per_unit", 0.0), kmeans_fit_s=kmeans_fit_s)
 
 
 # ---------------------------------------------------------------------------------------------

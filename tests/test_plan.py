@@ -151,7 +151,21 @@ def test_predicted_gpu_is_labelled(monkeypatch):
     with pytest.raises(ValueError, match="utilisation"):
         plan.load_rates("cuda", utilisation=1.5)
     k = plan.load_rates("cuda", kmeans_fit_s=250.0)
-    assert k.kmeans_s_per_unit * 14336 * 128 * 4096 == pytest.approx(250.0)
+    assert plan.kmeans_fit_seconds(14336, 4096, 128, k) == pytest.approx(250.0)
+    assert plan.kmeans_fit_seconds(7168, 4096, 128, k) == pytest.approx(125.0)
+
+
+def test_kmeans_fit_by_hand():
+    """On the CPU a fit scales by n k d; on a GPU the seeding and distances run at the device's rate and
+    the KMEANS_ASSIGNMENTS flows at the CPU's, per n k."""
+    import math
+
+    cpu = rates(1e-12, kmeans_s_per_unit=1e-9)
+    assert plan.kmeans_fit_seconds(100, 10, 4, cpu) == pytest.approx(4e-6)
+    gpu = rates(1e-12, kmeans_s_per_unit=1e-9, kmeans_assign_s_per_unit=1e-6, device="cuda (h100, predicted)")
+    columns = 4 * (2 + math.log(4)) + plan.KMEANS_ASSIGNMENTS * 4
+    want = columns * 2 * 100 * 10 * 1e-12 + plan.KMEANS_ASSIGNMENTS * 100 * 4 * 1e-6
+    assert plan.kmeans_fit_seconds(100, 10, 4, gpu) == pytest.approx(want)
 
 
 def test_compare_run():
