@@ -205,3 +205,39 @@ def test_a_rehearsal_vit_gets_images_at_its_config_size():
     assert tuple(x.shape) == (2, 3, 224, 224)
     spec = rehearsal_spec("rehearsal:vit-base-cifar100@1L")
     assert spec.papers == ("MOD",)
+
+
+def test_the_rehearsal_profiles_are_the_papers_sizes_and_the_ci_design_with_shorter_windows():
+    from dataclasses import asdict
+
+    from core.bcl.experiment import bcl_sizes
+    from core.mod.subsets import MOD_SIZES, subsets_for
+    from core.profiles import get_profile
+
+    paper, rehearsal_, ci, rci = (get_profile(n) for n in ("paper", "rehearsal", "ci", "rehearsal-ci"))
+    assert {**asdict(rehearsal_), "name": "paper"} == asdict(paper)
+    assert MOD_SIZES["rehearsal"] == MOD_SIZES["paper"] and bcl_sizes("rehearsal") == bcl_sizes("paper")
+    # rehearsal-ci: ci's design (16 documents of one window, same subsets and readings), shorter windows
+    assert (rci.min_eval_documents, rci.eval_doc_windows, rci.readings) == (16, 1, ci.readings)
+    assert rci.eval_tokens // rci.eval_seq_len == 16 and rci.eval_tokens_masked // rci.eval_seq_len_masked == 16
+    assert rci.eval_seq_len < ci.eval_seq_len and rci.eval_images < ci.eval_images
+    mod, mod_ci = MOD_SIZES["rehearsal-ci"], MOD_SIZES["ci"]
+    assert mod["eval_tokens"] // mod["eval_seq_len"] == mod_ci["eval_tokens"] // mod_ci["eval_seq_len"] == 16
+    assert subsets_for("causal", "small", "rehearsal-ci") == subsets_for("causal", "small", "ci")
+    bcl, bcl_ci = bcl_sizes("rehearsal-ci"), bcl_sizes("ci")
+    assert {k: v for k, v in bcl.items() if k != "collect_tokens"} == {
+        k: v for k, v in bcl_ci.items() if k != "collect_tokens"}
+
+
+# The checkpoints' published parameter counts (their model cards / safetensors metadata; tied embeddings
+# counted once): the full depth of every rehearsal model, built on the meta device (no memory).
+PARAMETERS = {"opt-1.3b": 1_315_758_080, "mistral-7b": 7_241_732_096, "mistral-7b-instruct": 7_241_732_096,
+              "vit-base": 86_567_656, "bert-base-uncased": 109_514_298, "roberta-large": 355.4e6}
+
+
+@pytest.mark.parametrize("base", list(PARAMETERS))
+def test_the_full_depth_has_the_papers_parameter_count_and_builds_where_asked(base):
+    model = build_rehearsal(f"rehearsal:{base}", device="meta")
+    assert next(model.parameters()).device.type == "meta"  # built on the device asked, as on CUDA
+    n = sum(p.numel() for p in model.parameters())
+    assert n == pytest.approx(PARAMETERS[base], rel=1e-3 if base == "roberta-large" else 0)
