@@ -116,9 +116,9 @@ PROFILES: dict[str, Profile] = {
 # CPU cores (tests/test_rehearsal_run.py): one full-width forward costs what ~100-1,000 forwards of the
 # small tier's models cost, and an ABL sweep is 163 evaluations (109 on a ViT).
 PROFILES["rehearsal"] = replace(PROFILES["paper"], name="rehearsal")
-PROFILES["rehearsal-ci"] = Profile("rehearsal-ci", collect_tokens=1_024, eval_tokens=128, collect_images=64,
-                                   eval_images=16, seq_len=64, batch_size=8, eval_tokens_masked=256,
-                                   eval_seq_len=8, eval_seq_len_masked=16, eval_doc_windows=1,
+PROFILES["rehearsal-ci"] = Profile("rehearsal-ci", collect_tokens=1_024, eval_tokens=64, collect_images=32,
+                                   eval_images=8, seq_len=64, batch_size=8, eval_tokens_masked=256,
+                                   eval_seq_len=4, eval_seq_len_masked=16, eval_doc_windows=1,
                                    min_eval_documents=16)
 
 

@@ -6,13 +6,14 @@ mean nothing, and a non-replicated one is an xfail).
 
 What is cut, and why (2 CPU cores, at most 5 minutes for the three papers):
 
-- depth: one layer of each model (``@1L``); every width is the paper's (hidden size, MLP width, heads,
-  KV heads, vocabulary and LM head, image size and patches);
+- depth: one layer of each model (``@1L``), two for MOD, whose MOD-8 and MOD-9 compare layers (a
+  bootstrap over layers needs two); every width is the paper's (hidden size, MLP width, heads, KV heads,
+  vocabulary and LM head, image size and patches);
 - sizes: profile ``rehearsal-ci`` (core.profiles), the ``ci`` design (16 evaluation documents of one
-  window each, the same fractions 0-90%, seeds, methods, subsets and readings) with windows of 8 tokens
-  (16 for masked LMs), 1,024 collection tokens, 16 evaluation and 64 collection images for ABL, 8 images
-  per class for MOD (``MOD_SIZES["rehearsal-ci"]``) and a 4,096-token BCL corpus
-  (``BCL_SIZES["rehearsal-ci"]``). One full-width forward costs what ~100-1,000 forwards of the small
+  window each, the same fractions 0-90%, seeds, methods, subsets and readings) with ABL evaluation
+  windows of 4 tokens on decoders (16 on masked LMs), 1,024 collection tokens, 8 evaluation and 32
+  collection images; MOD with 8 images per class (``MOD_SIZES["rehearsal-ci"]``); BCL on a 4,096-token
+  corpus (``BCL_SIZES["rehearsal-ci"]``). One full-width forward costs what ~100-1,000 forwards of the small
   tier's models cost, and an ABL sweep is 163 evaluations (109 on a ViT): the ``ci`` sizes at full width
   would take over an hour;
 - models, one per code path of each paper: ABL on OPT-1.3B (decoders: every decoder claim, the model
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: claim module -> the rehearsal models it runs on (one per code path of the paper).
 PAPERS = {
     "test_peak_ablation.py": ["rehearsal:opt-1.3b@1L", "rehearsal:roberta-large@1L", "rehearsal:vit-base@1L"],
-    "test_modularity.py": ["rehearsal:vit-base-cifar100@1L"],
+    "test_modularity.py": ["rehearsal:vit-base-cifar100@2L"],
     "test_bert_clusters.py": ["rehearsal:bert-base-uncased@1L"],
 }
 
@@ -67,7 +68,7 @@ def test_every_claim_of_the_paper_runs_on_its_rehearsal_models(module, tmp_path)
     env = {**os.environ, "NEURON_CLAIMS_CACHE": str(_fresh_cache(tmp_path))}
     command = [sys.executable, "-m", "pytest", f"claims/{module}", "-p", "no:cacheprovider", "-q",
                "--profile", "rehearsal-ci", "--models", ",".join(models), "--run-dir", str(run_dir),
-               f"--junitxml={junit}", "-W", "ignore::UserWarning"]
+               f"--junitxml={junit}"]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-60:])
     assert junit.is_file(), f"no junit report: {' '.join(command)}\n{tail}"
