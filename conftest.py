@@ -237,6 +237,12 @@ def recorded_verdicts(profile) -> dict:
     return json.loads(RECORDED.read_text()).get(profile.name, {})
 
 
+def _tier(spec) -> str:
+    """A result's tier: the spec's, or ``"rehearsal"`` for a rehearsal model (core.zoo.rehearsal), whose
+    verdicts mean nothing."""
+    return "rehearsal" if spec.origin == "rehearsal" else spec.tier
+
+
 def _gate(claim_id: str, model: str, measured: str, recorded: str | None, summary: str) -> None:
     """Pass, xfail or fail on the measured verdict; every reason is one line, ``summary`` the headline
     statistic and its interval (:func:`core.report.terminal.statistic_text`)."""
@@ -276,7 +282,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
             need = needed(m.estimates or [est]) or None
         spec = get_spec(model)
         result = ClaimResult(
-            claim=claim.id, model=model, tier=spec.tier, profile=profile.name,
+            claim=claim.id, model=model, tier=_tier(spec), profile=profile.name,
             verdict=m.verdict, statistic=float(est.value), statistic_name=m.statistic_name,
             interval=[float(est.low), float(est.high)], sample_sizes=m.sample_sizes, seeds=list(m.seeds),
             paper_value=claim.paper_value, data=m.data, rule=claim.rule, statement=getattr(claim, "statement", None),
@@ -292,6 +298,9 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
         _state(pytestconfig)["wrote"] = True
         # one line: the headline statistic; every other number stays in the result file and the report
         summary = statistic_text(m.statistic_name, float(est.value), float(est.low), float(est.high))
+        if spec.origin == "rehearsal" and m.verdict != "replicated":
+            pytest.xfail(f"{claim.id} on {model}: {m.verdict} (a rehearsal model: random weights, its verdict "
+                         f"means nothing); {summary}")
         if spec.origin is not None and m.verdict != "replicated":  # your own model: reported, not gated
             pytest.xfail(f"{claim.id} on {model}: {m.verdict} (outside the zoo: reported, not gated); "
                          f"{summary}")
@@ -321,7 +330,7 @@ def pytest_runtest_makereport(item, call):
     model = item.callspec.params.get("model", "?") if hasattr(item, "callspec") else "?"
     st = _state(item.config)
     try:
-        tier = get_spec(model).tier
+        tier = _tier(get_spec(model))
     except Exception:
         tier = "small"
     write_result(_run_dir(item.config), ClaimResult(

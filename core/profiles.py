@@ -7,7 +7,7 @@ tokens). ``small`` is the main job's default, ``ci`` what ``.ci/run`` uses.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from core.batching import GPU_BUDGET, Budget
 from core.errors import check_name
@@ -131,6 +131,18 @@ PROFILES: dict[str, Profile] = {
                   eval_images=500, seq_len=128, batch_size=8, eval_seq_len=64, eval_doc_windows=1,
                   min_eval_documents=16),
 }
+
+# Rehearsal models (core.zoo.rehearsal: the papers' widths, random weights; their verdicts mean nothing).
+# rehearsal: the papers' sizes on the offline data, for the device run of the full tier's code paths.
+# rehearsal-ci: the ci design (16 documents of one window each, the same fractions, seeds and subsets) with
+# shorter windows and fewer images, so that a full-width layer of every paper runs within minutes on 2
+# CPU cores (tests/test_rehearsal_run.py): one full-width forward costs what ~100-1,000 forwards of the
+# small tier's models cost, and an ABL sweep is 163 evaluations (109 on a ViT).
+PROFILES["rehearsal"] = replace(PROFILES["paper"], name="rehearsal")
+PROFILES["rehearsal-ci"] = Profile("rehearsal-ci", collect_tokens=1_024, eval_tokens=64, collect_images=32,
+                                   eval_images=8, seq_len=64, batch_size=8, eval_tokens_masked=256,
+                                   eval_seq_len=4, eval_seq_len_masked=16, eval_doc_windows=1,
+                                   min_eval_documents=16)
 
 
 def get_profile(name: str) -> Profile:

@@ -35,7 +35,7 @@ VERDICTS = ("replicated", "contradicted", "inconclusive", "skipped", "error")
 MEASURED_VERDICTS = ("replicated", "contradicted", "inconclusive")
 
 #: Tiers: "small" runs on CPU-sized stand-in models, "full" on the papers' own models.
-TIERS = ("small", "full")
+TIERS = ("small", "full", "rehearsal")
 
 #: The fields every result file must hold.
 RESULT_FIELDS = (
@@ -75,8 +75,10 @@ class ClaimResult:
         Claim id from claims.md, e.g. ``"ABL-1"``.
     model : str
         Model name as the model zoo spells it (may contain ``/`` and ``:``).
-    tier : {"small", "full"}
-        Small tier (stand-in models; never compared with paper numbers) or full tier.
+    tier : {"small", "full", "rehearsal"}
+        Small tier (stand-in models; never compared with paper numbers), full tier, or a rehearsal
+        model (:mod:`core.zoo.rehearsal`: the papers' widths with random weights; its verdicts mean
+        nothing).
     profile : str
         The run profile (e.g. ``"ci"``, ``"default"``).
     verdict : {"replicated", "contradicted", "inconclusive", "skipped", "error"}

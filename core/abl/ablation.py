@@ -430,18 +430,34 @@ def _text_inputs(lm, profile, text: str, seq_len: int):
     return collect, evalset, resample, sizes, described
 
 
+def _processor_location(spec) -> str | None:
+    """Where a model outside the zoo may keep its image processor: its folder or Hub id (None for a
+    rehearsal model, whose processor is built from its config)."""
+    return spec.location if spec.origin in ("folder", "hub") else None
+
+
+def _through(processor) -> str:
+    if processor is None:
+        return ""
+    size = getattr(processor, "size", None)
+    return f", grey as RGB through {type(processor).__name__} (size {size})"
+
+
 def _image_inputs(lm, profile, dataset: str):
-    from core.data.images import HUB_IMAGE_DATASETS, hub_image_processor, image_split
+    from core.data.images import HUB_IMAGE_DATASETS, hub_image_processor, image_split, model_image_processor
     from core.data.resampling import random_pixels
     from core.evaluate import EvalSet
 
     # full tier: the model's own image processor where the local HF cache holds it (else ViT-base's)
     kw = {"processor": hub_image_processor(lm.spec.hub_id)} if dataset in HUB_IMAGE_DATASETS else {}
+    if dataset not in HUB_IMAGE_DATASETS and lm.spec.origin is not None:  # a model outside the zoo: RGB
+        kw = {"processor": model_image_processor(lm.model.config, _processor_location(lm.spec))}
     collect_x, collect_y = image_split(dataset, split="collect", n_images=profile.collect_images, **kw)
     eval_x, eval_y = image_split(dataset, split="eval", n_images=profile.eval_images, **kw)
     pixels = random_pixels((1, *eval_x.shape[1:]), seed=RESAMPLE_SEED)
     sizes = {"collect_images": int(collect_x.shape[0]), "eval_images": int(eval_x.shape[0])}
-    described = {"collect": f"{dataset}, collect split", "eval": f"{dataset}, eval split",
+    described = {"collect": f"{dataset}, collect split", "eval": f"{dataset}, eval split"
+                                                                 + _through(kw.get("processor")),
                  "resample-pixels": f"uniform random pixels, seed {RESAMPLE_SEED}"}
     return (EvalSet("image", collect_x, collect_y), EvalSet("image", eval_x, eval_y),
             {"resample-pixels": {"pixel_values": pixels}}, sizes, described)

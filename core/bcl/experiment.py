@@ -70,6 +70,10 @@ BCL_SIZES: dict[str, dict] = {
               "max_clusters": None, "methods": ("filter", "tfidf", "smooth"), "n_random_sets": 100,
               "batch_size": 8, "batch_rows": 34, "max_doc_tokens": 100_000},
 }
+# rehearsal models (core.zoo.rehearsal; core.profiles): the paper's sizes, and ci's design on a quarter of
+# its corpus (a full-width forward costs ~100-1,000 of the small tier's)
+BCL_SIZES["rehearsal"] = dict(BCL_SIZES["paper"])
+BCL_SIZES["rehearsal-ci"] = {**BCL_SIZES["ci"], "collect_tokens": 4_096}
 
 #: BCL data per tier: the small tier's two corpora, the paper's C4 and Yelp on the full tier.
 BCL_CORPORA = {"small": ("news", "wiki"), "full": ("allenai/c4", "Yelp/yelp_review_full")}

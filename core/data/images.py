@@ -12,7 +12,8 @@ Splits
     :func:`image_split` -> ``(FloatTensor (n, 1, 28, 28), LongTensor (n,))`` for Fashion-MNIST, or the
     processor's ``pixel_values`` for a model's own preprocessing and the Hub datasets.
 Processors
-    :func:`hub_image_processor`, :func:`vit_base_processor`.
+    :func:`hub_image_processor`, :func:`vit_base_processor`, :func:`model_image_processor` (a model
+    outside the zoo: its own processor, or one built from its config).
 """
 from __future__ import annotations
 
@@ -277,6 +278,53 @@ def hub_image_processor(hub_id: str):
         return transformers.AutoImageProcessor.from_pretrained(hub_id, local_files_only=True)
     except Exception:  # absent from the cache, or no processor file: the ViT-base default applies
         return None
+
+
+def model_image_processor(config, location: str | None = None):
+    """The image processor through which an image model outside the zoo sees Fashion-MNIST, or None for
+    a model that takes the harness's own input (one channel, ``config.num_channels == 1``: the grey
+    images at 28 x 28, normalised to [-1, 1], as ``tiny-vit-fmnist``).
+
+    A model of RGB images (``num_channels`` 3) gets each grey image as RGB (the grey value in all three
+    channels, :func:`image_split`), through its own image processor where its checkpoint folder (or its
+    Hub snapshot in the local cache) holds one (``preprocessor_config.json``), else through
+    :func:`vit_base_processor` at the config's ``image_size`` (ViT-base's resize and normalisation).
+
+    Parameters
+    ----------
+    config : transformers.PretrainedConfig
+        The model's config (``num_channels``, ``image_size``).
+    location : str or None
+        The checkpoint folder or Hub id where its processor may be; None: built from the config.
+
+    Returns
+    -------
+    transformers image processor or None
+        Its ``pixel_values`` of a batch of n images have shape (n, 3, H, W) (H = W = ``image_size`` for
+        the processor built from the config).
+
+    Raises
+    ------
+    ValueError
+        When the config names neither one nor three channels, or has no ``image_size`` and no processor
+        of its own is found.
+    """
+    channels = int(getattr(config, "num_channels", 3) or 3)
+    if channels == 1:
+        return None
+    if channels != 3:
+        raise ValueError(f"image model with config.num_channels = {channels}: expected 1 (grey, the harness's "
+                         f"28 x 28 input) or 3 (RGB, through an image processor)")
+    own = hub_image_processor(location) if location else None
+    if own is not None:
+        return own
+    size = getattr(config, "image_size", None)
+    if not size:
+        raise ValueError(f"image model{f' at {location}' if location else ''}: no image processor of its own "
+                         f"and no config.image_size to build one from; expected preprocessor_config.json "
+                         f"beside config.json, or image_size in the config")
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return vit_base_processor(size=int(size))
 
 
 def _hub_image_split(name: str, split: str, n_images: int | None, classes: list[str] | None,

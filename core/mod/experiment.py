@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from core.zoo import sites
 from core.data.hub import HUB_DATA_VERSION
-from core.data.images import hub_image_processor
+from core.data.images import hub_image_processor, model_image_processor
 from core.cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
                     partial_path)
 from core.cache import note_experiment
@@ -503,6 +503,9 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
         return found
     if lm.kind == "image" and lm.tier == "full":
         data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
+    elif lm.kind == "image" and lm.spec.origin is not None:  # a model outside the zoo: its processor
+        location = lm.spec.location if lm.spec.origin in ("folder", "hub") else None
+        data = _image_data(profile, subsets, sizes, processor=model_image_processor(lm.model.config, location))
     elif lm.kind == "image":
         data = _image_data(profile, subsets, sizes)
     else:

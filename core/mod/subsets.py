@@ -53,6 +53,11 @@ MOD_SIZES: dict[str, dict] = {
               "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True,
               "collect_tokens_by_family": {"mmlu:": 3000}},
 }
+# rehearsal models (core.zoo.rehearsal; core.profiles): the paper's sizes, and ci's design with windows of 8
+# tokens and 8 images per class (a full-width forward costs ~100-1,000 of the small tier's)
+MOD_SIZES["rehearsal"] = dict(MOD_SIZES["paper"])
+MOD_SIZES["rehearsal-ci"] = {**MOD_SIZES["ci"], "collect_tokens": 256, "eval_tokens": 128, "eval_seq_len": 8,
+                             "collect_images": 8, "eval_images": 8}
 """``eval_seq_len`` and ``eval_doc_windows``: every subset's evaluation tokens come in windows of
 ``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.windows.text_windows``), so that
 each subset's evaluation set spans the profile's ``min_eval_documents`` (claims.md, Sample design: 16, the
@@ -365,7 +370,7 @@ def _image_data(profile, subsets, sizes, dataset: str = "fashion-mnist", process
     n_c, n_e = sizes["collect_images"], sizes["eval_images"]
     collect = {"A": {}, "B": {}}
     xs, ys, unit = [], [], []
-    kw = {} if dataset == "fashion-mnist" else {"processor": processor}
+    kw = {} if dataset == "fashion-mnist" and processor is None else {"processor": processor}
     for i, c in enumerate(subsets):
         x, y = image_split(dataset, split="collect", n_images=2 * n_c, classes=[c], **kw)
         collect["A"][c] = EvalSet("image", x[:n_c], y[:n_c])

@@ -234,7 +234,9 @@ def _headline(data: ReportData) -> str:
             "and its 95% interval (hover for what the statistic is). \u201cxfail\u201d: recorded as an "
             "expected non-replication for CI gating; the record never replaces the measurement. "
             "Small-tier results come from stand-in models and are never compared with the papers' "
-            "numbers.</p>")
+            "numbers." + (" Rehearsal models (tier rehearsal) carry random weights at the papers' widths: "
+                          "their verdicts mean nothing." if any(r.tier == "rehearsal" for r in results) else "")
+            + "</p>")
 
 
 def _summary(data: ReportData) -> str:

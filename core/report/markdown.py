@@ -51,6 +51,10 @@ _SMALL_FOOTNOTE = (
     "the papers' numbers (claims.md, \"Reference values for the full tier\"); paper values are shown "
     "for the full tier only."
 )
+#: Said under the headline table of a run with rehearsal models (core.zoo.rehearsal).
+REHEARSAL_NOTE = ("Rehearsal models (tier `rehearsal`, `rehearsal:X@NL`) are the papers' architectures at full "
+                  "width with seeded random weights: their verdicts mean nothing; they show only that every "
+                  "code path of the full tier runs at the papers' widths.")
 _RUN_KEYS_FIRST = ("profile", "tier", "device", "git_commit", "commit", "started_at", "started",
                    "finished_at", "finished", "duration_s", "versions", "package_versions")
 
@@ -222,6 +226,8 @@ def markdown_text(data: ReportData) -> str:
                       "runs them): " + "; ".join(parts), ""]
         if any(r.tier != "full" for r in results):
             lines += [_SMALL_FOOTNOTE, ""]
+        if any(r.tier == "rehearsal" for r in results):
+            lines += [REHEARSAL_NOTE, ""]
     else:
         lines += ["No results.", ""]
 

@@ -151,7 +151,7 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[base]
     if base in _OWN:
         return _OWN[base]
-    if _is_path_or_id(base):
+    if _is_path_or_id(base) or base.startswith("rehearsal:"):
         return get_spec(resolve(base))
     raise UnknownModelError(name)
 

@@ -7,7 +7,9 @@
   checkpoint in the cache, keyed by the file's sha256 (as ``smollm2-135m`` is,
   :func:`core.zoo.build._gguf_conversion`);
 - a Hub id ``org/name``, loaded from the local Hugging Face cache only (no machine of this project
-  reaches the Hub); a Hub id of a zoo model is that zoo model.
+  reaches the Hub); a Hub id of a zoo model is that zoo model;
+- a rehearsal model ``rehearsal:X`` or ``rehearsal:X@NL`` (:mod:`core.zoo.rehearsal`): the published
+  config of the full-tier model ``X`` at full width, cut to ``N`` layers, with seeded random weights.
 
 Its kind (causal, masked, image) comes from the config's ``architectures`` (:func:`kind_of`); its family
 (``config.model_type``) must have a row in :data:`core.zoo.sites.ARCHITECTURES` (:func:`check_family`).
@@ -32,6 +34,7 @@ from core.zoo.build import _cached_folder, _gguf_conversion
 from core.zoo.checkpoints import UNUSED_WEIGHTS, WeightsMismatchError, check_weights  # noqa: F401 (public here)
 from core.zoo.checkpoints import _AUTO, _open_cached, _open_folder, _placement
 from core.zoo.registry import MODELS, RANDOM_SUFFIX, ModelSpec, UnknownModelError
+from core.zoo.rehearsal import is_rehearsal, load_rehearsal, rehearsal_spec
 
 #: Models outside the zoo that :func:`resolve` has named in this process: name -> spec.
 _OWN: dict[str, ModelSpec] = {}
@@ -88,6 +91,10 @@ def resolve(name_or_path: str | os.PathLike) -> str:
     suffix = text[len(base):]
     if base in MODELS or base in _OWN:
         return text
+    if is_rehearsal(base):  # rehearsal:X[@NL]: the paper's config at full width, seeded random weights
+        spec = rehearsal_spec(base)
+        _OWN[spec.name] = spec
+        return spec.name + suffix
     if not _is_path_or_id(base):
         raise UnknownModelError(text)
     return _own_spec(base).name + suffix
@@ -313,6 +320,8 @@ def _own_weights_key(spec: ModelSpec, folder: Path) -> str:
 
 def _load_own(spec: ModelSpec, device: str, random: bool):
     """(model, tokenizer, card) of a model outside the zoo."""
+    if spec.origin == "rehearsal":
+        return load_rehearsal(spec, device, random)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     if spec.origin == "gguf":
         path = Path(spec.location)

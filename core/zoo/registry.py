@@ -82,4 +82,5 @@ class UnknownModelError(UnknownNameError):
     def __init__(self, name: str):
         super().__init__("model", name, list_models())
         self.args = (f"{self.args[0]}; or a checkpoint folder (config.json and weights), a .gguf file, "
-                     f"or a Hub id org/name in the local Hugging Face cache",)
+                     f"or a Hub id org/name in the local Hugging Face cache, or a rehearsal model rehearsal:X[@NL] "
+                     f"(X a full-tier model, N layers kept)",)
