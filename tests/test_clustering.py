@@ -63,6 +63,10 @@ def test_k_for_models():
     assert k_for("smollm2-135m", 1536) == 48
     assert k_for("tiny-vit-fmnist:random", 384) == 12
     assert k_for("vit-base-cifar100", 3072) == 96 and k_for("mistral-7b-instruct", 14336) == 128
+    # rehearsal models stand at the papers' widths and take the papers' k
+    assert k_for("rehearsal:mistral-7b-instruct@2L", 14336) == 128
+    assert k_for("rehearsal:vit-base-cifar100@1L:random", 3072) == 96
+    assert k_for("rehearsal:mistral-7b@1L", 14336) == 448  # ABL's Mistral: no paper k
     with pytest.raises(ValueError, match="multiple of 32"):
         k_for("other", 100)
 

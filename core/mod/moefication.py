@@ -52,7 +52,8 @@ COST_SCALE = 10**6
 
 
 def k_for(model: str, d_mlp: int) -> int:
-    """k of the MoEfication of a model: the paper's value for its models, else ``d_mlp / 32``.
+    """k of the MoEfication of a model: the paper's value for its models (and for their rehearsal models,
+    ``rehearsal:<name>[@NL]``, which stand at the papers' widths), else ``d_mlp / 32``.
 
     Raises
     ------
@@ -60,6 +61,8 @@ def k_for(model: str, d_mlp: int) -> int:
         If ``d_mlp`` is not a multiple of 32 for a model without a paper value.
     """
     base = model.removesuffix(":random")
+    if base.startswith("rehearsal:"):  # core.zoo.rehearsal's names: the paper model's name, a layer cut
+        base = base.removeprefix("rehearsal:").split("@", 1)[0]
     if base in PAPER_K:
         return PAPER_K[base]
     if d_mlp % CLUSTER_SIZE:
