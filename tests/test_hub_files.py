@@ -252,21 +252,23 @@ def test_a_short_subset_names_itself_its_split_and_the_tokens_found_and_needed(c
 # A failed experiment skips every claim once, without computing again
 # ------------------------------------------------------------------------------------------------
 
-def _per_model(compute):
+def _per_model(compute, monkeypatch):
+    import claims._claim
     from claims._claim import per_model
 
+    monkeypatch.setattr(claims._claim, "preflight_or_stop", lambda *a, **k: {"passed": True})  # a stand-in model
     config = SimpleNamespace(pluginmanager=SimpleNamespace(getplugin=lambda name: None))
     return per_model(config, None, compute, lambda model, result: {})
 
 
-def test_per_model_skips_every_test_with_the_same_reason_after_one_attempt():
+def test_per_model_skips_every_test_with_the_same_reason_after_one_attempt(monkeypatch):
     calls = []
 
     def compute(model):
         calls.append(model)
         raise DataShortfallError("mmlu:cs", "'collect' split", 5_994, 16_384)
 
-    get = _per_model(compute)
+    get = _per_model(compute, monkeypatch)
     reasons = []
     for _ in range(8):  # MOD's eight claims
         with pytest.raises(pytest.skip.Exception) as skipped:
@@ -276,14 +278,14 @@ def test_per_model_skips_every_test_with_the_same_reason_after_one_attempt():
     assert len(set(reasons)) == 1 and "mmlu:cs" in reasons[0] and "16,384 needed" in reasons[0]
 
 
-def test_per_model_remembers_other_errors_too():
+def test_per_model_remembers_other_errors_too(monkeypatch):
     calls = []
 
     def compute(model):
         calls.append(model)
         raise RuntimeError("boom")
 
-    get = _per_model(compute)
+    get = _per_model(compute, monkeypatch)
     for _ in range(3):
         with pytest.raises(RuntimeError, match="boom"):
             get("m")
