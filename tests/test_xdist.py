@@ -80,7 +80,7 @@ def test_two_workers_wrote_one_report(runs):
     assert sorted(len(mods) for mods in workers.values()) == [1, 1]
     assert proc.stdout.count("replication report") == 1
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "curves", "report.html", "report.md", "results", "run.json"]
+        "curves", "figures", "report.html", "report.md", "results", "run.json"]  # figures: the forest plots
     assert not [p for p in run_dir.rglob(".*") if p.is_file()]  # no temporary files left
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["workers"] == 2 and meta["profile"] == "small"
