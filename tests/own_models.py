@@ -145,3 +145,19 @@ def hub_cache_entry(cache: Path, hub_id: str, folder: Path, commit: str = "0" * 
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / "main").write_text(commit)
     return snap
+
+
+def isolate(tmp_path, monkeypatch) -> None:
+    """An empty harness cache and Hugging Face cache under ``tmp_path``, the Hub offline."""
+    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def forget_loaded_models() -> None:
+    """Forget every model resolved or loaded in this process (the own-model registry and the load cache)."""
+    from core.zoo import models, own as zoo_own
+
+    zoo_own._OWN.clear()
+    zoo_own._own_spec.cache_clear()
+    models._load.cache_clear()

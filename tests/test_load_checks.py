@@ -17,7 +17,6 @@ from safetensors.torch import load_file, save_file
 
 from core.errors import MissingAssetError
 from core.zoo import models
-from core.zoo import own as zoo_own
 from core.zoo.own import WeightsMismatchError, check_weights
 from tests import own_models as own
 
@@ -27,18 +26,10 @@ COMMIT = "c" * 40
 @pytest.fixture(autouse=True)
 def fresh(tmp_path, monkeypatch):
     """An empty cache and Hugging Face cache; no model of an earlier test remembered."""
-    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-    def forget():
-        zoo_own._OWN.clear()
-        zoo_own._own_spec.cache_clear()
-        models._load.cache_clear()
-
-    forget()
+    own.isolate(tmp_path, monkeypatch)
+    own.forget_loaded_models()
     yield
-    forget()
+    own.forget_loaded_models()
 
 
 def edit_weights(folder, *, drop=(), add=None, rename=None):

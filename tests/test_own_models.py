@@ -27,18 +27,10 @@ IDS = torch.tensor([[5, 70, 71, 72, 259, 80, 81, 3]])
 @pytest.fixture(autouse=True)
 def fresh(tmp_path, monkeypatch):
     """An empty cache and Hugging Face cache; no model of an earlier test remembered."""
-    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-    def forget():
-        zoo_own._OWN.clear()
-        zoo_own._own_spec.cache_clear()
-        models._load.cache_clear()
-
-    forget()
+    own.isolate(tmp_path, monkeypatch)
+    own.forget_loaded_models()
     yield
-    forget()
+    own.forget_loaded_models()
 
 
 def logits(model, ids=IDS) -> torch.Tensor:

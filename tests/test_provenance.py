@@ -51,15 +51,11 @@ Rules are fixed before a run.
 @pytest.fixture(autouse=True)
 def fresh(tmp_path, monkeypatch):
     """An empty cache, no experiment cache of its own, nothing loaded or recorded in this process."""
-    monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
+    own.isolate(tmp_path, monkeypatch)
     monkeypatch.delenv(EXPERIMENTS_ENV_VAR, raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
     def forget():
-        zoo_own._OWN.clear()
-        zoo_own._own_spec.cache_clear()
-        models._load.cache_clear()
+        own.forget_loaded_models()
         cache_mod._EXPERIMENTS.clear()
 
     forget()
