@@ -29,6 +29,9 @@ class Claim:
         Model kinds it applies to: "causal" (decoders), "masked" (masked LMs), "image" (ViT).
     paper : str
         "ABL", "MOD" or "BCL": which full-tier models are the paper's own.
+    read_as : str or None
+        The harness's own interpretation of the rule where the catalogue leaves room (a contradicted
+        branch, the bootstrap units, "read as ..."): shown in the report as "read as", never as the rule.
     """
 
     id: str
@@ -38,6 +41,7 @@ class Claim:
     paper_value: str | None
     kinds: tuple[str, ...]
     paper: str
+    read_as: str | None = None
 
     def models(self) -> list:
         """pytest params: every small-tier model of the claim's kinds, and the paper's own full-tier
