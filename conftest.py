@@ -61,8 +61,8 @@ def pytest_addoption(parser):
 
 def _resolve_models(config) -> list[str] | None:
     """``--models`` as model names (None: not given). Models outside the zoo are handed to
-    ``claims._claim.use_own_models`` before collection, so that every claim of their kind gets a case
-    for them; a Hub id missing from the local cache gets a case of every claim, which skips naming it.
+    :func:`pytest_generate_tests` (through ``config.stash``), so that every claim of their kind gets a
+    case for them; a Hub id missing from the local cache gets a case of every claim, which skips naming it.
     An unknown name, a path that is not a model, an unsupported family or a kind no claim measures is a
     usage error whose message says what was expected."""
     wanted = config.getoption("--models")
@@ -90,11 +90,24 @@ def _resolve_models(config) -> list[str] | None:
         names.append(name)
         if name.removesuffix(RANDOM_SUFFIX) not in MODELS:
             own.append((name, kind))
-    if own:
-        from claims._claim import use_own_models
-
-        use_own_models(own)
+    config.stash[OWN_MODELS] = own
     return names
+
+
+#: Models outside the zoo given with ``--models``: [(name, kind or None)], for :func:`pytest_generate_tests`.
+OWN_MODELS = pytest.StashKey[list]()
+
+
+def pytest_generate_tests(metafunc):
+    """A test marked ``@measures(CLAIM)`` (:func:`claims._claim.measures`) gets a ``model`` parameter
+    per model the claim applies to (:func:`claims._claim.claim_params`), ``--models`` outside the zoo
+    included."""
+    marker = metafunc.definition.get_closest_marker("measures")
+    if marker is None:
+        return
+    from claims._claim import claim_params
+
+    metafunc.parametrize("model", claim_params(marker.args[0], metafunc.config.stash.get(OWN_MODELS, [])))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -134,7 +147,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "claim(id): the claim a test measures")
+    config.addinivalue_line("markers", "claim(id): the claim a test case measures (set by claims._claim.claim_params)")
+    config.addinivalue_line("markers", "measures(claim): the Claim record a test measures (claims._claim.measures)")
     from core.errors import UnknownNameError
     from core.profiles import get_profile
 
@@ -279,7 +293,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
         est = m.statistic
         need = m.needed
         if need is None and m.verdict == "inconclusive":
-            need = needed(m.estimates or [est]) or None
+            need = needed(m.parts or [est]) or None
         spec = get_spec(model)
         result = ClaimResult(
             claim=claim.id, model=model, tier=_tier(spec), profile=profile.name,

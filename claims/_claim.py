@@ -1,29 +1,38 @@
-"""A claim as a small record, and what a claim test returns (after lm-evaluation-harness's tasks).
+"""The claim protocol: a claim as a small record, what its test returns, and how a test is
+parametrized (after lm-evaluation-harness's tasks).
 
-``Claim`` holds the row of ``../shared/claims.md`` (id, statement, measurement, decision rule, paper
-value) and which models it applies to; ``Measurement`` is the structured result a claim test hands to
-the ``conclude`` fixture of ``conftest.py``, which writes it and gates on it.
+- :class:`Claim` holds the row of ``../shared/claims.md`` (id, statement, measurement, decision rule,
+  paper value; ``tests/test_catalogue.py`` checks them against the catalogue), the harness's own
+  reading of the rule (``read_as``) and the model kinds it applies to.
+- :func:`measures` marks a test as measuring a claim; ``conftest.py``'s ``pytest_generate_tests``
+  parametrizes its ``model`` argument with :func:`claim_params`.
+- :class:`Outcome` is what a rule returns and what a claim test hands to ``conftest.py``'s
+  ``conclude``, which writes it and gates on it. The rules themselves live beside each paper's test
+  module (``claims/abl_rules.py``, ``claims/mod_rules.py``, ``claims/bcl_rules.py``); which part of a
+  several-part rule decided the verdict is :mod:`core.inference.rules`'s business (one function per
+  rule kind).
+- :func:`with_readings` adds the alternate readings (claims.md, "Readings") to any claim's outcome.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 import pytest
 
 from core.inference.estimate import Estimate
 from core.zoo.registry import MODELS
 
-
 @dataclass(frozen=True)
 class Claim:
-    """One row of the claim catalogue.
+    """One row of the claim catalogue (claims.md), and the models it applies to.
 
     Attributes
     ----------
     id : str
         "ABL-1", ...
     statement, measured, rule : str
-        The catalogue's words: the claim, how it is measured, the verdict rule.
+        The catalogue's words, verbatim: the claim, how it is measured, the verdict rule.
     paper_value : str or None
     kinds : tuple of str
         Model kinds it applies to: "causal" (decoders), "masked" (masked LMs), "image" (ViT).
@@ -43,75 +52,91 @@ class Claim:
     paper: str
     read_as: str | None = None
 
-    def models(self) -> list:
-        """pytest params: every small-tier model of the claim's kinds, and the paper's own full-tier
-        models marked ``gpu`` (``pytest -m gpu`` selects the full tier, ``-m "not gpu"`` the small);
-        then every model outside the zoo given with ``--models`` (:func:`use_own_models`) whose kind is
-        one of the claim's (or whose kind is unknown: a Hub id missing from the local cache, which
-        skips naming it)."""
-        params = []
-        for spec in MODELS.values():
-            if spec.kind not in self.kinds:
-                continue
-            marks = [pytest.mark.claim(self.id)]
-            if spec.tier == "full":
-                if self.paper not in spec.papers:
-                    continue
-                marks.append(pytest.mark.gpu)
-            params.append(pytest.param(spec.name, id=spec.name, marks=marks))
-        for name, kind in _OWN_MODELS:
-            if kind is None or kind in self.kinds:
-                params.append(pytest.param(name, id=name, marks=[pytest.mark.claim(self.id)]))
-        return params
 
-
-#: Models outside the zoo given with ``--models``: (name, kind or None). Set by conftest before collection.
-_OWN_MODELS: list[tuple[str, str | None]] = []
-
-
-def use_own_models(models) -> None:
-    """Give every claim of their kind a case for these models outside the zoo (``conftest.py`` calls
-    this for ``--models`` before the claim modules are collected).
+def claim_params(claim: Claim, own_models: Iterable[tuple[str, str | None]] = ()) -> list:
+    """The ``model`` parameters of a test of ``claim``: every small-tier model of the claim's kinds, and
+    the paper's own full-tier models marked ``gpu`` (``pytest -m gpu`` selects the full tier,
+    ``-m "not gpu"`` the small); then every model outside the zoo given with ``--models`` whose kind
+    is one of the claim's (or whose kind is unknown: a Hub id missing from the local cache, which
+    skips naming it).
 
     Parameters
     ----------
-    models : iterable of (name, kind or None)
-        Names as :func:`core.zoo.own.resolve` gives them; kind None parametrizes every claim.
+    claim : Claim
+    own_models : iterable of (name, kind or None)
+        Models outside the zoo (``conftest.py`` resolves ``--models``).
+
+    Returns
+    -------
+    list of pytest.param
+        Each with the id of its model and the marker ``claim(<id>)``.
     """
-    _OWN_MODELS[:] = [(str(n), k) for n, k in models]
+    params = []
+    for spec in MODELS.values():
+        if spec.kind not in claim.kinds:
+            continue
+        marks = [pytest.mark.claim(claim.id)]
+        if spec.tier == "full":
+            if claim.paper not in spec.papers:
+                continue
+            marks.append(pytest.mark.gpu)
+        params.append(pytest.param(spec.name, id=spec.name, marks=marks))
+    for name, kind in own_models:
+        if kind is None or kind in claim.kinds:
+            params.append(pytest.param(name, id=name, marks=[pytest.mark.claim(claim.id)]))
+    return params
+
+
+def measures(claim: Claim):
+    """Mark a test function as the measurement of ``claim``: ``conftest.py`` parametrizes its
+    ``model`` argument with :func:`claim_params` (the session's ``--models`` outside the zoo
+    included), without module globals.
+
+    Usage: ``@measures(ABL_1)`` above ``def test_abl_1_...(model, abl, conclude)``.
+    """
+    if not isinstance(claim, Claim):
+        raise TypeError(f"measures: expected a Claim, got {type(claim).__name__}")
+    return pytest.mark.measures(claim)
 
 
 @dataclass
-class Measurement:
-    """What a claim test measured: the verdict with its numbers.
+class Outcome:
+    """A claim's verdict with the numbers it came from: what a rule returns, and (with the sample
+    sizes, seeds and data filled in) what a claim test hands to ``conclude``.
 
     Attributes
     ----------
     verdict : {"replicated", "contradicted", "inconclusive"}
     statistic : Estimate
-        The headline statistic with its 95% interval.
+        The headline statistic with its 95% interval: where the rule has several parts, the part
+        that decided the verdict.
     statistic_name : str
         What it is, with units ("top1(peak) - top1(zero), percentage points").
+    parts : dict of str to Estimate
+        Every estimate the rule read, each placed so that the rule asks whether its interval excludes
+        0 (a threshold subtracted where the rule has one); :func:`core.inference.needed` reads them
+        for an inconclusive verdict. Empty: the headline alone.
     details : dict
-        Every other sub-statistic, as {"value", "interval", "unit"} dicts or plain values.
+        Every other sub-statistic, as {"value", "interval", "unit"} dicts (:func:`detail`) or plain
+        values.
     sample_sizes : dict
+        The units of the interval and every other count (name -> int).
     seeds : list of int
     data : dict or str
+        What was measured on (datasets, splits, subsets).
     decided_by : str or None
-        Where the rule has several parts: the part that decided the verdict (``statistic`` is it).
+        Where the rule has several parts: the key of the part that decided (``statistic`` is it).
     readings : dict
-        Alternate readings that ran: ``{reading id: alternate(...)}`` (see :func:`alternate`).
+        Alternate readings that ran: ``{reading id: alternate(...)}`` (:func:`with_readings`).
     needed : dict or None
         What an inconclusive verdict would need (:func:`core.inference.needed`); filled in by
-        ``conclude`` from ``estimates`` when not given.
-    estimates : dict of part name to Estimate, or list of Estimate
-        Every estimate the rule read (for ``needed``, which names the part that needs the most when
-        they are named); defaults to ``[statistic]``.
+        ``conclude`` from ``parts`` when not given.
     """
 
     verdict: str
     statistic: Estimate
-    statistic_name: str
+    statistic_name: str = ""
+    parts: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     sample_sizes: dict = field(default_factory=dict)
     seeds: list = field(default_factory=list)
@@ -119,11 +144,14 @@ class Measurement:
     decided_by: str | None = None
     readings: dict = field(default_factory=dict)
     needed: dict | None = None
-    estimates: dict | list = field(default_factory=list)
+
+    def but(self, **changes) -> "Outcome":
+        """A copy with ``changes`` (``dataclasses.replace``)."""
+        return replace(self, **changes)
 
 
-def alternate(reading: str, m: Measurement) -> dict:
-    """An alternate reading's measurement as a result file keeps it (claims.md, "Readings")."""
+def alternate(reading: str, m: Outcome) -> dict:
+    """An alternate reading's outcome as a result file keeps it (claims.md, "Readings")."""
     from core.readings import READINGS
 
     est = m.statistic
@@ -132,21 +160,17 @@ def alternate(reading: str, m: Measurement) -> dict:
             "statistic_name": m.statistic_name, "decided_by": m.decided_by}
 
 
-def decisive(verdict: str, parts: dict, direction: int = +1) -> str:
-    """The part of a several-part directional rule that decided ``verdict`` (issue 11, item 7).
+def with_readings(claim: Claim, measure: Callable[[str | None], Outcome], computed: Iterable[str]) -> Outcome:
+    """``measure(None)``, the primary reading's outcome, with ``measure(rid)`` beside it for every
+    alternate reading ``rid`` in ``computed`` (the readings the experiment computed) that touches
+    ``claim`` (claims.md, "Readings"), in id order."""
+    from core.readings import READINGS
 
-    ``parts`` maps a name to an Estimate of a difference claimed > 0 (``direction=+1``).
-    ``contradicted``: the part whose interval lies farthest below 0; ``replicated``: the part whose
-    interval lies closest to 0 (the weakest that still holds); ``inconclusive``: the part whose
-    interval crosses 0 with the smallest value.
-    """
-    signed = {k: e.scaled(direction) for k, e in parts.items()}
-    if verdict == "contradicted":
-        return min((k for k, e in signed.items() if e.high < 0), key=lambda k: signed[k].high)
-    if verdict == "replicated":
-        return min(signed, key=lambda k: signed[k].low)
-    crossing = [k for k, e in signed.items() if e.low <= 0 <= e.high] or list(signed)
-    return min(crossing, key=lambda k: signed[k].value)
+    m = measure(None)
+    for rid in sorted(set(computed)):
+        if claim.id in READINGS[rid].claims:
+            m.readings[rid] = alternate(rid, measure(rid))
+    return m
 
 
 def detail(est: Estimate, unit: str) -> dict:
@@ -265,3 +289,17 @@ def preflight_or_stop(pytestconfig, run_dir, model: str) -> dict:
             e.preflight = report
             raise
     return report
+
+
+# ---------------------------------------------------------------------------------------------
+# TEMPORARY shims for the modules not yet on the protocol (removed when MOD and BCL move over)
+
+def Measurement(*, estimates=None, **kw) -> Outcome:  # noqa: N802
+    return Outcome(parts=estimates or {}, **kw)
+
+
+def decisive(verdict: str, parts: dict, direction: int = +1) -> str:
+    from core.inference.rules import decisive_directional
+
+    return decisive_directional(verdict, parts, direction)
+

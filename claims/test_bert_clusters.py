@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, alternate, decisive, detail, per_model
+from claims._claim import Claim, Measurement, alternate, decisive, detail, measures, per_model
 from claims import bcl_rules as rules
 from core.bcl.baselines import BASELINES
 from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS, bcl_samples
@@ -195,7 +195,7 @@ def bcl_1(results: dict, reading=None) -> Measurement:
                               for c, r in results.items() for k in PAPER_KS})
 
 
-@pytest.mark.parametrize("model", BCL_1.models())
+@measures(BCL_1)
 def test_bcl_1_within_cluster_distance_falls_with_k(model, bcl, conclude):
     conclude(BCL_1, model, with_readings(BCL_1, bcl(model), bcl_1))
 
@@ -219,7 +219,7 @@ def bcl_2(results: dict, reading=None) -> Measurement:
                        setups=("filter-200",), reading=reading)
 
 
-@pytest.mark.parametrize("model", BCL_2.models())
+@measures(BCL_2)
 def test_bcl_2_small_clusters_beat_random_neurons(model, bcl, conclude):
     conclude(BCL_2, model, with_readings(BCL_2, bcl(model), bcl_2))
 
@@ -243,7 +243,7 @@ def bcl_3(results: dict, reading=None) -> Measurement:
                        setups=[f"refine-{k}" for k in INTERVENTION_KS], reading=reading)
 
 
-@pytest.mark.parametrize("model", BCL_3.models())
+@measures(BCL_3)
 def test_bcl_3_refined_clusters_beat_every_baseline(model, bcl, conclude):
     conclude(BCL_3, model, with_readings(BCL_3, bcl(model), bcl_3))
 
@@ -264,7 +264,7 @@ def bcl_4(results: dict, reading=None) -> Measurement:
                        setups=("filter-50",), reading=reading)
 
 
-@pytest.mark.parametrize("model", BCL_4.models())
+@measures(BCL_4)
 def test_bcl_4_random_neurons_hurt_more_than_large_clusters(model, bcl, conclude):
     conclude(BCL_4, model, with_readings(BCL_4, bcl(model), bcl_4))
 
@@ -284,11 +284,11 @@ def bcl_5(results: dict, reading=None) -> Measurement:
     first = next(iter(results.values()))
     m = measurement(results, verdict, parts, decided, PCT, PCT,
                     setups=list(first["setups"]), reading=reading)
-    m.estimates = {k: rules.shifted(e, rules.BCL5_THRESHOLD) for k, e in parts.items()}  # needed(): vs 0.5
+    m.parts = {k: rules.shifted(e, rules.BCL5_THRESHOLD) for k, e in parts.items()}  # needed(): vs 0.5
     return m
 
 
-@pytest.mark.parametrize("model", BCL_5.models())
+@measures(BCL_5)
 def test_bcl_5_random_position_barely_moves_the_loss(model, bcl, conclude):
     conclude(BCL_5, model, with_readings(BCL_5, bcl(model), bcl_5))
 
@@ -313,11 +313,11 @@ def bcl_6(results: dict, reading=None) -> Measurement:
     m = measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
                     sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])
                            for c, r in results.items()})
-    m.estimates = {k: rules.shifted(e, rules.band_edge(e)) for k, e in parts.items()}  # needed(): vs the band
+    m.parts = {k: rules.shifted(e, rules.band_edge(e)) for k, e in parts.items()}  # needed(): vs the band
     return m
 
 
-@pytest.mark.parametrize("model", BCL_6.models())
+@measures(BCL_6)
 def test_bcl_6_refinement_leaves_about_ten_neurons(model, bcl, conclude):
     conclude(BCL_6, model, with_readings(BCL_6, bcl(model), bcl_6))
 
@@ -349,7 +349,7 @@ def bcl_7(results: dict, reading=None) -> Measurement:
                        sizes={f"{c}: clusters (K=50 scaled)": r["ks"]["50"] for c, r in results.items()})
 
 
-@pytest.mark.parametrize("model", BCL_7.models())
+@measures(BCL_7)
 def test_bcl_7_clusters_gather_the_same_index_across_layers(model, bcl, conclude):
     conclude(BCL_7, model, with_readings(BCL_7, bcl(model), bcl_7))
 
@@ -378,6 +378,6 @@ def bcl_8(results: dict, reading=None) -> Measurement:
     return directional(results, parts, "mean pairwise cosine", "cosine", details=details, sizes=sizes)
 
 
-@pytest.mark.parametrize("model", BCL_8.models())
+@measures(BCL_8)
 def test_bcl_8_top_tokens_are_semantically_related(model, bcl, conclude):
     conclude(BCL_8, model, with_readings(BCL_8, bcl(model), bcl_8))

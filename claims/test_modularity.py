@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, alternate, detail, per_model
+from claims._claim import Claim, Measurement, alternate, detail, measures, per_model
 from core import inference as inf
 from claims import mod_rules as mc
 from core.mod.experiment import PER_LAYER_FRACTION, mod_experiment
@@ -129,7 +129,7 @@ MOD_1 = claim("MOD-1", "Pruning a subset's selected neurons hurts that subset mo
               "Figs. 1-2", BOTH)
 
 
-@pytest.mark.parametrize("model", MOD_1.models())
+@measures(MOD_1)
 def test_mod_1_pruning_hurts_the_pruned_subset_most(model, mod, conclude, readings):
     res = mod(model)
 
@@ -152,7 +152,7 @@ MOD_2 = claim("MOD-2", "Selectivity falls as the target drop grows (ViT)",
               "(bootstrap over rows)", "Fig. 1, left vs right", VIT)
 
 
-@pytest.mark.parametrize("model", MOD_2.models())
+@measures(MOD_2)
 def test_mod_2_selectivity_falls_with_the_target_drop(model, mod, conclude, readings):
     res = mod(model)
 
@@ -175,7 +175,7 @@ MOD_3 = claim("MOD-3", "Cross-effects are asymmetric but correlated",
               "section 3.1", BOTH)
 
 
-@pytest.mark.parametrize("model", MOD_3.models())
+@measures(MOD_3)
 def test_mod_3_cross_effects_are_asymmetric_but_correlated(model, mod, conclude, readings):
     res = mod(model)
 
@@ -204,7 +204,7 @@ MOD_4 = claim("MOD-4", "Related subsets share neurons",
               "Ubuntu IRC/HackerNews", BOTH)
 
 
-@pytest.mark.parametrize("model", MOD_4.models())
+@measures(MOD_4)
 def test_mod_4_related_subsets_share_neurons(model, mod, conclude, readings):
     from core.data.catalog import related_pairs
 
@@ -234,7 +234,7 @@ MOD_5 = claim("MOD-5", "A class's selected neurons are a small, stable fraction"
               "ViT 12.5 +- 6.0% (50% drop); Mistral 3.4 +- 2.6% (20% drop)", BOTH)
 
 
-@pytest.mark.parametrize("model", MOD_5.models())
+@measures(MOD_5)
 def test_mod_5_selected_fraction_is_small_and_stable(model, mod, conclude, readings):
     res = mod(model)
 
@@ -256,7 +256,7 @@ MOD_6 = claim("MOD-6", "Overlap patterns persist from random init (weak lottery 
               "95th percentile of rho computed with size-matched random neuron sets", "Figs. 3-5", BOTH)
 
 
-@pytest.mark.parametrize("model", MOD_6.models())
+@measures(MOD_6)
 def test_mod_6_overlap_patterns_persist_from_random_init(model, mod, conclude, readings):
     res = mod(model)
 
@@ -274,7 +274,7 @@ MOD_7 = claim("MOD-7", "Training pulls overlaps towards the median",
               "replicated if > 0 with interval excluding 0 (bootstrap over pairs)", "Figs. 3-5, trends 1-2", BOTH)
 
 
-@pytest.mark.parametrize("model", MOD_7.models())
+@measures(MOD_7)
 def test_mod_7_training_pulls_overlaps_towards_the_median(model, mod, conclude, readings):
     res = mod(model)
 
@@ -298,7 +298,7 @@ def _auc_info(res: ModResult) -> dict:
             "per-layer fraction": PER_LAYER_FRACTION[res.kind], "W_in": res.info["w_in"]}
 
 
-@pytest.mark.parametrize("model", MOD_8.models())
+@measures(MOD_8)
 def test_mod_8_trained_neurons_concentrate_in_moe_clusters(model, mod, conclude, readings):
     res = mod(model)
 
@@ -316,7 +316,7 @@ MOD_9 = claim("MOD-9", "In ViT the correspondence is strongest in early layers",
               "replicated if rho < 0 with interval (bootstrap over layers) excluding 0", "Fig. 6b", VIT)
 
 
-@pytest.mark.parametrize("model", MOD_9.models())
+@measures(MOD_9)
 def test_mod_9_vit_correspondence_is_strongest_early(model, mod, conclude, readings):
     res = mod(model)
 
@@ -334,7 +334,7 @@ MOD_10 = claim("MOD-10", "In decoders the correspondence is bimodal over depth",
                "replicated if > 0 with interval (bootstrap over layers) excluding 0", "Fig. 6c", DECODERS)
 
 
-@pytest.mark.parametrize("model", MOD_10.models())
+@measures(MOD_10)
 def test_mod_10_decoder_correspondence_is_bimodal(model, mod, conclude, readings):
     res = mod(model)
 

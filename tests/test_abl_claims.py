@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import decisive
-from claims.test_peak_ablation import (CENTRED, OFF, abl3_verdict, abl9_verdict, curve_spearman,
+from core.inference import decisive_directional as decisive
+from claims.abl_rules import (CENTRED, OFF, abl3_verdict, abl9_verdict, curve_spearman,
                                        peak_lowest_count)
 from core import inference as inf
 

@@ -98,7 +98,7 @@ def test_bcl3_six_differences_replicate_when_the_cluster_beats_every_baseline():
     c, b = _arrays()
     res = {"news": _result({"refine-50": _setup(c, b), "refine-200": _setup(*_arrays(seed=1))})}
     m = bcl_3(res)
-    assert m.verdict == "replicated" and len(m.estimates) == 6
+    assert m.verdict == "replicated" and len(m.parts) == 6
     assert m.decided_by in [k for k in m.details if k.startswith("news K=")]
     # the headline is the deciding part: the weakest of the six (lowest lower end)
     lows = {k: v["interval"][0] for k, v in m.details.items() if k.startswith("news K=")}
@@ -127,8 +127,8 @@ def test_bcl5_and_bcl6_say_what_an_inconclusive_verdict_needs_against_their_thre
                                                                 "random_position": rp})})}
     m = bcl_5(res)
     assert m.verdict == "inconclusive" and m.statistic.low < 0.5 < m.statistic.high
-    assert next(iter(m.estimates.values())).value == pytest.approx(m.statistic.value - 0.5)
-    need = needed(m.estimates)   # against 0.5, not 0: more clusters would settle it
+    assert next(iter(m.parts.values())).value == pytest.approx(m.statistic.value - 0.5)
+    need = needed(m.parts)   # against 0.5, not 0: more clusters would settle it
     assert need["level"] == "clusters" and need["needed"] > need["have"] == 16
     # BCL-6 measures from the band edge its interval crosses
     assert rules.band_edge(est(19, 17, 22)) == 20 and rules.band_edge(est(6, 4, 8)) == 5

@@ -242,17 +242,13 @@ def test_a_hub_id_of_a_zoo_model_is_that_zoo_model():
 # --- claims: --models PATH gives every claim of the model's kind a case --------------------------
 
 def test_claims_get_a_case_for_each_own_model_of_their_kinds():
-    from claims import _claim
+    from claims._claim import Claim, claim_params
 
-    claim = _claim.Claim("X-1", "s", "m", "r", None, ("masked",), paper="ABL")
-    try:
-        _claim.use_own_models([("mine", "causal"), ("enc", "masked"), ("some/id", None)])
-        ids = [p.id for p in claim.models()]
-        assert "enc" in ids and "some/id" in ids and "mine" not in ids and "minilm-l6" in ids
-    finally:
-        _claim.use_own_models([])
-    assert [p.id for p in claim.models()] == [p.id for p in claim.models()]  # back to the zoo alone
-    assert "enc" not in [p.id for p in claim.models()]
+    claim = Claim("X-1", "s", "m", "r", None, ("masked",), paper="ABL")
+    ids = [p.id for p in claim_params(claim, [("mine", "causal"), ("enc", "masked"), ("some/id", None)])]
+    assert "enc" in ids and "some/id" in ids and "mine" not in ids and "minilm-l6" in ids
+    alone = [p.id for p in claim_params(claim)]  # no module state: the zoo alone
+    assert "enc" not in alone and "minilm-l6" in alone
 
 
 def _collect(tmp_path, *args) -> subprocess.CompletedProcess:

@@ -34,11 +34,15 @@ from core.inference.bootstrap import cluster_bootstrap, nested_bootstrap
 from core.inference.correlation import spearman, spearman_rows
 from core.inference.estimate import VERDICTS, Estimate
 from core.inference.levels import CONSTRUCTIONS
-from core.inference.rules import all_of, at_least, at_most, directional, equivalence
+from core.inference.rules import (all_of, at_least, at_most, band_verdict, decisive, decisive_band, decisive_directional,
+                                   decisive_equivalence, decisive_null, decisive_threshold, directional,
+                                   equivalence)
 from core.inference.sample_size import needed
 
 __all__ = [
     "VERDICTS", "CONSTRUCTIONS", "Estimate", "nested_bootstrap", "cluster_bootstrap", "needed",
     "spearman", "spearman_rows",
     "directional", "equivalence", "at_least", "at_most", "all_of",
+    "decisive", "decisive_directional", "decisive_equivalence", "decisive_threshold", "decisive_band",
+    "band_verdict", "decisive_null",
 ]

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from claims._claim import Claim, Measurement
+from claims._claim import Claim, Outcome
 from core.cache import cache_dir, note_experiment
 from core.inference.bootstrap import cluster_bootstrap
 from core.inference.rules import directional
@@ -24,5 +24,5 @@ def test_tst_9(conclude):
     load_model(MODEL)
     note_experiment("abl", MODEL, cache_dir("abl") / "toy-entry", computed=True)
     est = cluster_bootstrap(np.arange(1.0, 20.0), where="toy")
-    conclude(TST_9, MODEL, Measurement(verdict=directional(est), statistic=est, statistic_name="mean",
+    conclude(TST_9, MODEL, Outcome(verdict=directional(est), statistic=est, statistic_name="mean",
                                        sample_sizes={"n": 19}, seeds=[0], data="1..19"))

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import pytest
 
-from claims._claim import Measurement, detail
+from claims._claim import Outcome, detail
 from core.cache import atomic_path, cache_dir, cache_key, cache_lock
 from core.inference.bootstrap import cluster_bootstrap
 from core.inference.rules import directional
@@ -81,8 +81,8 @@ def tiny(run_dir):
     return get
 
 
-def measure(values: np.ndarray, name: str) -> Measurement:
+def measure(values: np.ndarray, name: str) -> Outcome:
     est = cluster_bootstrap(np.ravel(values), where=name)
-    return Measurement(verdict=directional(est), statistic=est, statistic_name=name,
+    return Outcome(verdict=directional(est), statistic=est, statistic_name=name,
                        details={name: detail(est, "nats")}, sample_sizes={"tokens": values.size},
                        seeds=[0], data="tests/tiny_models.inputs(seed=1, batch=4, seq=16)")
