@@ -298,8 +298,3 @@ def Measurement(*, estimates=None, **kw) -> Outcome:  # noqa: N802
     return Outcome(parts=estimates or {}, **kw)
 
 
-def decisive(verdict: str, parts: dict, direction: int = +1) -> str:
-    from core.inference.rules import decisive_directional
-
-    return decisive_directional(verdict, parts, direction)
-

@@ -10,9 +10,8 @@ graph); where a statistic pools BCL's five baseline seeds, the seeds are a level
 (``draws=True``: arrays of shape ``(n_seeds, n_clusters)``, the cluster's own increase broadcast to
 every seed so that it stays paired). Every interval comes from :func:`core.inference.cluster_bootstrap`.
 
-Directional rules return their verdict and parts; which part decided a several-part directional
-verdict is :func:`claims._claim.decisive`'s business. Threshold, band and null rules say themselves
-which part decided (the second element of what they return).
+Rules return their verdict and the part that decided it, chosen by :mod:`core.inference.rules`'s
+function for the rule's kind (directional, threshold, band, null).
 """
 from __future__ import annotations
 
@@ -192,13 +191,6 @@ def directional(parts: dict[str, inf.Estimate]) -> str:
     return inf.directional(list(parts.values()))
 
 
-def _decide(verdicts: dict[str, str], overall: str, key) -> str:
-    """Among the parts whose verdict is the overall one (for ``inconclusive``: the parts not
-    replicated), the one with the smallest ``key``."""
-    pool = [k for k, v in verdicts.items() if (v == overall if overall != "inconclusive" else v != "replicated")]
-    return min(pool or list(verdicts), key=key)
-
-
 def below(parts: dict[str, inf.Estimate], threshold: float = BCL5_THRESHOLD) -> tuple[str, str]:
     """BCL-5: replicated if every part's interval lies below ``threshold`` (``high <= threshold``);
     contradicted if one lies wholly above it; else inconclusive (NaN intervals included).
@@ -213,14 +205,7 @@ def below(parts: dict[str, inf.Estimate], threshold: float = BCL5_THRESHOLD) -> 
     per = {k: (inf.at_most(e, threshold) if np.isfinite(e.low) and np.isfinite(e.high) else "inconclusive")
            for k, e in parts.items()}
     overall = inf.all_of(per.values())
-
-    def key(k):
-        e = parts[k]
-        if overall == "contradicted":
-            return -e.low
-        return -(e.high if np.isfinite(e.high) else np.inf)
-
-    return overall, _decide(per, overall, key)
+    return overall, inf.decisive_threshold(overall, parts, threshold, side="at most")
 
 
 def in_band(parts: dict[str, inf.Estimate], band: tuple[float, float] = BCL6_BAND) -> tuple[str, str]:
@@ -233,27 +218,8 @@ def in_band(parts: dict[str, inf.Estimate], band: tuple[float, float] = BCL6_BAN
         ``decided_by``: the deciding part nearest the band's edge (replicated) or farthest from its
         middle (otherwise).
     """
-    lo, hi = band
-    per = {}
-    for k, e in parts.items():
-        if not (np.isfinite(e.low) and np.isfinite(e.high)):
-            per[k] = "inconclusive"
-        elif lo <= e.low and e.high <= hi:
-            per[k] = "replicated"
-        elif e.high < lo or e.low > hi:
-            per[k] = "contradicted"
-        else:
-            per[k] = "inconclusive"
-    overall = inf.all_of(per.values())
-    mid = (lo + hi) / 2
-
-    def key(k):
-        e = parts[k]
-        if overall == "replicated":
-            return min(e.low - lo, hi - e.high)
-        return -abs(e.value - mid)
-
-    return overall, _decide(per, overall, key)
+    overall = inf.all_of(inf.band_verdict(e, band) for e in parts.values())
+    return overall, inf.decisive_band(overall, parts, band)
 
 
 def exceeds_null(observed: float, null) -> tuple[str, float, float]:
@@ -277,12 +243,9 @@ def null_rule(observed: dict[str, float], nulls: dict[str, np.ndarray]) -> tuple
     ``decided_by`` is the deciding part with the smallest margin over its null's 95th percentile."""
     per = {k: exceeds_null(observed[k], nulls[k]) for k in observed}
     overall = inf.all_of(v for v, _, _ in per.values())
-
-    def key(k):
-        v, p5, p95 = per[k]
-        return -(p5 - observed[k]) if overall == "contradicted" else observed[k] - p95
-
-    return overall, _decide({k: v[0] for k, v in per.items()}, overall, key), per
+    decided = inf.decisive_null(overall, {k: v for k, (v, _, _) in per.items()}, observed,
+                                {k: p5 for k, (_, p5, _) in per.items()}, {k: p95 for k, (_, _, p95) in per.items()})
+    return overall, decided, per
 
 
 def distance_gap(larger_k_first: inf.Estimate, next_k: inf.Estimate) -> inf.Estimate:
@@ -317,4 +280,4 @@ def decreasing_rule(gaps: dict[str, inf.Estimate], verdicts: dict[str, str]) -> 
         g = gaps[k]
         return g.high if overall == "contradicted" else (g.low if np.isfinite(g.low) else -np.inf)
 
-    return overall, _decide(verdicts, overall, key)
+    return overall, inf.decisive(verdicts, overall, key)

@@ -118,20 +118,6 @@ def outer_quarters(n_layers: int) -> np.ndarray:
     return out
 
 
-def _decisive(verdict: str, parts: dict, direction: int = +1) -> str:
-    """The part of a several-part directional rule that decided ``verdict`` (as
-    ``claims._claim.decisive``): contradicted, the part farthest below 0; replicated, the weakest
-    part; inconclusive, the smallest part whose interval crosses 0."""
-    signed = {k: e.scaled(direction) for k, e in parts.items()}
-    if verdict == "contradicted":
-        below = [k for k, e in signed.items() if e.high < 0] or list(signed)
-        return min(below, key=lambda k: signed[k].high)
-    if verdict == "replicated":
-        return min(signed, key=lambda k: signed[k].low)
-    crossing = [k for k, e in signed.items() if not (e.low > 0 or e.high < 0)] or list(signed)
-    return min(crossing, key=lambda k: signed[k].value if np.isfinite(signed[k].value) else -np.inf)
-
-
 # ---------------------------------------------------------------------------------------------
 # the claims
 
@@ -196,7 +182,7 @@ def mod3(R, R_half1, R_half2, *, seed: int = 0) -> Outcome:
     rho = rho.within(-1.0, 1.0)
     parts = {"rho": rho, "excess asymmetry": excess}
     verdict = inf.all_of([inf.directional(rho), inf.directional(excess)])
-    key = _decisive(verdict, parts)
+    key = inf.decisive_directional(verdict, parts)
     return Outcome(verdict, parts[key], parts,
                    {"mean asymmetry |R[u,v] - R[v,u]|": float(np.abs(a - b).mean()),
                     "noise floor mean |R1[u,v] - R2[u,v]|": float(noise.mean())},
@@ -286,7 +272,7 @@ def mod8(auc_trained, auc_random, auc_null, *, seed: int = 0) -> Outcome:
                                        seed=seed, where="MOD-8", group_level="layers")
     parts = {"AUC(trained) - AUC(random twin)": vs_r, "AUC(trained) - null AUC": vs_n}
     verdict = inf.directional([vs_r, vs_n])
-    key = _decisive(verdict, parts)
+    key = inf.decisive_directional(verdict, parts)
     return Outcome(verdict, parts[key], parts,
                    {"mean AUC trained / random / null": [float(t.mean()), float(r.mean()), float(n.mean())]},
                    decided_by=key, units={"(layer, subset) cells": int(t.size), "layers": int(t.shape[0])})

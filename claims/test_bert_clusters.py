@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, alternate, decisive, detail, measures, per_model
+from claims._claim import Claim, Measurement, alternate, detail, measures, per_model
+from core.inference import decisive_directional
 from claims import bcl_rules as rules
 from core.bcl.baselines import BASELINES
 from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS, bcl_samples
@@ -151,7 +152,7 @@ def measurement(results: dict, verdict: str, parts: dict, decided: str, name: st
 def directional(results: dict, parts: dict, name: str, unit: str, **kw) -> Measurement:
     """A directional rule over ``parts`` (every one > 0 with its interval excluding 0)."""
     verdict = rules.directional(parts)
-    return measurement(results, verdict, parts, decisive(verdict, parts), name, unit, **kw)
+    return measurement(results, verdict, parts, decisive_directional(verdict, parts), name, unit, **kw)
 
 
 def with_readings(claim: Claim, results: dict, measure) -> Measurement:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims._claim import decisive
+from core.inference import decisive_directional as decisive
 from claims import bcl_rules as rules
 from core.bcl import neuron_clusters as nc
 from core.inference.estimate import Estimate
