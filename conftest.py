@@ -300,6 +300,7 @@ def conclude(pytestconfig, run_dir, profile, recorded_verdicts):
             verdict=m.verdict, statistic=float(est.value), statistic_name=m.statistic_name,
             interval=[float(est.low), float(est.high)], sample_sizes=m.sample_sizes, seeds=list(m.seeds),
             paper_value=claim.paper_value, data=m.data, rule=claim.rule, statement=getattr(claim, "statement", None),
+            read_as=getattr(claim, "read_as", None),
             details=m.details if spec.origin is None else {**m.details, "model": spec.source},
             recorded=recorded, duration_s=round(time.time() - start, 2),
             decided_by=m.decided_by, needed=need if m.verdict == "inconclusive" else None,

@@ -34,8 +34,8 @@ PCT = "% increase of CE"
 LMS = ("causal", "masked")
 
 
-def claim(id, statement, measured, rule, paper_value) -> Claim:
-    return Claim(id, statement, measured, rule, paper_value, LMS, paper="BCL")
+def claim(id, statement, measured, rule, paper_value, read_as=None) -> Claim:
+    return Claim(id, statement, measured, rule, paper_value, LMS, paper="BCL", read_as=read_as)
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,8 @@ REL = "relative top1 (ratio to baseline)"
 DECODERS, VIT, BOTH = ("causal",), ("image",), ("causal", "image")
 
 
-def claim(id, statement, measured, rule, paper_value, kinds) -> Claim:
-    return Claim(id, statement, measured, rule, paper_value, kinds, paper="MOD")
+def claim(id, statement, measured, rule, paper_value, kinds, read_as=None) -> Claim:
+    return Claim(id, statement, measured, rule, paper_value, kinds, paper="MOD", read_as=read_as)
 
 
 @pytest.fixture(scope="session")
@@ -148,8 +148,8 @@ def test_mod_1_pruning_hurts_the_pruned_subset_most(model, mod, conclude, readin
 MOD_2 = claim("MOD-2", "Selectivity falls as the target drop grows (ViT)",
               "spill-over S = (1 - mean off-diagonal R) / (1 - mean diagonal R), the share of the damage that "
               "lands on other subsets (revision 2): S at 80% target minus S at 50% target",
-              "replicated if > 0 with interval excluding 0; contradicted if < 0 with interval excluding 0 "
-              "(bootstrap over rows)", "Fig. 1, left vs right", VIT)
+              "replicated if > 0 with interval excluding 0; contradicted if < 0 with interval excluding 0",
+              "Fig. 1, left vs right", VIT, read_as="bootstrap over rows")
 
 
 @measures(MOD_2)
@@ -170,9 +170,9 @@ MOD_3 = claim("MOD-3", "Cross-effects are asymmetric but correlated",
               "pairs u != v: Spearman rho(R[u,v], R[v,u]); and mean abs(R[u,v] - R[v,u])",
               "replicated if rho > 0 with interval excluding 0 AND the mean asymmetry exceeds the mean "
               "abs(R1[u,v] - R2[u,v]) between two R computed from disjoint collection samples and disjoint "
-              "evaluation samples (revision 2) (bootstrap over unordered pairs; the excess with its interval "
-              "excluding 0)",
-              "section 3.1", BOTH)
+              "evaluation samples (revision 2)",
+              "section 3.1", BOTH,
+              read_as="bootstrap over unordered pairs; the excess with its interval excluding 0")
 
 
 @measures(MOD_3)
@@ -228,10 +228,10 @@ def test_mod_4_related_subsets_share_neurons(model, mod, conclude, readings):
 
 MOD_5 = claim("MOD-5", "A class's selected neurons are a small, stable fraction",
               "mean and sd of the selected fraction across subsets",
-              "replicated if the mean lies within the paper's mean +- sd for that model family (read as: "
-              "its interval, bootstrap over subsets, lies within it); otherwise inconclusive (a magnitude, "
-              "not a direction)",
-              "ViT 12.5 +- 6.0% (50% drop); Mistral 3.4 +- 2.6% (20% drop)", BOTH)
+              "replicated if the mean lies within the paper's mean +- sd for that model family; otherwise "
+              "inconclusive (a magnitude, not a direction)",
+              "ViT 12.5 +- 6.0% (50% drop); Mistral 3.4 +- 2.6% (20% drop)", BOTH,
+              read_as="the mean's interval, bootstrap over subsets, lies within the paper's mean +- sd")
 
 
 @measures(MOD_5)
@@ -252,8 +252,9 @@ def test_mod_5_selected_fraction_is_small_and_stable(model, mod, conclude, readi
 
 MOD_6 = claim("MOD-6", "Overlap patterns persist from random init (weak lottery ticket)",
               "Spearman rho between the off-diagonal O of the trained model and of its random twin",
-              "replicated if rho > 0 with interval excluding 0 (bootstrap over pairs) AND rho exceeds the "
-              "95th percentile of rho computed with size-matched random neuron sets", "Figs. 3-5", BOTH)
+              "replicated if rho > 0 with interval excluding 0 AND rho exceeds the 95th percentile of rho "
+              "computed with size-matched random neuron sets", "Figs. 3-5", BOTH,
+              read_as="rho's interval: bootstrap over pairs")
 
 
 @measures(MOD_6)
@@ -271,7 +272,8 @@ def test_mod_6_overlap_patterns_persist_from_random_init(model, mod, conclude, r
 
 MOD_7 = claim("MOD-7", "Training pulls overlaps towards the median",
               "interquartile range of off-diagonal O: random twin minus trained",
-              "replicated if > 0 with interval excluding 0 (bootstrap over pairs)", "Figs. 3-5, trends 1-2", BOTH)
+              "replicated if > 0 with interval excluding 0", "Figs. 3-5, trends 1-2", BOTH,
+              read_as="bootstrap over pairs")
 
 
 @measures(MOD_7)
@@ -289,8 +291,8 @@ def test_mod_7_training_pulls_overlaps_towards_the_median(model, mod, conclude, 
 
 MOD_8 = claim("MOD-8", "Trained neurons concentrate in MoE clusters more than random-init ones",
               "per layer and subset: AUC(trained) - AUC(random twin); also AUC(trained) - null AUC",
-              "replicated if the mean of both differences is > 0 with intervals excluding 0 (bootstrap over "
-              "(layer, subset) cells, the cells of one layer resampled together)", "Fig. 6", BOTH)
+              "replicated if the mean of both differences is > 0 with intervals excluding 0", "Fig. 6", BOTH,
+              read_as="bootstrap over (layer, subset) cells, the cells of one layer resampled together")
 
 
 def _auc_info(res: ModResult) -> dict:

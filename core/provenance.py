@@ -5,8 +5,10 @@ re-read it from the cache, and the model's weights, dtype and device.
 ``conftest.py``'s ``conclude`` puts :func:`result_provenance` into every result file
 (:attr:`core.results.ClaimResult.provenance`); the report shows the catalogue's revision.
 
-The catalogue is ``../shared/claims.md`` beside the repository (``$NEURON_CLAIMS_CATALOGUE`` overrides
-it); a clone without it records ``{"found": False, "looked_in": [...]}`` instead of failing.
+The catalogue is ``../shared/claims.md`` beside the repository where present, else the copy the
+repository ships (``core/claims.md``, :data:`SHIPPED_CATALOGUE`); ``$NEURON_CLAIMS_CATALOGUE`` overrides
+both, and a file it names that does not exist records ``{"found": False, "looked_in": [...]}`` instead
+of failing. :mod:`core.catalogue` parses the file found here.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from pathlib import Path
 CATALOGUE_ENV_VAR = "NEURON_CLAIMS_CATALOGUE"
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The copy of the catalogue that the repository ships (package data), read where ``../shared/`` has none.
+SHIPPED_CATALOGUE = Path(__file__).resolve().with_name("claims.md")
 
 #: Each paper's experiment: (cache kind, the version constants that enter its cache keys as
 #: ``module:NAME``). Bumping one of them is what marks an experiment's computation as changed.
@@ -39,13 +44,24 @@ def sha256_text(text: str) -> str:
 
 
 def catalogue_candidates() -> list[Path]:
-    """Where the catalogue is looked for, in order: ``$NEURON_CLAIMS_CATALOGUE``, then
+    """Where the catalogue is looked for, in order: ``$NEURON_CLAIMS_CATALOGUE`` alone where set; else
     ``<repo>/../shared/claims.md``, then ``<repo>/../../shared/claims.md`` (a git worktree one level
-    deeper than the main checkout)."""
+    deeper than the main checkout), then the shipped copy :data:`SHIPPED_CATALOGUE`."""
     env = os.environ.get(CATALOGUE_ENV_VAR)
     if env:
         return [Path(env).expanduser()]
-    return [ROOT.parent / "shared" / "claims.md", ROOT.parent.parent / "shared" / "claims.md"]
+    return [ROOT.parent / "shared" / "claims.md", ROOT.parent.parent / "shared" / "claims.md",
+            SHIPPED_CATALOGUE]
+
+
+def _source(path: Path, given: bool) -> str:
+    """Which catalogue ``path`` is: ``"given"`` (a path argument), ``"env"`` (``$NEURON_CLAIMS_CATALOGUE``),
+    ``"shipped"`` (:data:`SHIPPED_CATALOGUE`) or ``"shared"`` (``../shared/claims.md``)."""
+    if given:
+        return "given"
+    if os.environ.get(CATALOGUE_ENV_VAR):
+        return "env"
+    return "shipped" if path == SHIPPED_CATALOGUE else "shared"
 
 
 def catalogue_info(path: str | os.PathLike | None = None) -> dict:
@@ -59,11 +75,12 @@ def catalogue_info(path: str | os.PathLike | None = None) -> dict:
     Returns
     -------
     dict
-        Found: ``{"found": True, "path", "revision": "Revision 2 (2026-11-29)", "sha256"}`` (the
-        revision is that of the last ``**Revision N (date)...**`` line; ``"revision 1 (no Revisions
-        section)"`` when the file has none; ``sha256`` is of the whole file). Not found:
-        ``{"found": False, "looked_in": [paths]}``. Never raises for a missing or unreadable file
-        (``"error"`` then names why).
+        Found: ``{"found": True, "path", "source", "revision": "Revision 2 (2026-11-29)", "sha256"}``
+        (``source``: which file was read, ``"shared"`` (``../shared/claims.md``), ``"shipped"`` (the
+        repository's copy), ``"env"`` or ``"given"``; the revision is that of the last ``**Revision N
+        (date)...**`` line; ``"revision 1 (no Revisions section)"`` when the file has none; ``sha256``
+        is of the whole file). Not found: ``{"found": False, "looked_in": [paths]}``. Never raises for
+        a missing or unreadable file (``"error"`` then names why).
     """
     candidates = [Path(path)] if path is not None else catalogue_candidates()
     for candidate in candidates:
@@ -73,8 +90,8 @@ def catalogue_info(path: str | os.PathLike | None = None) -> dict:
             except (OSError, UnicodeDecodeError) as e:
                 return {"found": False, "looked_in": [str(c) for c in candidates],
                         "error": f"{candidate}: {type(e).__name__}: {e}"}
-            return {"found": True, "path": str(candidate), "revision": _revision(text),
-                    "sha256": sha256_text(text)}
+            return {"found": True, "path": str(candidate), "source": _source(candidate, path is not None),
+                    "revision": _revision(text), "sha256": sha256_text(text)}
     return {"found": False, "looked_in": [str(c) for c in candidates]}
 
 
@@ -91,13 +108,15 @@ def _revision(text: str) -> str:
 
 
 def revision_text(catalogue: dict | None) -> str:
-    """One line for the report: ``"Revision 2 (2026-11-29)"``, or ``"catalogue not found"``, or
-    ``"not recorded"`` (a result file older than this field)."""
+    """One line for the report: ``"Revision 2 (2026-11-29)"`` (``"... (shipped copy)"`` where the
+    repository's own copy was read for want of ``../shared/claims.md``), or ``"catalogue not found"``,
+    or ``"not recorded"`` (a result file older than this field)."""
     if not catalogue:
         return "not recorded"
     if not catalogue.get("found"):
         return "catalogue not found"
-    return str(catalogue.get("revision") or "not recorded")
+    text = str(catalogue.get("revision") or "not recorded")
+    return f"{text} (shipped copy)" if catalogue.get("source") == "shipped" else text
 
 
 @functools.lru_cache(maxsize=None)

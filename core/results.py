@@ -45,7 +45,7 @@ RESULT_FIELDS = (
 
 #: Fields a result file may hold besides :data:`RESULT_FIELDS`.
 OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s", "decided_by", "needed",
-                   "readings", "robustness", "readings_skipped", "provenance", "statement")
+                   "readings", "robustness", "readings_skipped", "provenance", "statement", "read_as")
 
 #: Order of the claim families in listings; other families follow, alphabetically.
 CLAIM_FAMILIES = ("ABL", "MOD", "BCL")
@@ -104,7 +104,7 @@ class ClaimResult:
     created_at : str
         ISO 8601 timestamp in UTC; defaults to now.
     rule : str or None
-        The decision rule, as claims.md states it.
+        The decision rule, as claims.md states it (its "verdict rule" column, word for word).
     details : dict
         Every sub-statistic, preferably as ``{"name": {"value": v, "interval": [lo, hi],
         "unit": "..."}}``, plus any other numbers worth keeping (JSON-serialisable).
@@ -137,6 +137,10 @@ class ClaimResult:
     statement : str or None
         What the paper claimed, in claims.md's words (its "claim" column); the report shows it beside
         the id. None in result files written before it was recorded.
+    read_as : str or None
+        How the harness reads :attr:`rule` where claims.md leaves room (a contradicted branch, the
+        bootstrap units): the claim record's ``read_as``, shown in the report as
+        "read as", never as the rule. None where there is none, and in older result files.
     """
 
     claim: str
@@ -165,6 +169,7 @@ class ClaimResult:
     readings_skipped: list[str] | None = None
     provenance: dict[str, Any] | None = None
     statement: str | None = None
+    read_as: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -220,6 +225,8 @@ class ClaimResult:
             _bad("rule", "a string or null", self.rule)
         if self.statement is not None and not isinstance(self.statement, str):
             _bad("statement", "a string or null", self.statement)
+        if self.read_as is not None and not isinstance(self.read_as, str):
+            _bad("read_as", "a string or null", self.read_as)
         if not isinstance(self.details, dict):
             _bad("details", "a dict", self.details)
         if self.reason is not None and not isinstance(self.reason, str):

@@ -69,7 +69,7 @@ def test_the_revision_is_the_last_one_of_the_revisions_section(tmp_path):
     path = tmp_path / "claims.md"
     path.write_text(CATALOGUE)
     info = catalogue_info(path)
-    assert info == {"found": True, "path": str(path), "revision": "Revision 3 (2027-02-01)",
+    assert info == {"found": True, "path": str(path), "source": "given", "revision": "Revision 3 (2027-02-01)",
                     "sha256": hashlib.sha256(CATALOGUE.encode()).hexdigest()}
     path.write_text(CATALOGUE.split("## Revisions")[0])
     assert catalogue_info(path)["revision"] == "revision 1 (no Revisions section)"

@@ -8,7 +8,7 @@ opens from disk with no server and nothing fetched. It shows, in order:
    statistic and its 95% interval, and "xfail" where CI records an expected non-replication;
 2. what changed since the previous run of the same profile (:mod:`core.report.compare`);
 3. one section per paper (ABL, MOD, BCL): its figures, then per claim the rule of claims.md it
-   applied and, per model, the statistic, interval, verdict, the paper's value (full tier only),
+   applied (word for word) and, apart, how the harness reads it ("Read as"), and, per model, the statistic, interval, verdict, the paper's value (full tier only),
    the verdicts over the recent runs, and the sub-statistics, sample sizes, seeds and data;
 4. skipped and errored results with their reasons; unreadable files and figures not drawn;
 5. the run's metadata (git commit, device, profile, duration, package versions).
@@ -347,6 +347,9 @@ def _paper_section(data: ReportData, paper: str) -> str:
             rule = next((r.rule for r in rs if r.rule), None)
             rule_html = (f'<span class="rule">Rule: {_e(rule)}</span>' if rule
                          else '<span class="rule">Rule: not recorded in the result</span>')
+            read_as = next((r.read_as for r in rs if r.read_as), None)
+            if read_as:
+                rule_html += f'<span class="rule">Read as: {_e(read_as)}</span>'
             said = next((r.statement for r in rs if r.statement), None)
             said_html = f" \u00b7 {_e(said)}" if said else ""
             rows.append(f'<tr class="claim" id="{_e(claim)}"><th colspan="{len(heads)}">{_e(claim)}'
@@ -357,6 +360,8 @@ def _paper_section(data: ReportData, paper: str) -> str:
                     verdict += f'<div class="muted">{_e(r.reason)}</div>'
                 if r.rule and r.rule != rule:
                     verdict += f'<div class="rule">Rule: {_e(r.rule)}</div>'
+                if r.read_as and r.read_as != read_as:
+                    verdict += f'<div class="rule">Read as: {_e(r.read_as)}</div>'
                 cells = [f"<code>{_e(r.model)}</code>", _e(r.tier),
                          f'<span class="num">{_e(fmt_num(r.statistic))}</span>'
                          + (f'<div class="muted">{_e(r.statistic_name)}</div>' if r.statistic_name else ""),

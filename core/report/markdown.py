@@ -8,7 +8,8 @@
 an expected non-replication recorded for CI is marked "xfail" beside it, never in its place; paper
 values only for the full tier, claims.md "Reference values for the full tier"); 4. what changed
 since the previous run, and each claim's verdicts over the recent runs; 5. per claim, the
-sub-statistics, sample sizes, seeds, data and rule; 6. unreadable files, figures not drawn, skipped
+sub-statistics, sample sizes, seeds, data and rule (claims.md's words; the harness's reading of it
+apart, as "Read as"); 6. unreadable files, figures not drawn, skipped
 and errored results; 7. figures, one section per paper: the ABL figure (the peak-ablation paper's
 Fig. 2, :mod:`core.abl.figures`), one column per model, top1 (%) and CE (nats) against the fraction
 of attention pre-out neurons pruned, one line per ablation method; the MOD and BCL figures and tables
@@ -122,6 +123,9 @@ def _details_lines(results: list[ClaimResult]) -> list[str]:
         rule = next((r.rule for r in rows if r.rule), None)
         if rule:
             lines += [f"Rule: {rule}", ""]
+        read_as = next((r.read_as for r in rows if r.read_as), None)
+        if read_as:
+            lines += [f"Read as: {read_as}", ""]
         for r in rows:
             stat = fmt_num(r.statistic)
             if r.interval is not None:
@@ -153,6 +157,8 @@ def _details_lines(results: list[ClaimResult]) -> list[str]:
             lines.append(f"- profile: {r.profile}")
             if r.rule and r.rule != rule:
                 lines.append(f"- rule: {r.rule}")
+            if r.read_as and r.read_as != read_as:
+                lines.append(f"- read as: {r.read_as}")
             if r.tier == "full":
                 lines.append(f"- paper value: {r.paper_value or DASH}")
             if r.reason:
