@@ -110,9 +110,35 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("model", claim_params(marker.args[0], metafunc.config.stash.get(OWN_MODELS, [])))
 
 
+def _check_claim_modules(items) -> None:
+    """Every claim test in ``claims/`` lies in a paper's claims module (the manifest of papers,
+    :data:`core.papers.PAPERS`) and measures a claim whose id starts with that paper's key; else a usage
+    error naming the module and the claim."""
+    from core.papers import PAPERS
+
+    claims_dir = (ROOT / "claims").resolve()
+    modules = {(ROOT / p.claims).resolve(): p for p in PAPERS}
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        path = Path(str(item.path)).resolve()
+        if marker is None or path.parent != claims_dir:
+            continue
+        paper = modules.get(path)
+        if paper is None:
+            raise pytest.UsageError(
+                f"claims/{path.name} holds claim tests but is no paper's claims module in core/papers.py "
+                f"(expected one of: {', '.join(p.claims for p in PAPERS)}); add its paper to PAPERS")
+        claim_id = str(marker.args[0]) if marker.args else ""
+        if claim_id and not claim_id.startswith(f"{paper.key}-"):
+            raise pytest.UsageError(f"{item.nodeid}: claim {claim_id} in {paper.claims}, whose claims are "
+                                    f"{paper.key}-N (core/papers.py); expected an id starting {paper.key}-")
+
+
 def pytest_collection_modifyitems(config, items):
-    """``--models a,b``: deselect claim tests of every other model. A model outside the zoo for which
+    """Every claim test in ``claims/`` must lie in its paper's claims module (:func:`_check_claim_modules`).
+    ``--models a,b``: deselect claim tests of every other model. A model outside the zoo for which
     the collected claim modules hold no claim of its kind is a usage error naming it."""
+    _check_claim_modules(items)
     names = _state(config).get("models")
     if not names:
         return

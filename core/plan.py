@@ -373,7 +373,7 @@ def tier_models(tier: str) -> dict[str, list[str]]:
     for spec in MODELS.values():
         if spec.tier == tier:
             for p in spec.papers:
-                out[p].append(spec.name)
+                out.setdefault(p, []).append(spec.name)
     return out
 
 
@@ -409,7 +409,7 @@ def plan_stages(tier: str, profile, *, readings=None, papers=("ABL", "MOD", "BCL
                 out += plan_abl(name, profile, tier=tier, dims=dims)
             elif p == "MOD":
                 out += plan_mod(name, profile, tier=tier, readings=readings, dims=dims)
-            else:
+            elif p == "BCL":  # a paper without stage costs here is left out of the plan
                 for corpus in BCL_CORPORA[tier]:
                     out += plan_bcl(name, corpus, profile, readings=readings, dims=dims)
     return out

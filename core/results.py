@@ -47,7 +47,10 @@ RESULT_FIELDS = (
 OPTIONAL_FIELDS = ("rule", "details", "reason", "recorded", "duration_s", "decided_by", "needed",
                    "readings", "robustness", "readings_skipped", "provenance", "statement", "read_as")
 
-#: Order of the claim families in listings; other families follow, alphabetically.
+#: Order of the claim families in listings; other families follow, alphabetically. These are the keys of
+#: the manifest of papers (:data:`core.papers.PAPERS`), which sits above this module's layer: a paper
+#: added after these sorts after them by itself (``tests/test_papers.py`` checks that listings follow
+#: the manifest's order).
 CLAIM_FAMILIES = ("ABL", "MOD", "BCL")
 
 RESULTS_DIR = "results"

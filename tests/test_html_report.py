@@ -1,4 +1,5 @@
-"""The HTML report (core.report.html) and the figure registry of core.report.figures, on hand-made runs.
+"""The HTML report (core.report.html) and the figures drawn with the manifest's renderers
+(core.report.figures, core.papers), on hand-made runs.
 
 The run holds every verdict, an xfail, a skip, an error, a truncated result file, ABL curves, curves
 of a paper drawn by a stand-in renderer (figures and a table), of a paper whose renderer raises, and
@@ -12,13 +13,14 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from core import papers
 from core.cache import atomic_path, atomic_write_json, atomic_write_text
 from core.report.html import markdown_to_html
-from core.report.figures import FIGURE_RENDERERS
 from core.report.markdown import render_report
 from core.results import claim_sort_key, write_curves, write_result
 from tests.test_report import CASES, FULL_PAPER, PNG_SIGNATURE, SMALL_PAPER, abl_payload, make_result
@@ -27,8 +29,14 @@ MOD_TABLE = "| subset | accuracy |\n| --- | --- |\n| code | 41.5 |\n| wiki | 38.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
+def use_renderer(mp: pytest.MonkeyPatch, experiment: str, render) -> None:
+    """Give the paper of ``experiment`` in the manifest (core.papers.PAPERS) the renderer ``render``."""
+    mp.setattr(papers, "PAPERS", tuple(replace(p, render=render) if p.experiment == experiment else p
+                                       for p in papers.PAPERS))
+
+
 def render_stand_in(payloads, figures_dir):
-    """A stand-in renderer (registered for "mod" here): one PNG per payload and a table."""
+    """A stand-in renderer (MOD's here): one PNG per payload and a table."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -74,8 +82,8 @@ def run(tmp_path_factory):
         "git_dirty": True, "started": "2026-01-02T00:00:00+00:00", "duration_s": 12.5,
         "versions": {"torch": "2.13.0"}})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(FIGURE_RENDERERS, "mod", "tests.test_html_report:render_stand_in")
-        mp.setitem(FIGURE_RENDERERS, "bcl", "tests.test_html_report:render_raises")
+        use_renderer(mp, "mod", render_stand_in)
+        use_renderer(mp, "bcl", render_raises)
         md, html = render_report(run)
     return run, md.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")
 
@@ -146,8 +154,14 @@ def test_changes_and_run_metadata(run):
     assert "## History" in md and "## Since the previous run" in md
 
 
-def test_missing_renderer_module_is_a_problem(tmp_path, monkeypatch):
-    monkeypatch.setitem(FIGURE_RENDERERS, "mod", "core.no_such_module:render")
+def render_without_its_library(payloads, figures_dir):
+    import core.no_such_module  # noqa: F401 - a plotting library that is not installed
+
+    return []
+
+
+def test_renderer_missing_its_library_is_a_problem(tmp_path, monkeypatch):
+    use_renderer(monkeypatch, "mod", render_without_its_library)
     write_result(tmp_path, make_result("MOD-1", "m", "replicated"))
     write_curves(tmp_path, "mod__m", {"experiment": "mod", "model": "m"})
     md, html = render_report(tmp_path, history=0)

@@ -39,6 +39,8 @@ def test_core_keeps_its_contracts(lint):
     ("core/data/__init__.py", "import core.neurons.stats", "core's layers"),
     ("core/abl/ablation.py", "import core.mod.lorenz", "the paper folders do not import each other"),
     ("core/report/compare.py", "import core.abl.ablation", "the report reads result and curve files"),
+    ("core/papers.py", "import core.abl.ablation", "the report reads result and curve files"),
+    ("core/papers.py", "import core.zoo.models", "the manifest of papers imports only"),
     ("core/zoo/sites.py", "import core.zoo.models", "no import circle inside core"),
 ])
 def test_a_planted_import_breaks_its_contract(tmp_path, lint, module, planted, contract):

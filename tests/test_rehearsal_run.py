@@ -40,14 +40,10 @@ from pathlib import Path
 
 import pytest
 
+from core.papers import PAPERS
+
 ROOT = Path(__file__).resolve().parents[1]
 
-#: claim module -> the rehearsal models it runs on (one per code path of the paper).
-PAPERS = {
-    "test_peak_ablation.py": ["rehearsal:opt-1.3b@1L", "rehearsal:roberta-large@1L", "rehearsal:vit-base@1L"],
-    "test_modularity.py": ["rehearsal:vit-base-cifar100@2L"],
-    "test_bert_clusters.py": ["rehearsal:bert-base-uncased@1L"],
-}
 
 
 def _fresh_cache(tmp_path: Path) -> Path:
@@ -64,12 +60,13 @@ def _fresh_cache(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", list(PAPERS))
-def test_every_claim_of_the_paper_runs_on_its_rehearsal_models(module, tmp_path):
-    models = PAPERS[module]
+@pytest.mark.parametrize("paper", PAPERS, ids=lambda p: Path(p.claims).name)
+def test_every_claim_of_the_paper_runs_on_its_rehearsal_models(paper, tmp_path):
+    """Every claim of the paper's claims module on its rehearsal models (``Paper.rehearsal``)."""
+    module, models = paper.claims, list(paper.rehearsal)
     run_dir, junit = tmp_path / "run", tmp_path / "junit.xml"
     env = {**os.environ, "NEURON_CLAIMS_CACHE": str(_fresh_cache(tmp_path))}
-    command = [sys.executable, "-m", "pytest", f"claims/{module}", "-p", "no:cacheprovider", "-q",
+    command = [sys.executable, "-m", "pytest", module, "-p", "no:cacheprovider", "-q",
                "--profile", "rehearsal-ci", "--models", ",".join(models), "--run-dir", str(run_dir),
                f"--junitxml={junit}"]
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)

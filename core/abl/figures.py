@@ -12,9 +12,9 @@ ABL curve payload (``curves/<name>.json``)::
      "methods": {"zero": {"top1": [[...] per seed], "ce": [[...] per seed]}, "mean": ..., ...},
      "units": {"top1": "percent", "ce": "nats"}, "seeds": [0, 1, 2]}
 
-The report reaches this module only through its registries (:data:`core.report.figures.PAYLOAD_CHECKS`
--> :func:`check_abl_payload`, :data:`core.report.figures.FIGURE_RENDERERS` ->
-:func:`render_abl_figures`); it draws with matplotlib's Agg backend and saves the PNG atomically.
+The report reaches this module only through the manifest of papers (:data:`core.papers.PAPERS`:
+ABL's ``check_payload`` is :func:`check_abl_payload`, its ``render`` :func:`render_abl_figures`); it
+draws with matplotlib's Agg backend and saves the PNG atomically.
 """
 from __future__ import annotations
 
@@ -153,8 +153,8 @@ def plot_abl(payloads: list[dict[str, Any]], path: str | Path) -> Path:
 
 
 def render_abl_figures(payloads: list[dict[str, Any]], figures_dir: str | Path) -> list[dict[str, Any]]:
-    """The ABL entry of :data:`core.report.figures.FIGURE_RENDERERS`: :func:`plot_abl` of every ABL
-    payload, one figure."""
+    """ABL's renderer in the manifest of papers (:data:`core.papers.PAPERS`): :func:`plot_abl` of
+    every ABL payload, one figure."""
     payloads = sorted(payloads, key=lambda p: (str(p["model"]), str(p.get("kind", ""))))
     path = plot_abl(payloads, Path(figures_dir) / ABL_FIGURE)
     models = ", ".join(f"`{p['model']}`" for p in payloads)

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.papers import report_rank
 from core.report.compare import compare_runs
-from core.report.figures import FIGURES_DIR, PAPERS, FigureEntry, draw_figures
+from core.report.figures import FIGURES_DIR, FigureEntry, draw_figures
 from core.report.history import HISTORY_LENGTH, previous_run, read_run_json, recent_runs, verdict_history
 from core.results import ClaimResult, read_results, scan_curves
 
@@ -59,7 +60,7 @@ class ReportData:
     def papers(self) -> list[str]:
         """Paper keys with results or figures, in report order."""
         keys = {claim_family(r.claim) for r in self.results} | {f.paper for f in self.figures}
-        return sorted(keys, key=lambda k: (list(PAPERS).index(k) if k in PAPERS else len(PAPERS), k))
+        return sorted(keys, key=report_rank)
 
 
 def draw_forest(run_dir: Path, results: list[ClaimResult]

@@ -1,51 +1,22 @@
-"""The figure registry of the report: every paper's figures, drawn from a run's curve payloads.
+"""Drawing every paper's figures from a run's curve payloads, with the renderers of the manifest.
 
 :func:`draw_figures` groups a run's curve files (``curves/*.json``, :func:`core.results.scan_curves`)
-by their ``"experiment"`` key, checks each payload with :data:`PAYLOAD_CHECKS` and draws each group
-with its renderer in :data:`FIGURE_RENDERERS`. Both registries name functions as ``"module:function"``
-strings, imported only when a run has curves of their experiment (ABL in :mod:`core.abl.figures`,
-MOD in :mod:`core.mod.figures`, BCL in :mod:`core.bcl.figures`); the report never imports them
-directly. A payload that fails its check is named, a missing or failing renderer is listed, and
-neither stops the report. :data:`PAPERS` holds the papers in report order with their citations.
+by their ``"experiment"`` key, finds the paper of each experiment in the manifest of papers
+(:data:`core.papers.PAPERS`), checks each payload with the paper's ``check_payload`` and draws the
+group with its ``render``. The renderers import matplotlib only when they draw. A payload that fails
+its check is named, an unknown experiment or a failing renderer is listed, and neither stops the
+report.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import papers as manifest
 from core.results import CURVES_DIR
 
 FIGURES_DIR = "figures"
-
-
-# ---------------------------------------------------------------------- figures of every paper
-#: The papers in report order, with their citations (README).
-PAPERS: dict[str, str] = {
-    "ABL": "Pochinkov, Pasero, Shibayama (2024), Investigating Neuron Ablation in Attention Heads: "
-           "The Case for Peak Activation Centering",
-    "MOD": "Pochinkov, Jones, Rahman (2024), Modularity in Transformers: Investigating Neuron "
-           "Separability & Specialization",
-    "BCL": "Zhang, Gu, Yao, Semantically Interpretable Neuron Clusters in BERT",
-}
-
-#: Figure registry: a curve payload's ``"experiment"`` -> ``"module:function"`` that draws it.
-#: A renderer is called as ``render(payloads, figures_dir)`` with every payload of its experiment
-#: (list of dict, in file-name order) and returns a list of dicts ``{"title": str, "path": Path or
-#: None, "caption": str, "markdown": optional str (a Markdown table)}``. Modules are imported only
-#: when a run has curves of their experiment; a missing module or a renderer that raises is listed
-#: under the report's problems and the rest of the report renders.
-FIGURE_RENDERERS: dict[str, str] = {
-    "abl": "core.abl.figures:render_abl_figures",
-    "mod": "core.mod.figures:render",
-    "bcl": "core.bcl.figures:render",
-}
-
-#: Per-file checks run before a renderer sees the payloads: a payload that fails is named, not drawn.
-#: Checks are ``"module:function"`` strings too, imported like the renderers; a check that cannot
-#: be imported leaves its experiment's figures not drawn (listed), like a missing renderer.
-PAYLOAD_CHECKS: dict[str, str] = {"abl": "core.abl.figures:check_abl_payload"}
 
 
 @dataclass
@@ -64,18 +35,14 @@ class FigureEntry:
 
 
 def _paper_of(experiment: str) -> str:
-    return experiment.upper()
+    paper = manifest.for_experiment(experiment)
+    return paper.key if paper is not None else experiment.upper()
 
 
-def _experiment_order(experiment: str) -> tuple:
-    paper = _paper_of(experiment)
-    keys = list(PAPERS)
-    return (keys.index(paper) if paper in keys else len(keys), experiment)
-
-
-def _resolve(spec: str):
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+def _function_name(fn: Any) -> str:
+    """``"core.abl.figures.render_abl_figures"`` for a function; its repr for another callable."""
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    return f"{module}.{name}" if module and name else repr(fn)
 
 
 def _normalise_figures(out: Any, paper: str, figures_dir: Path) -> list[FigureEntry]:
@@ -101,16 +68,17 @@ def _normalise_figures(out: Any, paper: str, figures_dir: Path) -> list[FigureEn
 
 def draw_figures(run_dir: Path, curves: dict[str, dict[str, Any]]
                  ) -> tuple[list[FigureEntry], list[tuple[Path, str]], list[tuple[str, str]]]:
-    """Draw every paper's figures from the run's curve payloads with :data:`FIGURE_RENDERERS`.
+    """Draw every paper's figures from the run's curve payloads with the manifest's renderers
+    (:attr:`core.papers.Paper.render`).
 
     Returns
     -------
     figures : list of FigureEntry
-        In paper order (ABL, MOD, BCL, then others).
+        In report order (:data:`core.papers.PAPERS`, then others).
     bad_files : list of (pathlib.Path, str)
         Curve files that failed their experiment's check.
     not_drawn : list of (str, str)
-        ``(what, message)`` for experiments whose renderer is missing, failed or is unknown.
+        ``(what, message)`` for experiments that no paper draws or whose renderer failed.
     """
     figures_dir = run_dir / FIGURES_DIR
     groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -124,25 +92,21 @@ def draw_figures(run_dir: Path, curves: dict[str, dict[str, Any]]
             continue
         groups.setdefault(experiment.lower(), []).append((name, payload))
     figures: list[FigureEntry] = []
-    for experiment in sorted(groups, key=_experiment_order):
+    for experiment in sorted(groups, key=lambda e: manifest.report_rank(_paper_of(e))):
         items = groups[experiment]
         label = f"{_paper_of(experiment)} figures ({len(items)} curve file(s))"
-        spec = FIGURE_RENDERERS.get(experiment)
-        if spec is None:
-            not_drawn.append((label, f"no figure renderer for experiment {experiment!r} "
-                                     f"(known: {', '.join(FIGURE_RENDERERS)})"))
+        paper = manifest.for_experiment(experiment)
+        if paper is None:
+            not_drawn.append((label, f"no figure renderer for experiment {experiment!r}: no paper of "
+                                     f"core/papers.py has it (known: "
+                                     f"{', '.join(p.experiment for p in manifest.PAPERS)})"))
             continue
-        check_spec = PAYLOAD_CHECKS.get(experiment)
-        try:
-            check = _resolve(check_spec) if check_spec is not None else None
-        except Exception as e:  # noqa: BLE001 - a missing check is a figure not drawn, never a crash
-            not_drawn.append((f"{label} via {check_spec}", f"{type(e).__name__}: {e}"))
-            continue
+        via = _function_name(paper.render)
         payloads = []
         for name, payload in items:
-            if check is not None:
+            if paper.check_payload is not None:
                 try:
-                    check(payload)
+                    paper.check_payload(payload)
                 except (ValueError, TypeError) as e:
                     bad_files.append((run_dir / CURVES_DIR / f"{name}.json", f"ValueError: {e}"))
                     continue
@@ -151,9 +115,7 @@ def draw_figures(run_dir: Path, curves: dict[str, dict[str, Any]]
             continue
         try:
             figures_dir.mkdir(parents=True, exist_ok=True)
-            render = _resolve(spec)
-            figures += _normalise_figures(render(payloads, figures_dir), _paper_of(experiment),
-                                          figures_dir)
+            figures += _normalise_figures(paper.render(payloads, figures_dir), paper.key, figures_dir)
         except Exception as e:  # noqa: BLE001 - one paper's figures never stop the report
-            not_drawn.append((f"{label} via {spec}", f"{type(e).__name__}: {e}"))
+            not_drawn.append((f"{label} via {via}", f"{type(e).__name__}: {e}"))
     return figures, bad_files, not_drawn

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_text
+from core.papers import citation
 from core.report.collect import ReportData, claim_family, statements
 from core.report.compare import to_markdown_lines
-from core.report.figures import PAPERS, FigureEntry
+from core.report.figures import FigureEntry
 from core.report.format import (
     DASH,
     HISTORY_MARKS,
@@ -327,7 +328,7 @@ def _figure_html(f: FigureEntry) -> str:
 def _paper_section(data: ReportData, paper: str) -> str:
     results = [r for r in data.results if claim_family(r.claim) == paper]
     figures = [f for f in data.figures if f.paper == paper]
-    title = PAPERS.get(paper, paper)
+    title = citation(paper)
     parts = [f'<section id="paper-{_e(paper)}"><h2>{_e(paper)} <span class="muted">\u00b7 '
              f"{_e(title)}</span></h2>"]
     if figures:

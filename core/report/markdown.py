@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from core.cache import atomic_write_text
+from core.papers import citation
 from core.report.collect import ReportData, collect, statements
 from core.report.compare import to_markdown_lines
-from core.report.figures import PAPERS
 from core.report.format import (
     DASH,
     HISTORY_MARKS,
@@ -271,7 +271,7 @@ def markdown_text(data: ReportData) -> str:
             entries = [f for f in data.figures if f.paper == paper]
             if not entries:
                 continue
-            lines += [f"### {paper}: {PAPERS.get(paper, paper)}", ""]
+            lines += [f"### {paper}: {citation(paper)}", ""]
             for f in entries:
                 if f.path is not None:
                     rel = (f.path.relative_to(run_dir).as_posix() if f.path.is_relative_to(run_dir)
