@@ -377,3 +377,116 @@ def test_eval_halves_split_by_document():
     data.unit_docs = np.repeat([0, 1, 1, 2], 8)[:31]
     with pytest.raises(ValueError, match="shape"):
         eval_halves(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# the result record and its flat form on disk
+
+#: What each reading stores under its prefix (as run_mod writes it): R1 re-runs no search and no AUC.
+_OWN = {"R1": ("count", "fraction", "relative", "overshoot", "R", "diag", "selected", "selected_random",
+               "R_A_half1", "R_B_half2", "R_random", "lottery_null"),
+        "R2": ("count", "fraction", "relative", "overshoot", "R", "diag", "evals", "bracket", "selected",
+               "selected_random", "R_A_half1", "R_B_half2", "R_random", "lottery_null", "auc_trained", "auc_random")}
+
+
+def _flat(n: int, layers: int, width: int, targets: list[str], readings: list[str], seed: int):
+    """A flat MOD result (run_mod's key order) of random numbers, with its statuses."""
+    g = np.random.default_rng(seed)
+    sq, vec = lambda: g.random((n, n)), lambda: g.random(n)
+
+    def one() -> dict:
+        out = {"base_top1": vec(), "base_top1_random": vec(), "eval_units": g.integers(1, 9, n),
+               "eval_groups": g.integers(1, 9, n), "auc_null": g.random((layers, n))}
+        for t in targets:
+            out.update({f"count_{t}": g.integers(-1, 9, n), f"fraction_{t}": vec(), f"relative_{t}": vec(),
+                        f"overshoot_{t}": vec(), f"R_{t}": sq(), f"diag_{t}": vec(), f"evals_{t}": g.integers(1, 9, n),
+                        f"bracket_{t}": g.random((n, 4))})
+        out.update({"selected": g.random((n, layers * width)) < 0.5, "selected_random": g.random((n, layers * width)) < 0.5,
+                    "R_A_half1": sq(), "R_B_half2": sq(), "R_random": sq(), "lottery_null": g.random(7),
+                    "lorenz_trained": g.integers(0, 5, 4), "lorenz_random": g.integers(0, 5, 4),
+                    "auc_trained": g.random((layers, n)), "auc_random": g.random((layers, n))})
+        return out
+
+    arrays = one()
+    status = {t: list(g.choice(["reached", ONE_NEURON, "unreachable"], n)) for t in targets}
+    for rid in readings:
+        mine = one()
+        arrays.update({f"{rid}__{k}": v for k, v in mine.items() if k.rsplit("_", 1)[0] in _OWN[rid] or k in _OWN[rid]})
+        status.update({f"{rid}__{t}": list(g.choice(["reached", "unreachable"], n)) for t in targets})
+    return arrays, status
+
+
+_results = st.builds(lambda n, layers, targets, readings, seed: (n, targets, *_flat(n, layers, 3, targets, readings, seed)),
+                     st.integers(3, 6), st.integers(1, 3), st.sampled_from([["drop20"], ["drop50", "drop80"]]),
+                     st.sampled_from([[], ["R1"], ["R2"], ["R1", "R2"]]), st.integers(0, 10_000))
+
+
+def _of(n, targets, arrays, status) -> ModResult:
+    readings = sorted({k.split("__")[0] for k in arrays if "__" in k})
+    return ModResult.from_flat("m", "causal", [f"s{i}" for i in range(n)], {t: 0.5 for t in targets}, targets[0],
+                               arrays, status, {"readings": readings, "n_layers": 1, "d_mlp": 1})
+
+
+@settings(max_examples=30, deadline=None)
+@given(_results)
+def test_the_flat_form_round_trips_key_for_key(case):
+    n, targets, arrays, status = case
+    res = _of(n, targets, arrays, status)
+    flat, meta = res.to_flat()
+    assert list(flat) == list(arrays) and meta["status"] == status
+    assert all(flat[k] is arrays[k] for k in arrays)  # the very arrays, no copy, no cast
+    for rid, r in res.readings.items():  # a reading reads its own arrays, the primary's elsewhere
+        own = {k[len(rid) + 2:] for k in arrays if k.startswith(rid + "__")}
+        for k, v in r._flat_arrays().items():
+            assert v is arrays[f"{rid}__{k}" if k in own else k]
+
+
+@settings(max_examples=30, deadline=None)
+@given(_results, st.data())
+def test_restrict_slices_every_subset_dimension(case, data):
+    """restrict equals slicing the flat form by name (the key-prefix rule it replaces)."""
+    n, targets, arrays, status = case
+    keep = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+    sub = _of(n, targets, arrays, status).restrict(keep)
+    idx = np.asarray(keep)
+    for key, a in sub.to_flat()[0].items():
+        base, full = key.split("__")[-1], arrays[key]
+        if base.startswith("auc_"):
+            want = full[:, idx]
+        elif base.startswith("R_"):
+            want = full[np.ix_(idx, idx)]
+        elif base.startswith(("lorenz_", "lottery_")):
+            want = full
+        else:
+            want = full[idx]
+        np.testing.assert_array_equal(a, want, err_msg=key)
+    assert sub.to_flat()[1]["status"] == {t: [v[i] for i in keep] for t, v in status.items()}
+    assert sub.subsets == [f"s{i}" for i in keep]
+
+
+def test_result_fields_by_hand(tmp_path):
+    arrays, status = _flat(3, 2, 3, ["drop20"], ["R1"], seed=0)
+    arrays["R_drop20"] = np.arange(9.0).reshape(3, 3)
+    arrays["bracket_drop20"][1] = [10, 0.9, 6, 0.85]
+    status["drop20"] = ["reached", "unreachable", ONE_NEURON]
+    res = _of(3, ["drop20"], arrays, status)
+    res.save(tmp_path / "r.npz")
+    back = ModResult.load(tmp_path / "r.npz")
+    np.testing.assert_array_equal(back.search().R, [[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    np.testing.assert_array_equal(back.restrict([2, 0]).search().R, [[8, 6], [2, 0]])
+    assert back.failed() == ["s1 (unreachable: relative top1 0.8500 with all 1 MLP neurons pruned, target 0.5 +- 0.02)"]
+    assert back.reached() == [0, 2] and back.alternate("R1").reading == "R1"
+    assert back.alternate("R1").search().evaluations is back.search().evaluations  # R1 searched nothing
+    assert back.random.R is back.to_flat()[0]["R_random"] and back.auc.null is back.to_flat()[0]["auc_null"]
+
+
+def test_result_rejects_bad_flat_forms():
+    arrays, status = _flat(3, 2, 3, ["drop20"], ["R1"], seed=1)
+    with pytest.raises(ValueError, match=r"readings \['R1'\], expected only those of info\['readings'\] = \[\]"):
+        ModResult.from_flat("m", "causal", ["a", "b", "c"], {"drop20": 0.8}, "drop20", arrays, status, {})
+    with pytest.raises(ValueError, match=r"no array 'R_A_half1'"):
+        _of(3, ["drop20"], {k: v for k, v in arrays.items() if k != "R_A_half1"}, status)
+    with pytest.raises(ValueError, match=r"searches\['drop20'\].R expected shape \(3, 3\) \(n_subsets = 3\), got \(2, 2\)"):
+        _of(3, ["drop20"], {**arrays, "R_drop20": np.eye(2)}, status)
+    with pytest.raises(UnknownNameError, match="drop20"):
+        _of(3, ["drop20"], arrays, status).search("drop50")

@@ -240,6 +240,33 @@ class ModResult:
     reading: str | None = None
     shared: tuple = ()
 
+    def __post_init__(self):
+        """Check every field's shape against the subsets (ValueError naming the field, the shape
+        expected and the shape that came)."""
+        n = len(self.subsets)
+        layers = np.shape(self.auc.trained)[0] if np.ndim(self.auc.trained) == 2 else None
+        want = {"base_top1": (self.base_top1, (n,)), "eval_units": (self.eval_units, (n,)),
+                "eval_groups": (self.eval_groups, (n,)), "random.base_top1": (self.random.base_top1, (n,)),
+                "noise_floor.R_A_half1": (self.noise_floor.R_A_half1, (n, n)),
+                "noise_floor.R_B_half2": (self.noise_floor.R_B_half2, (n, n)), "random.R": (self.random.R, (n, n)),
+                "selected": (self.selected, (n, np.shape(self.selected)[-1])),
+                "random.selected": (self.random.selected, np.shape(self.selected)),
+                "auc.trained": (self.auc.trained, (layers, n)), "auc.random": (self.auc.random, (layers, n)),
+                "auc.null": (self.auc.null, (layers, n)),
+                "lottery_null": (self.lottery_null, (np.size(self.lottery_null),))}
+        if list(self.searches) != list(self.targets):
+            raise ValueError(f"MOD result {self.model}: expected a search per target {list(self.targets)}, "
+                             f"got {list(self.searches)}")
+        for t, s in self.searches.items():
+            want.update({f"searches[{t!r}].{a}": (getattr(s, a), (n,)) for a in
+                         ("count", "fraction", "relative", "evaluations", "overshoot", "diagonal")})
+            want.update({f"searches[{t!r}].bracket": (s.bracket, (n, 4)), f"searches[{t!r}].R": (s.R, (n, n)),
+                         f"searches[{t!r}].status": (np.empty(len(s.status)), (n,))})
+        for name, (a, shape) in want.items():
+            if np.shape(a) != shape:
+                raise ValueError(f"MOD result {self.model}: {name} expected shape {shape} "
+                                 f"(n_subsets = {n}), got {np.shape(a)}")
+
     # -- the flat form (the .npz on disk, the samples) -------------------------------------------
 
     @classmethod
