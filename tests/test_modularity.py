@@ -401,7 +401,8 @@ def _flat(n: int, layers: int, width: int, targets: list[str], readings: list[st
             out.update({f"count_{t}": g.integers(-1, 9, n), f"fraction_{t}": vec(), f"relative_{t}": vec(),
                         f"overshoot_{t}": vec(), f"R_{t}": sq(), f"diag_{t}": vec(), f"evals_{t}": g.integers(1, 9, n),
                         f"bracket_{t}": g.random((n, 4))})
-        out.update({"selected": g.random((n, layers * width)) < 0.5, "selected_random": g.random((n, layers * width)) < 0.5,
+        out.update({"selected": g.random((n, layers * width)) < 0.5,
+                    "selected_random": g.random((n, layers * width)) < 0.5,
                     "R_A_half1": sq(), "R_B_half2": sq(), "R_random": sq(), "lottery_null": g.random(7),
                     "lorenz_trained": g.integers(0, 5, 4), "lorenz_random": g.integers(0, 5, 4),
                     "auc_trained": g.random((layers, n)), "auc_random": g.random((layers, n))})
@@ -416,7 +417,8 @@ def _flat(n: int, layers: int, width: int, targets: list[str], readings: list[st
     return arrays, status
 
 
-_results = st.builds(lambda n, layers, targets, readings, seed: (n, targets, *_flat(n, layers, 3, targets, readings, seed)),
+_results = st.builds(lambda n, layers, targets, readings, seed:
+                     (n, targets, *_flat(n, layers, 3, targets, readings, seed)),
                      st.integers(3, 6), st.integers(1, 3), st.sampled_from([["drop20"], ["drop50", "drop80"]]),
                      st.sampled_from([[], ["R1"], ["R2"], ["R1", "R2"]]), st.integers(0, 10_000))
 
@@ -486,7 +488,8 @@ def test_result_rejects_bad_flat_forms():
         ModResult.from_flat("m", "causal", ["a", "b", "c"], {"drop20": 0.8}, "drop20", arrays, status, {})
     with pytest.raises(ValueError, match=r"no array 'R_A_half1'"):
         _of(3, ["drop20"], {k: v for k, v in arrays.items() if k != "R_A_half1"}, status)
-    with pytest.raises(ValueError, match=r"searches\['drop20'\].R expected shape \(3, 3\) \(n_subsets = 3\), got \(2, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"searches\['drop20'\].R expected shape \(3, 3\) \(n_subsets = 3\), got \(2, 2\)"):
         _of(3, ["drop20"], {**arrays, "R_drop20": np.eye(2)}, status)
     with pytest.raises(UnknownNameError, match="drop20"):
         _of(3, ["drop20"], arrays, status).search("drop50")

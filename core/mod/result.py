@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +244,10 @@ class ModResult:
         """Check every field's shape against the subsets (ValueError naming the field, the shape
         expected and the shape that came)."""
         n = len(self.subsets)
-        layers = np.shape(self.auc.trained)[0] if np.ndim(self.auc.trained) == 2 else None
+        if np.ndim(self.auc.trained) != 2:
+            raise ValueError(f"MOD result {self.model}: auc.trained expected shape (n_layers, n_subsets = {n}), "
+                             f"got {np.shape(self.auc.trained)}")
+        layers = np.shape(self.auc.trained)[0]
         want = {"base_top1": (self.base_top1, (n,)), "eval_units": (self.eval_units, (n,)),
                 "eval_groups": (self.eval_groups, (n,)), "random.base_top1": (self.random.base_top1, (n,)),
                 "noise_floor.R_A_half1": (self.noise_floor.R_A_half1, (n, n)),
