@@ -52,7 +52,7 @@ def measurement(res: ModResult, out: mc.Outcome, name: str, details: dict | None
     """The Measurement of an :class:`claims.mod_rules.Outcome`: its verdict and headline, every part
     with its interval in the details, and the sample sizes (the claim's units; subsets; evaluation
     units and documents per subset)."""
-    ev_units, ev_groups = res.arrays["eval_units"], res.arrays["eval_groups"]
+    ev_units, ev_groups = res.eval_units, res.eval_groups
     groups = res.info.get("eval_halves", {}).get("groups", "documents").split()[0]
     sizes = {**{k: v for k, v in res.info.get("sizes", {}).items() if isinstance(v, (int, float))},
              "n_subsets": len(res.subsets),
@@ -86,7 +86,7 @@ def guarded(res: ModResult, targets: list[str], compute) -> Measurement:
         return compute(res)
     reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1): no selection for {', '.join(f)}"
                        for t, f in failed.items())
-    fractions = {t: [None if not np.isfinite(x) else float(x) for x in res.fraction(t)] for t in res.targets}
+    fractions = {t: [None if not np.isfinite(x) else float(x) for x in s.fraction] for t, s in res.searches.items()}
     keep = res.reached(targets)
     if len(keep) < 3:
         return Measurement(verdict="inconclusive", statistic=NAN,
@@ -110,14 +110,14 @@ def with_readings(claim: Claim, res: ModResult, ran, targets: list[str], compute
     m = guarded(res, targets, compute)
     for rid in sorted(set(ran) & set(res.readings)):
         if claim.id in READINGS[rid].claims:
-            m.readings[rid] = alternate(rid, guarded(res.reading(rid), targets, compute))
+            m.readings[rid] = alternate(rid, guarded(res.alternate(rid), targets, compute))
     return m
 
 
 def search_details(res: ModResult) -> dict:
     """Every search at the primary target: status, count, evaluations, final bracket (both counts
     and both relative top1), overshoot, and the measured diagonal R[u, u]."""
-    return {f"search at {res.primary} (per subset)": res.search()}
+    return {f"search at {res.primary} (per subset)": res.search_table()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,10 +134,11 @@ def test_mod_1_pruning_hurts_the_pruned_subset_most(model, mod, conclude, readin
     res = mod(model)
 
     def compute(res):
-        out = mc.mod1(res.R())
+        R = res.search().R
+        out = mc.mod1(R)
         return measurement(res, out, f"mean over rows of mean off-diagonal R[u, .] - R[u, u] at {res.primary}, {REL}",
                            {"per row": dict(zip(res.subsets, out.values.pop("per row"))),
-                            "mean measured diagonal R[u, u]": float(np.diag(res.R()).mean()),
+                            "mean measured diagonal R[u, u]": float(np.diag(R).mean()),
                             **search_details(res)})
 
     conclude(MOD_1, model, with_readings(MOD_1, res, readings, [res.primary], compute))
@@ -157,7 +158,7 @@ def test_mod_2_selectivity_falls_with_the_target_drop(model, mod, conclude, read
     res = mod(model)
 
     def compute(res):
-        return measurement(res, mc.mod2(res.R("drop50"), res.R("drop80")),
+        return measurement(res, mc.mod2(res.search("drop50").R, res.search("drop80").R),
                            "spill-over S at 80% drop minus S at 50% drop, S = (1 - mean off-diagonal R) / "
                            "(1 - mean diagonal R)")
 
@@ -180,7 +181,7 @@ def test_mod_3_cross_effects_are_asymmetric_but_correlated(model, mod, conclude,
     res = mod(model)
 
     def compute(res):
-        out = mc.mod3(res.R(), res.arrays["R_A_half1"], res.arrays["R_B_half2"])
+        out = mc.mod3(res.search().R, res.noise_floor.R_A_half1, res.noise_floor.R_B_half2)
         name = {"rho": "Spearman rho(R[u,v], R[v,u]) over pairs u != v",
                 "excess asymmetry": f"mean |R[u,v] - R[v,u]| minus the noise floor mean |R1 - R2|, {REL}"}
         halves = res.info.get("eval_halves", {})
@@ -239,7 +240,7 @@ def test_mod_5_selected_fraction_is_small_and_stable(model, mod, conclude, readi
     res = mod(model)
 
     def compute(res):
-        f = 100 * res.fraction()
+        f = 100 * res.search().fraction
         return measurement(res, mc.mod5(f, mc.PAPER_FRACTION[res.kind]),
                            f"mean selected fraction across subsets at {res.primary}, percent of MLP neurons",
                            {"per subset (percent)": dict(zip(res.subsets, f.round(4).tolist())),
@@ -262,7 +263,7 @@ def test_mod_6_overlap_patterns_persist_from_random_init(model, mod, conclude, r
     res = mod(model)
 
     def compute(res):
-        return measurement(res, mc.mod6(res.overlap(), res.overlap(random=True), res.arrays["lottery_null"]),
+        return measurement(res, mc.mod6(res.overlap(), res.overlap(random=True), res.lottery_null),
                            "Spearman rho(off-diagonal O trained, off-diagonal O random twin)")
 
     conclude(MOD_6, model, with_readings(MOD_6, res, readings, [res.primary], compute))
@@ -305,7 +306,7 @@ def test_mod_8_trained_neurons_concentrate_in_moe_clusters(model, mod, conclude,
     res = mod(model)
 
     def compute(res):
-        out = mc.mod8(*(res.arrays[f"auc_{s}"] for s in ("trained", "random", "null")))
+        out = mc.mod8(res.auc.trained, res.auc.random, res.auc.null)
         return measurement(res, out, f"mean {out.decided_by}", _auc_info(res))
 
     conclude(MOD_8, model, with_readings(MOD_8, res, readings, [], compute))
@@ -323,7 +324,7 @@ def test_mod_9_vit_correspondence_is_strongest_early(model, mod, conclude, readi
     res = mod(model)
 
     def compute(res):
-        return measurement(res, mc.mod9(res.arrays["auc_trained"]), "Spearman rho(layer index, mean AUC over subsets)",
+        return measurement(res, mc.mod9(res.auc.trained), "Spearman rho(layer index, mean AUC over subsets)",
                            _auc_info(res))
 
     conclude(MOD_9, model, with_readings(MOD_9, res, readings, [], compute))
@@ -341,7 +342,7 @@ def test_mod_10_decoder_correspondence_is_bimodal(model, mod, conclude, readings
     res = mod(model)
 
     def compute(res):
-        return measurement(res, mc.mod10(res.arrays["auc_trained"]),
+        return measurement(res, mc.mod10(res.auc.trained),
                            "mean AUC of the outer quarters minus the middle half", _auc_info(res))
 
     conclude(MOD_10, model, with_readings(MOD_10, res, readings, [], compute))

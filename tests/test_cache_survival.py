@@ -253,6 +253,7 @@ def test_an_interrupted_mod_run_resumes_to_the_uninterrupted_result(tmp_path, mo
     monkeypatch.setattr(experiment, "evaluate", counting)
     resumed = run(tmp_path / "b.partial")
     assert len(calls) < total  # the finished steps were not evaluated again
-    assert uninterrupted.status == resumed.status and uninterrupted.arrays.keys() == resumed.arrays.keys()
-    for name, a in uninterrupted.arrays.items():
-        assert np.array_equal(a, resumed.arrays[name], equal_nan=True), name
+    (want, want_meta), (got, got_meta) = uninterrupted.to_flat(), resumed.to_flat()
+    assert want_meta["status"] == got_meta["status"] and want.keys() == got.keys()
+    for name, a in want.items():
+        assert np.array_equal(a, got[name], equal_nan=True), name

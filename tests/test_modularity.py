@@ -214,53 +214,64 @@ def test_run_mod_on_a_tiny_vit(tmp_path):
     res = run_mod(trained, random, name="tiny", data=data, batch_size=16, stats_key="t", k=8, progress=False,
                   null_draws=20, readings=("R1", "R2"))
     n, neurons = 4, 2 * 256
-    assert res.arrays["base_top1"].tolist() == [1.0] * n
-    assert res.arrays["eval_units"].tolist() == [60] * n and res.arrays["eval_groups"].tolist() == [60] * n
+    assert res.base_top1.tolist() == [1.0] * n
+    assert res.eval_units.tolist() == [60] * n and res.eval_groups.tolist() == [60] * n
     for t in ("drop50", "drop80"):
-        assert res.R(t).shape == (n, n) and len(res.status[t]) == n
-        assert res.arrays[f"evals_{t}"].max() <= math.ceil(math.log2(neurons)) + 1
-        for i, st_ in enumerate(res.status[t]):
-            lo_m, lo_r, hi_m, hi_r = res.arrays[f"bracket_{t}"][i]
-            assert (res.arrays[f"count_{t}"][i] > 0) == (st_ != "unreachable")
-            assert np.isfinite(res.fraction(t)[i]) == (st_ != "unreachable")
+        s = res.search(t)
+        assert s.R.shape == (n, n) and len(s.status) == n
+        assert s.evaluations.max() <= math.ceil(math.log2(neurons)) + 1
+        for i, st_ in enumerate(s.status):
+            lo_m, lo_r, hi_m, hi_r = s.bracket[i]
+            assert (s.count[i] > 0) == (st_ != "unreachable")
+            assert np.isfinite(s.fraction[i]) == (st_ != "unreachable")
             if st_ == "unreachable":
-                assert np.isnan(res.R(t)[i]).all() and hi_m == neurons and hi_r > res.targets[t] + 0.02
+                assert np.isnan(s.R[i]).all() and hi_m == neurons and hi_r > res.targets[t] + 0.02
                 continue
             # the measured diagonal R[u, u] is the searched subset's relative top1 at the selection
-            assert res.arrays[f"diag_{t}"][i] == pytest.approx(res.arrays[f"relative_{t}"][i], abs=1e-6)
+            assert s.diagonal[i] == pytest.approx(s.relative[i], abs=1e-6)
             if st_ == "reached":
-                assert abs(res.R(t)[i, i] - res.targets[t]) <= 0.02 + 1e-9
+                assert abs(s.R[i, i] - res.targets[t]) <= 0.02 + 1e-9
             elif st_ == ONE_NEURON:
-                assert hi_m - lo_m == 1 and res.arrays[f"count_{t}"][i] == hi_m and hi_r <= res.targets[t] < lo_r
-    assert "unreachable" not in res.status["drop50"]  # the MLP-dominated tiny ViT reaches its targets
-    assert res.arrays["selected"].shape == (n, neurons)
-    assert (res.arrays["selected"].sum(1) == res.arrays["count_drop50"]).all()
-    assert (res.arrays["selected_random"].sum(1) == res.arrays["count_drop50"]).all()  # the twin: same counts
-    assert res.arrays["auc_trained"].shape == res.arrays["auc_null"].shape == (2, n)
-    a = res.arrays["auc_trained"]
+                assert hi_m - lo_m == 1 and s.count[i] == hi_m and hi_r <= res.targets[t] < lo_r
+    primary = res.search("drop50")
+    assert "unreachable" not in primary.status  # the MLP-dominated tiny ViT reaches its targets
+    assert res.selected.shape == (n, neurons)
+    assert (res.selected.sum(1) == primary.count).all()
+    assert (res.random.selected.sum(1) == primary.count).all()  # the twin: same counts
+    assert res.auc.trained.shape == res.auc.null.shape == (2, n)
+    a = res.auc.trained
     assert ((a >= 0.5) & (a <= 1 - 1 / 16)).all()
     # MOD-3's noise floor: both halves computed for every subset with a selection
-    assert np.isfinite(res.arrays["R_A_half1"]).all() and np.isfinite(res.arrays["R_B_half2"]).all()
+    assert np.isfinite(res.noise_floor.R_A_half1).all() and np.isfinite(res.noise_floor.R_B_half2).all()
     assert res.info["eval_halves"]["units_per_half"] == [[30, 30]] * n
     # the readings: R1 takes the lower count where the bracket closed at adjacent counts, R2 its own search
-    r1, r2 = res.reading("R1"), res.reading("R2")
-    for i, st_ in enumerate(res.status["drop50"]):
-        want = res.arrays["bracket_drop50"][i, 0] if st_ == ONE_NEURON else res.arrays["count_drop50"][i]
-        assert r1.arrays["count_drop50"][i] == want
-        if r1.arrays["count_drop50"][i] == res.arrays["count_drop50"][i]:  # same count: same row, not recomputed
-            np.testing.assert_array_equal(r1.R()[i], res.R()[i])
-    assert r2.arrays["evals_drop50"].shape == (n,) and r2.info["reading"] == "R2"
-    assert not np.array_equal(r2.arrays["auc_trained"], res.arrays["auc_trained"])  # printed scores select others
-    np.testing.assert_array_equal(r2.arrays["auc_null"], res.arrays["auc_null"])
+    r1, r2 = res.alternate("R1"), res.alternate("R2")
+    assert list(res.readings) == ["R1", "R2"] and (r1.reading, r2.reading, res.reading) == ("R1", "R2", None)
+    for i, st_ in enumerate(primary.status):
+        want = primary.bracket[i, 0] if st_ == ONE_NEURON else primary.count[i]
+        assert r1.search().count[i] == want
+        if r1.search().count[i] == primary.count[i]:  # same count: same row, not recomputed
+            np.testing.assert_array_equal(r1.search().R[i], primary.R[i])
+    # R1 searches nothing: its brackets and evaluations are the primary's; R2 has its own
+    assert r1.search().bracket is primary.bracket and "bracket_drop50" in r1.shared
+    assert r2.search().evaluations.shape == (n,) and r2.info["reading"] == "R2" and "bracket_drop50" not in r2.shared
+    assert not np.array_equal(r2.auc.trained, res.auc.trained)  # printed scores select others
+    np.testing.assert_array_equal(r2.auc.null, res.auc.null)
     assert set(res.info["cost"]) == {"primary", "R1", "R2"}
     assert res.info["cost"]["R2"]["search_evaluations"] > 0
     with pytest.raises(UnknownNameError, match="R1"):
-        res.reading("R3")
-    # save / load round trip and a JSON-able figure payload
+        res.alternate("R3")
+    # save / load round trip (the flat form, key for key) and a JSON-able figure payload
     res.save(tmp_path / "r.npz")
     back = ModResult.load(tmp_path / "r.npz")
-    assert back.status == res.status and np.array_equal(back.R(), res.R(), equal_nan=True)
-    assert np.array_equal(back.reading("R2").R(), r2.R(), equal_nan=True)
+    flat, meta = res.to_flat()
+    with np.load(tmp_path / "r.npz") as z:
+        assert [k for k in z.files if k != "__meta__"] == list(flat)
+    assert "R1__R_drop50" in flat and "R1__bracket_drop50" not in flat and "R2__bracket_drop50" in flat
+    assert back.to_flat()[1] == json.loads(json.dumps(meta))
+    for k, v in back.to_flat()[0].items():
+        assert np.array_equal(v, flat[k], equal_nan=True) and v.dtype == flat[k].dtype, k
+    assert np.array_equal(back.alternate("R2").search().R, r2.search().R, equal_nan=True)
     payload = json.loads(json.dumps(back.curves()))
     assert payload["experiment"] == "mod" and len(payload["overlap"]["trained"]) == n
     search = payload["search"]["drop50"]["class0"]
@@ -269,9 +280,13 @@ def test_run_mod_on_a_tiny_vit(tmp_path):
     assert len(figures) == 4
     for f in figures:
         assert f["path"].is_file() and f["path"].stat().st_size > 0 and f["title"] and f["caption"]
-    # restrict keeps the reading arrays consistent
+    # restrict slices every subset dimension, of the readings too, and keeps the MOD-6 null whole
     sub = res.restrict([0, 2, 3])
-    assert sub.reading("R1").R().shape == (3, 3) and sub.arrays["bracket_drop50"].shape == (3, 4)
+    assert sub.subsets == ["class0", "class2", "class3"] and sub.alternate("R1").search().R.shape == (3, 3)
+    assert sub.search().bracket.shape == (3, 4) and sub.selected.shape == (3, neurons)
+    assert sub.auc.trained.shape == (2, 3) and sub.lottery_null is res.lottery_null
+    np.testing.assert_array_equal(sub.search("drop80").R, res.search("drop80").R[np.ix_([0, 2, 3], [0, 2, 3])])
+    assert sub.search("drop80").status == [res.search("drop80").status[i] for i in (0, 2, 3)]
 
 
 def test_run_mod_on_a_random_llama_is_inconclusive_not_a_crash():
@@ -283,12 +298,12 @@ def test_run_mod_on_a_random_llama_is_inconclusive_not_a_crash():
                    np.repeat(np.arange(3), 2 * 11))
     res = run_mod(build("llama", 0), build("llama", 1), name="tiny", data=data, batch_size=4, stats_key="c",
                   k=4, progress=False, null_draws=10)
-    assert res.status["drop20"] == ["unreachable"] * 3
+    assert res.search("drop20").status == ["unreachable"] * 3
     assert res.failed() == [f"{s} (unreachable: relative top1 nan with all 96 MLP neurons pruned, target 0.8 +- 0.02)"
                             for s in "abc"]
     assert np.isnan(res.overlap()).all()
     # the bracket of an unreachable subset records r with every neuron pruned (NaN here: base top1 0)
-    assert (res.arrays["bracket_drop20"][:, 2] == 2 * 48).all() and res.search()["a"]["status"] == "unreachable"
+    assert (res.search().bracket[:, 2] == 2 * 48).all() and res.search_table()["a"]["status"] == "unreachable"
 
 
 def test_subset_names_are_checked():
@@ -362,3 +377,119 @@ def test_eval_halves_split_by_document():
     data.unit_docs = np.repeat([0, 1, 1, 2], 8)[:31]
     with pytest.raises(ValueError, match="shape"):
         eval_halves(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# the result record and its flat form on disk
+
+#: What each reading stores under its prefix (as run_mod writes it): R1 re-runs no search and no AUC.
+_OWN = {"R1": ("count", "fraction", "relative", "overshoot", "R", "diag", "selected", "selected_random",
+               "R_A_half1", "R_B_half2", "R_random", "lottery_null"),
+        "R2": ("count", "fraction", "relative", "overshoot", "R", "diag", "evals", "bracket", "selected",
+               "selected_random", "R_A_half1", "R_B_half2", "R_random", "lottery_null", "auc_trained", "auc_random")}
+
+
+def _flat(n: int, layers: int, width: int, targets: list[str], readings: list[str], seed: int):
+    """A flat MOD result (run_mod's key order) of random numbers, with its statuses."""
+    g = np.random.default_rng(seed)
+    sq, vec = lambda: g.random((n, n)), lambda: g.random(n)
+
+    def one() -> dict:
+        out = {"base_top1": vec(), "base_top1_random": vec(), "eval_units": g.integers(1, 9, n),
+               "eval_groups": g.integers(1, 9, n), "auc_null": g.random((layers, n))}
+        for t in targets:
+            out.update({f"count_{t}": g.integers(-1, 9, n), f"fraction_{t}": vec(), f"relative_{t}": vec(),
+                        f"overshoot_{t}": vec(), f"R_{t}": sq(), f"diag_{t}": vec(), f"evals_{t}": g.integers(1, 9, n),
+                        f"bracket_{t}": g.random((n, 4))})
+        out.update({"selected": g.random((n, layers * width)) < 0.5,
+                    "selected_random": g.random((n, layers * width)) < 0.5,
+                    "R_A_half1": sq(), "R_B_half2": sq(), "R_random": sq(), "lottery_null": g.random(7),
+                    "lorenz_trained": g.integers(0, 5, 4), "lorenz_random": g.integers(0, 5, 4),
+                    "auc_trained": g.random((layers, n)), "auc_random": g.random((layers, n))})
+        return out
+
+    arrays = one()
+    status = {t: list(g.choice(["reached", ONE_NEURON, "unreachable"], n)) for t in targets}
+    for rid in readings:
+        mine = one()
+        arrays.update({f"{rid}__{k}": v for k, v in mine.items() if k.rsplit("_", 1)[0] in _OWN[rid] or k in _OWN[rid]})
+        status.update({f"{rid}__{t}": list(g.choice(["reached", "unreachable"], n)) for t in targets})
+    return arrays, status
+
+
+_results = st.builds(lambda n, layers, targets, readings, seed:
+                     (n, targets, *_flat(n, layers, 3, targets, readings, seed)),
+                     st.integers(3, 6), st.integers(1, 3), st.sampled_from([["drop20"], ["drop50", "drop80"]]),
+                     st.sampled_from([[], ["R1"], ["R2"], ["R1", "R2"]]), st.integers(0, 10_000))
+
+
+def _of(n, targets, arrays, status) -> ModResult:
+    readings = sorted({k.split("__")[0] for k in arrays if "__" in k})
+    return ModResult.from_flat("m", "causal", [f"s{i}" for i in range(n)], {t: 0.5 for t in targets}, targets[0],
+                               arrays, status, {"readings": readings, "n_layers": 1, "d_mlp": 1})
+
+
+@settings(max_examples=30, deadline=None)
+@given(_results)
+def test_the_flat_form_round_trips_key_for_key(case):
+    n, targets, arrays, status = case
+    res = _of(n, targets, arrays, status)
+    flat, meta = res.to_flat()
+    assert list(flat) == list(arrays) and meta["status"] == status
+    assert all(flat[k] is arrays[k] for k in arrays)  # the very arrays, no copy, no cast
+    for rid, r in res.readings.items():  # a reading reads its own arrays, the primary's elsewhere
+        own = {k[len(rid) + 2:] for k in arrays if k.startswith(rid + "__")}
+        for k, v in r._flat_arrays().items():
+            assert v is arrays[f"{rid}__{k}" if k in own else k]
+
+
+@settings(max_examples=30, deadline=None)
+@given(_results, st.data())
+def test_restrict_slices_every_subset_dimension(case, data):
+    """restrict equals slicing the flat form by name (the key-prefix rule it replaces)."""
+    n, targets, arrays, status = case
+    keep = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+    sub = _of(n, targets, arrays, status).restrict(keep)
+    idx = np.asarray(keep)
+    for key, a in sub.to_flat()[0].items():
+        base, full = key.split("__")[-1], arrays[key]
+        if base.startswith("auc_"):
+            want = full[:, idx]
+        elif base.startswith("R_"):
+            want = full[np.ix_(idx, idx)]
+        elif base.startswith(("lorenz_", "lottery_")):
+            want = full
+        else:
+            want = full[idx]
+        np.testing.assert_array_equal(a, want, err_msg=key)
+    assert sub.to_flat()[1]["status"] == {t: [v[i] for i in keep] for t, v in status.items()}
+    assert sub.subsets == [f"s{i}" for i in keep]
+
+
+def test_result_fields_by_hand(tmp_path):
+    arrays, status = _flat(3, 2, 3, ["drop20"], ["R1"], seed=0)
+    arrays["R_drop20"] = np.arange(9.0).reshape(3, 3)
+    arrays["bracket_drop20"][1] = [10, 0.9, 6, 0.85]
+    status["drop20"] = ["reached", "unreachable", ONE_NEURON]
+    res = _of(3, ["drop20"], arrays, status)
+    res.save(tmp_path / "r.npz")
+    back = ModResult.load(tmp_path / "r.npz")
+    np.testing.assert_array_equal(back.search().R, [[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    np.testing.assert_array_equal(back.restrict([2, 0]).search().R, [[8, 6], [2, 0]])
+    assert back.failed() == ["s1 (unreachable: relative top1 0.8500 with all 1 MLP neurons pruned, target 0.5 +- 0.02)"]
+    assert back.reached() == [0, 2] and back.alternate("R1").reading == "R1"
+    assert back.alternate("R1").search().evaluations is back.search().evaluations  # R1 searched nothing
+    assert back.random.R is back.to_flat()[0]["R_random"] and back.auc.null is back.to_flat()[0]["auc_null"]
+
+
+def test_result_rejects_bad_flat_forms():
+    arrays, status = _flat(3, 2, 3, ["drop20"], ["R1"], seed=1)
+    with pytest.raises(ValueError, match=r"readings \['R1'\], expected only those of info\['readings'\] = \[\]"):
+        ModResult.from_flat("m", "causal", ["a", "b", "c"], {"drop20": 0.8}, "drop20", arrays, status, {})
+    with pytest.raises(ValueError, match=r"no array 'R_A_half1'"):
+        _of(3, ["drop20"], {k: v for k, v in arrays.items() if k != "R_A_half1"}, status)
+    with pytest.raises(ValueError,
+                       match=r"searches\['drop20'\].R expected shape \(3, 3\) \(n_subsets = 3\), got \(2, 2\)"):
+        _of(3, ["drop20"], {**arrays, "R_drop20": np.eye(2)}, status)
+    with pytest.raises(UnknownNameError, match="drop20"):
+        _of(3, ["drop20"], arrays, status).search("drop50")

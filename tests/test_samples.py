@@ -101,13 +101,16 @@ def test_mod_arrays_all_get_named_dimensions():
          "auc_trained": np.zeros((layers, n)), "auc_random": np.zeros((layers, n)), "auc_null": np.zeros((layers, n)),
          "lorenz_trained": np.zeros(k), "lorenz_random": np.zeros(k), "lottery_null": np.zeros(100),
          "R1__R_drop20": np.eye(n)}
-    res = ModResult("m", "causal", ["a", "b", "c"], {"drop20": 0.8}, "drop20", a, {"drop20": ["ok"] * n})
+    res = ModResult.from_flat("m", "causal", ["a", "b", "c"], {"drop20": 0.8}, "drop20", a,
+                              {"drop20": ["reached"] * n, "R1__drop20": ["reached"] * n}, {"readings": ["R1"]})
     arrays, schema, meta = res.samples()
     assert all(not dims or not dims[0].startswith("d0") for dims, _ in schema.values()), schema
     assert schema["R_drop20"][0] == ["pruned_for", "evaluated_on"]
     assert schema["R1__R_drop20"][0] == ["pruned_for", "evaluated_on"]
     assert schema["auc_trained"][0] == ["layer", "subset"]
     assert arrays["subset"].tolist() == ["a", "b", "c"] and meta["primary"] == "drop20"
+    assert set(arrays) == {*a, "subset"}  # the flat form, as saved: R1 keeps only the array it changes
+    assert meta["status"] == {"drop20": ["reached"] * n, "R1__drop20": ["reached"] * n}
 
 
 def test_bcl_rows_by_hand():

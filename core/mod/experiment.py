@@ -7,7 +7,7 @@ overlaps, MoEfication and the Lorenz AUC of selected neurons over clusters.
   its random twin, with the counts of :func:`core.mod.selection.bisect_count` on the scores of MOD Eq. 1
   (:mod:`core.mod.selection`) and the MOD-6 null (:mod:`core.mod.nulls`); with the alternate readings R1
   (the lower count of a bracket closed at adjacent counts) and R2 (Eq. 1 as printed) when asked
-  (:meth:`core.mod.result.ModResult.reading`);
+  (:attr:`core.mod.result.ModResult.readings`);
 - :func:`mod_experiment`: the whole experiment on a model of the zoo with the tier's subsets
   (:mod:`core.mod.subsets`), cached.
 
@@ -404,7 +404,7 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
                  "eps": EPS[SITE], "ablation": "mean (balanced reference set, collection sample)",
                  "reference": list(data.reference), "sizes": {**data.sizes, **data.counts()},
                  "per_subset": data.per_subset(), "data": data.described})
-    return ModResult(name, kind, list(data.subsets), dict(targets), primary, arrays, status, info)
+    return ModResult.from_flat(name, kind, list(data.subsets), dict(targets), primary, arrays, status, info)
 
 
 # ---------------------------------------------------------------------------------------------
