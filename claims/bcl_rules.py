@@ -1,8 +1,9 @@
 """The statistics and decision rules of BCL-1..8 (claims.md, BCL), as small functions of plain inputs.
 
 ``claims/test_bert_clusters.py`` reads each claim's numbers out of :func:`core.bcl.experiment.bcl_experiment`'s
-result and hands them to the functions here; ``tests/test_bcl_claims.py`` runs the same functions on
-synthetic inputs whose verdicts are known by construction.
+result (:class:`core.bcl.result.BclResult`) and hands them to the functions here;
+``tests/test_bcl_claims.py`` runs the same functions on synthetic inputs whose verdicts are known by
+construction.
 
 Intervals (claims.md, "Intervals", revision 2): the units are clusters; clusters evaluated on shared
 sentences are resampled together (``groups``: the connected components of the "shares a sentence"
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core import inference as inf
+from core.bcl.result import Setup
 
 #: BCL-5: the random_position increase must lie below this (% increase of CE).
 BCL5_THRESHOLD = 0.5
@@ -115,33 +117,33 @@ class Intervention:
                 f"{prefix}: top-token predictions scored": self.n_targets}
 
 
-def intervention(setup: dict, reading: str | None = None) -> Intervention:
-    """The numbers of a setup (``result["setups"][name]``) under the primary reading or an alternate.
+def intervention(setup: Setup, reading: str | None = None) -> Intervention:
+    """The numbers of a setup (:class:`core.bcl.result.Setup`) under the primary reading or an alternate.
 
-    ``"R3"``: cluster and baselines with each neuron's own collection mean; ``"R4"``: the primary
-    with the index-preserving ``random_position``; ``"R5"``: the clusters evaluated with R5's top
-    tokens (their own sentences and groups).
+    ``"R3"``: cluster and baselines with each neuron's own collection mean (``Evaluated.r3``);
+    ``"R4"``: the primary with the index-preserving ``random_position`` (``Evaluated.r4``); ``"R5"``:
+    the clusters evaluated with R5's top tokens (``Setup.r5``: their own sentences and groups).
 
     Raises
     ------
     KeyError
         If the reading was not computed.
     """
-    src = setup["readings"]["R5"] if reading == "R5" else setup
-    ev = src["evaluated"]
-    if reading == "R3":
-        rows = [e["readings"]["R3"] for e in ev]
-    else:
-        rows = ev
-    cluster = np.asarray([e["cluster_pct"] for e in rows], dtype=np.float64)
-    names = list(ev[0]["baselines"]) if ev else []
-    base = {b: np.asarray([e["baselines"][b] for e in rows], dtype=np.float64).T for b in names}
+    src = setup.r5 if reading == "R5" else setup
+    if src is None:
+        raise KeyError(f"reading R5 was not computed for setup {setup.name}")
+    ev = src.evaluated
+    if reading in ("R3", "R4") and any(getattr(e, reading.lower()) is None for e in ev):
+        raise KeyError(f"reading {reading} was not computed for setup {setup.name}")
+    rows = [e.r3 for e in ev] if reading == "R3" else ev
+    cluster = np.asarray([e.cluster_pct for e in rows], dtype=np.float64)
+    names = list(ev[0].baselines) if ev else []
+    base = {b: np.asarray([e.baselines[b] for e in rows], dtype=np.float64).T for b in names}
     if reading == "R4":
-        base["random_position"] = np.asarray(
-            [e["readings"]["R4"]["baselines"]["random_position"] for e in ev], dtype=np.float64).T
-    return Intervention(cluster=cluster, baselines=base, groups=np.asarray(src["groups"], dtype=np.int64),
-                        n_sentences=int(src["n_sentences"]), n_documents=int(src["n_documents"]),
-                        n_targets=int(sum(e["n_targets"] for e in ev)))
+        base["random_position"] = np.asarray([e.r4.random_position for e in ev], dtype=np.float64).T
+    return Intervention(cluster=cluster, baselines=base, groups=np.asarray(src.groups, dtype=np.int64),
+                        n_sentences=int(src.n_sentences), n_documents=int(src.n_documents),
+                        n_targets=int(sum(e.n_targets for e in ev)))
 
 
 def paired_difference(x: Intervention, baseline: str, *, cluster_minus: bool = True,

@@ -27,7 +27,8 @@ from claims._claim import Claim, Measurement, alternate, detail, measures, per_m
 from core.inference import decisive_directional
 from claims import bcl_rules as rules
 from core.bcl.baselines import BASELINES
-from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS, bcl_samples
+from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
+from core.bcl.result import BclResult
 from core.readings import READINGS
 
 PCT = "% increase of CE"
@@ -40,97 +41,59 @@ def claim(id, statement, measured, rule, paper_value, read_as=None) -> Claim:
 
 @pytest.fixture(scope="session")
 def bcl(profile, device, readings, pytestconfig, run_dir):
-    """``bcl(model) -> {corpus: result}``, computed once per session (and cached on disk), with the
+    """``bcl(model) -> {corpus: BclResult}``, computed once per session (and cached on disk), with the
     BCL readings the run asks for."""
     from core.bcl.experiment import bcl_experiment
     from core.zoo.models import get_spec
 
     wanted = frozenset(readings) & frozenset(BCL_READINGS)
 
-    def compute(model: str) -> dict:
+    def compute(model: str) -> dict[str, BclResult]:
         return {corpus: bcl_experiment(model, corpus, profile, device=device, readings=wanted)
                 for corpus in BCL_CORPORA[get_spec(model).tier]}
 
     return per_model(pytestconfig, run_dir, compute, lambda model, out: {
-        f"bcl-{model}-{corpus}": figure_payload(r) for corpus, r in out.items()},
-        lambda model, out: {("bcl", corpus): bcl_samples(r) for corpus, r in out.items()})
-
-
-def figure_payload(r: dict) -> dict:
-    """What :func:`core.bcl.figures.render` draws, from one experiment result (``experiment: bcl``)."""
-    width = r["width"]
-    filt = r["clusterings"]["filter"]
-    k50 = filt["50"]
-    rng = np.random.default_rng(0)
-    labels50 = np.asarray(k50["labels"])
-    sizes50 = np.bincount(labels50, minlength=r["ks"]["50"])
-    examples = [int(c) for c in np.argsort(-sizes50, kind="stable")[:4]]
-    trace_ids = sorted(rng.choice(len(k50["refine_trace"]), size=min(8, len(k50["refine_trace"])),
-                                  replace=False).tolist())
-    table = {}
-    for name, s in r["setups"].items():
-        ev = s["evaluated"]
-        table[name] = {
-            "method": s["method"], "k_paper": s["k_paper"], "k": s["k"], "n_clusters": s["n_clusters"],
-            "skipped": s["skipped"], "evaluated": len(ev), "n_sentences": s["n_sentences"],
-            "n_documents": s["n_documents"],
-            "cluster": float(np.mean([e["cluster_pct"] for e in ev])) if ev else None,
-            **{b: (float(np.mean([np.mean(e["baselines"][b]) for e in ev])) if ev else None)
-               for b in BASELINES},
-            "best": [{"cluster": e["cluster"], "cluster_pct": e["cluster_pct"],
-                      "top_tokens": s["top_tokens"][e["cluster"]]}
-                     for e in sorted(ev, key=lambda e: -e["cluster_pct"])[:3]],
-        }
-    return {
-        "experiment": "bcl", "model": r["model"], "corpus": r["corpus"], "kind": r["kind"],
-        "profile": r["profile"], "n_layers": r["n_layers"], "width": width, "ks": r["ks"],
-        "threshold": r["threshold"], "n_positions": r["n_positions"], "n_kept": r["n_kept"],
-        "distances": {k: {"avg": filt[k]["avg_distance"], "max": filt[k]["max_distance"]}
-                      for k in map(str, PAPER_KS)},
-        "table": table,
-        "positions": {str(c): np.flatnonzero(labels50 == c).tolist() for c in examples},
-        "refine_trace": {str(c): k50["refine_trace"][c] for c in trace_ids},
-        "refined_sizes": [len(m) for m in k50["refined"]],
-    }
+        f"bcl-{model}-{corpus}": r.curves() for corpus, r in out.items()},
+        lambda model, out: {("bcl", corpus): r.samples() for corpus, r in out.items()})
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers
 
-def corpus_sizes(results: dict) -> dict:
+def corpus_sizes(results: dict[str, BclResult]) -> dict:
     out = {}
     for corpus, r in results.items():
-        out[f"{corpus}: collection tokens"] = r["n_positions"]
-        out[f"{corpus}: frequency threshold (occurrences)"] = r["threshold"]
-        out[f"{corpus}: tokens kept by the filter"] = r["n_kept"]
-        out[f"{corpus}: evaluation pool sentences"] = r["eval_sentences"]
-        out[f"{corpus}: evaluation pool documents"] = r["eval_documents"]
+        out[f"{corpus}: collection tokens"] = r.n_positions
+        out[f"{corpus}: frequency threshold (occurrences)"] = r.threshold
+        out[f"{corpus}: tokens kept by the filter"] = r.n_kept
+        out[f"{corpus}: evaluation pool sentences"] = r.eval_sentences
+        out[f"{corpus}: evaluation pool documents"] = r.eval_documents
     return out
 
 
-def setup_sizes(results: dict, setups, reading: str | None = None) -> dict:
+def setup_sizes(results: dict[str, BclResult], setups, reading: str | None = None) -> dict:
     """Clusters, shared-sentence groups, seeds, sentences, documents and scored predictions per setup."""
     out = {}
     for corpus, r in results.items():
         for s in setups:
-            st = r["setups"][s]
+            st = r.setups[s]
             x = rules.intervention(st, reading)
-            out[f"{corpus} {s}: K (scaled)"] = st["k"]
-            out[f"{corpus} {s}: clusters skipped (top tokens never in the evaluation pool)"] = st["skipped"]
+            out[f"{corpus} {s}: K (scaled)"] = st.k
+            out[f"{corpus} {s}: clusters skipped (top tokens never in the evaluation pool)"] = st.skipped
             out.update(x.sample_sizes(f"{corpus} {s}"))
     return out
 
 
-def design_note(results: dict, setups, reading: str | None = None) -> dict:
+def design_note(results: dict[str, BclResult], setups, reading: str | None = None) -> dict:
     """Setups whose evaluated sentences span fewer documents than claims.md's "Sample design" asks."""
-    short = {f"{corpus} {s}": rules.intervention(r["setups"][s], reading).n_documents
+    short = {f"{corpus} {s}": rules.intervention(r.setups[s], reading).n_documents
              for corpus, r in results.items() for s in setups
-             if rules.intervention(r["setups"][s], reading).n_documents < r["sizes"]["min_documents"]}
+             if rules.intervention(r.setups[s], reading).n_documents < r.sizes["min_documents"]}
     return {"setups below the sample design's minimum of documents": short} if short else {}
 
 
-def data_of(results: dict) -> dict:
-    return {corpus: r["data"] for corpus, r in results.items()}
+def data_of(results: dict[str, BclResult]) -> dict:
+    return {corpus: r.data for corpus, r in results.items()}
 
 
 def measurement(results: dict, verdict: str, parts: dict, decided: str, name: str, unit: str, *,
@@ -145,7 +108,7 @@ def measurement(results: dict, verdict: str, parts: dict, decided: str, name: st
                        details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {})},
                        sample_sizes={**corpus_sizes(results), **(sizes or {}),
                                      **setup_sizes(results, setups, reading)},
-                       seeds=list(first["seeds"]), data=data_of(results), decided_by=decided,
+                       seeds=list(first.seeds), data=data_of(results), decided_by=decided,
                        estimates=dict(parts))
 
 
@@ -159,7 +122,7 @@ def with_readings(claim: Claim, results: dict, measure) -> Measurement:
     """``measure(results)`` under the primary reading, with ``measure(results, reading)`` beside it
     for every alternate that touches the claim and that the experiment computed."""
     m = measure(results)
-    ran = set.intersection(*(set(r.get("readings", ())) for r in results.values()))
+    ran = set.intersection(*(set(r.readings) for r in results.values()))
     for rid in sorted(ran):
         if claim.id in READINGS[rid].claims:
             m.readings[rid] = alternate(rid, measure(results, rid))
@@ -175,15 +138,15 @@ BCL_1 = claim("BCL-1", "Within-cluster distance falls as K grows",
               "over clusters) between consecutive K", "Fig. 2: K=50 about 0.8 / 1.2; K=200 about 0.6 / 1.0")
 
 
-def bcl_1(results: dict, reading=None) -> Measurement:
+def bcl_1(results: dict[str, BclResult], reading=None) -> Measurement:
     gaps, verdicts, per_k = {}, {}, {}
     for corpus, r in results.items():
-        dist = r["clusterings"]["filter"]
+        dist = r.clusterings["filter"]
         for metric in ("avg", "max"):
-            ests = [rules.cluster_estimate([v for v in dist[str(k)][f"{metric}_distance"] if v is not None],
+            ests = [rules.cluster_estimate([v for v in getattr(dist[k], f"{metric}_distance") if v is not None],
                                            where=f"BCL-1 {corpus} {metric} K={k}") for k in PAPER_KS]
             for k, e in zip(PAPER_KS, ests):
-                per_k[f"{corpus}: {metric} distance, K={k} (scaled {r['ks'][str(k)]})"] = detail(e, "1 - cos")
+                per_k[f"{corpus}: {metric} distance, K={k} (scaled {r.ks[k]})"] = detail(e, "1 - cos")
             for (a, b), (ea, eb), v in zip(zip(PAPER_KS, PAPER_KS[1:]), zip(ests, ests[1:]),
                                            rules.strictly_decreasing(ests)):
                 key = f"{corpus}: {metric}(K={a}) - {metric}(K={b})"
@@ -192,7 +155,7 @@ def bcl_1(results: dict, reading=None) -> Measurement:
     return measurement(results, verdict, gaps, decided,
                        "decrease between consecutive K; interval = (low of smaller K - high of larger K, "
                        "high - low): lower end > 0 means non-overlapping", "1 - cos", details=per_k,
-                       sizes={f"{c}: clusters at K={k} (scaled {r['ks'][str(k)]})": r["ks"][str(k)]
+                       sizes={f"{c}: clusters at K={k} (scaled {r.ks[k]})": r.ks[k]
                               for c, r in results.items() for k in PAPER_KS})
 
 
@@ -210,10 +173,10 @@ BCL_2 = claim("BCL-2", "With many small clusters, ablating a cluster hurts its t
               "C4-200 1.74 vs 0.80 / 0.82; Yelp-200 1.96 vs 1.48 / 1.30")
 
 
-def bcl_2(results: dict, reading=None) -> Measurement:
+def bcl_2(results: dict[str, BclResult], reading=None) -> Measurement:
     parts = {}
     for corpus, r in results.items():
-        x = rules.intervention(r["setups"]["filter-200"], reading)
+        x = rules.intervention(r.setups["filter-200"], reading)
         for b in ("random", "random_layer"):
             parts[f"{corpus}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-2 {corpus}")
     return directional(results, parts, f"percentage points of {PCT}", "percentage points",
@@ -233,11 +196,11 @@ BCL_3 = claim("BCL-3", "Refined clusters beat every baseline",
               "C4-50 refine 1.85 vs 0.23 / -0.06 / -0.02")
 
 
-def bcl_3(results: dict, reading=None) -> Measurement:
+def bcl_3(results: dict[str, BclResult], reading=None) -> Measurement:
     parts = {}
     for corpus, r in results.items():
         for k in INTERVENTION_KS:
-            x = rules.intervention(r["setups"][f"refine-{k}"], reading)
+            x = rules.intervention(r.setups[f"refine-{k}"], reading)
             for b in BASELINES:
                 parts[f"{corpus} K={k}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-3 {corpus}")
     return directional(results, parts, f"percentage points of {PCT}", "percentage points",
@@ -257,9 +220,9 @@ BCL_4 = claim("BCL-4", "With few large clusters, random neurons hurt more than t
               "C4-50 7.04 vs 5.33; Yelp-50 6.76 vs 5.31")
 
 
-def bcl_4(results: dict, reading=None) -> Measurement:
+def bcl_4(results: dict[str, BclResult], reading=None) -> Measurement:
     parts = {f"{corpus}: random - cluster": rules.paired_difference(
-        rules.intervention(r["setups"]["filter-50"], reading), "random", cluster_minus=False,
+        rules.intervention(r.setups["filter-50"], reading), "random", cluster_minus=False,
         where=f"BCL-4 {corpus}") for corpus, r in results.items()}
     return directional(results, parts, f"percentage points of {PCT}", "percentage points",
                        setups=("filter-50",), reading=reading)
@@ -277,14 +240,14 @@ BCL_5 = claim("BCL-5", "The random-position baseline barely moves the loss",
               "replicated if its interval lies below 0.5% in every setup", "0.00 to 0.30")
 
 
-def bcl_5(results: dict, reading=None) -> Measurement:
+def bcl_5(results: dict[str, BclResult], reading=None) -> Measurement:
     parts = {f"{corpus} {setup}: random_position": rules.baseline_increase(
         rules.intervention(st, reading), "random_position", where=f"BCL-5 {corpus} {setup}")
-        for corpus, r in results.items() for setup, st in r["setups"].items()}
+        for corpus, r in results.items() for setup, st in r.setups.items()}
     verdict, decided = rules.below(parts, rules.BCL5_THRESHOLD)
     first = next(iter(results.values()))
     m = measurement(results, verdict, parts, decided, PCT, PCT,
-                    setups=list(first["setups"]), reading=reading)
+                    setups=list(first.setups), reading=reading)
     m.parts = {k: rules.shifted(e, rules.BCL5_THRESHOLD) for k, e in parts.items()}  # needed(): vs 0.5
     return m
 
@@ -301,10 +264,10 @@ BCL_6 = claim("BCL-6", "Refinement leaves about ten neurons per cluster",
               "replicated if the median lies in [5, 20]", "Fig. 1, section 7.1")
 
 
-def bcl_6(results: dict, reading=None) -> Measurement:
+def bcl_6(results: dict[str, BclResult], reading=None) -> Measurement:
     parts, refined = {}, {}
     for corpus, r in results.items():
-        sizes = np.asarray([len(m) for m in r["clusterings"]["filter"]["50"]["refined"]], dtype=np.float64)
+        sizes = np.asarray([len(m) for m in r.clusterings["filter"][50].refined], dtype=np.float64)
         refined[f"{corpus}: refined sizes"] = sizes.astype(int).tolist()
         # a median of whole numbers: claims.md's percentile construction (the t ones are calibrated on means)
         parts[f"{corpus}: median refined size"] = rules.cluster_estimate(sizes, stat=np.median,
@@ -312,7 +275,7 @@ def bcl_6(results: dict, reading=None) -> Measurement:
                                                                          construction="percentile")
     verdict, decided = rules.in_band(parts, rules.BCL6_BAND)
     m = measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
-                    sizes={f"{c}: refined clusters (K=50 scaled)": len(r["clusterings"]["filter"]["50"]["refined"])
+                    sizes={f"{c}: refined clusters (K=50 scaled)": len(r.clusterings["filter"][50].refined)
                            for c, r in results.items()})
     m.parts = {k: rules.shifted(e, rules.band_edge(e)) for k, e in parts.items()}  # needed(): vs the band
     return m
@@ -332,14 +295,14 @@ BCL_7 = claim("BCL-7", "Clusters gather the same index across layers",
               "section 7.3, Fig. 5")
 
 
-def bcl_7(results: dict, reading=None) -> Measurement:
+def bcl_7(results: dict[str, BclResult], reading=None) -> Measurement:
     parts, observed, nulls = {}, {}, {}
     for corpus, r in results.items():
-        b7, key = r["bcl7"], f"{corpus}: observed mean share"
-        share = [v for v in b7["per_cluster"] if v is not None and np.isfinite(v)]
+        b7, key = r.bcl7, f"{corpus}: observed mean share"
+        share = [v for v in b7.per_cluster if v is not None and np.isfinite(v)]
         e = rules.cluster_estimate(share, where=f"BCL-7 {corpus}")
-        parts[key] = e if np.isfinite(e.value) else rules.nan_estimate([b7["observed"]], len(share))
-        observed[key], nulls[key] = b7["observed"], np.asarray(b7["null"])
+        parts[key] = e if np.isfinite(e.value) else rules.nan_estimate([b7.observed], len(share))
+        observed[key], nulls[key] = b7.observed, np.asarray(b7.null)
     verdict, decided, per = rules.null_rule(observed, nulls)
     details = {f"{k.split(':')[0]}: null mean share, 5th / 50th / 95th percentile":
                [p5, float(np.median(nulls[k])), p95] for k, (_, p5, p95) in per.items()}
@@ -347,7 +310,7 @@ def bcl_7(results: dict, reading=None) -> Measurement:
                        "share of neurons (K=50 scaled, filter; interval: bootstrap over clusters; the rule "
                        "compares the observed share with the null's 95th percentile)", "share of neurons",
                        details=details,
-                       sizes={f"{c}: clusters (K=50 scaled)": r["ks"]["50"] for c, r in results.items()})
+                       sizes={f"{c}: clusters (K=50 scaled)": r.ks[50] for c, r in results.items()})
 
 
 @measures(BCL_7)
@@ -365,17 +328,19 @@ BCL_8 = claim("BCL-8", "Top-activating tokens of a cluster are semantically rela
               "replicated if > 0 with interval (bootstrap over clusters) excluding 0", "Tables 1 and 4")
 
 
-def bcl_8(results: dict, reading=None) -> Measurement:
+def bcl_8(results: dict[str, BclResult], reading=None) -> Measurement:
     parts, details, sizes = {}, {}, {}
     for corpus, r in results.items():
-        b8 = r["bcl8"]["readings"]["R5"] if reading == "R5" else r["bcl8"]
-        parts[f"{corpus}: cluster - random"] = rules.cluster_estimate(b8["diff"], where=f"BCL-8 {corpus}")
+        b8 = r.bcl8.r5 if reading == "R5" else r.bcl8
+        if b8 is None:
+            raise KeyError(f"BCL-8: reading R5 was not computed for {corpus}")
+        parts[f"{corpus}: cluster - random"] = rules.cluster_estimate(b8.diff, where=f"BCL-8 {corpus}")
         details[f"{corpus}: mean observed / random cosine (K=200 scaled, filter; GloVe 6B 50d)"] = \
-            [float(np.mean(b8["observed"])) if b8["observed"] else None,
-             float(np.mean(b8["random"])) if b8["random"] else None]
-        sizes[f"{corpus}: clusters used (>= 2 distinct words)"] = len(b8["diff"])
-        sizes[f"{corpus}: clusters with < 2 distinct words"] = len(b8["n_words"]) - len(b8["diff"])
-        sizes[f"{corpus}: distinct words of the filtered vocabulary"] = b8["n_vocab_words"]
+            [float(np.mean(b8.observed)) if b8.observed else None,
+             float(np.mean(b8.random)) if b8.random else None]
+        sizes[f"{corpus}: clusters used (>= 2 distinct words)"] = len(b8.diff)
+        sizes[f"{corpus}: clusters with < 2 distinct words"] = len(b8.n_words) - len(b8.diff)
+        sizes[f"{corpus}: distinct words of the filtered vocabulary"] = b8.n_vocab_words
     return directional(results, parts, "mean pairwise cosine", "cosine", details=details, sizes=sizes)
 
 

@@ -3,12 +3,16 @@ functions of ``claims/test_bert_clusters.py``) on small synthetic inputs whose v
 construction (issue 11, item 6)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from core.inference import decisive_directional as decisive
 from claims import bcl_rules as rules
 from core.bcl import neuron_clusters as nc
+from core.bcl.result import (BclResult, Clustering, Evaluated, Evaluation, IndexShare, ReadingR3, ReadingR4,
+                             Relatedness, Setup)
 from core.inference.estimate import Estimate
 
 BASELINES = ("random", "random_layer", "random_position")
@@ -20,33 +24,39 @@ def est(value, low, high, n=10):
 
 # ---------------------------------------------------------------------------------------- synthetic results
 
-def _setup(cluster, baselines, groups=None, r3=None, r4=None, r5=None):
-    """A setup entry as bcl_experiment writes it: ``cluster`` (n,), ``baselines`` {b: (n_seeds, n)}."""
+def _seeds(a, i) -> list[float]:
+    return [float(v) for v in np.asarray(a)[:, i]]
+
+
+def _setup(cluster, baselines, groups=None, r3=None, r4=None, r5=None) -> Setup:
+    """A setup as bcl_experiment returns it: ``cluster`` (n,), ``baselines`` {b: (n_seeds, n)}; ``r3``:
+    (cluster, baselines), ``r4``: random_position (n_seeds, n), ``r5``: the arguments of its own setup."""
     n = len(cluster)
-    ev = []
-    for i in range(n):
-        e = {"cluster": i, "cluster_pct": float(cluster[i]), "n_targets": 3,
-             "baselines": {b: [float(v) for v in np.asarray(baselines[b])[:, i]] for b in BASELINES},
-             "readings": {}}
-        if r3 is not None:
-            e["readings"]["R3"] = {"cluster_pct": float(r3[0][i]),
-                                   "baselines": {b: [float(v) for v in np.asarray(r3[1][b])[:, i]]
-                                                 for b in BASELINES}}
-        if r4 is not None:
-            e["readings"]["R4"] = {"baselines": {"random_position": [float(v) for v in np.asarray(r4)[:, i]]}}
-        ev.append(e)
-    st = {"method": "refine", "k_paper": 50, "k": 4, "n_clusters": n, "skipped": 0, "evaluated": ev,
-          "groups": list(range(n)) if groups is None else list(groups), "n_sentences": 2 * n,
-          "n_documents": 2 * n, "readings": {}}
+    ev = [Evaluated(cluster=i, size=5, n_sentences=2, n_targets=3, base_loss=2.0, cluster_pct=float(cluster[i]),
+                    baselines={b: _seeds(baselines[b], i) for b in BASELINES}, rows=[2 * i, 2 * i + 1],
+                    documents=[2 * i, 2 * i + 1],
+                    r3=None if r3 is None else ReadingR3(float(r3[0][i]), {b: _seeds(r3[1][b], i) for b in BASELINES}),
+                    r4=None if r4 is None else ReadingR4(_seeds(r4, i)))
+          for i in range(n)]
+    g = list(range(n)) if groups is None else list(groups)
+    st = Setup(method="refine", k_paper=50, k=4, n_clusters=n, evaluated=ev, groups=g, doc_groups=list(g),
+               n_sentences=2 * n, n_documents=2 * n, topped_up=0, skipped=0, not_sampled=0, sizes=[5] * n,
+               top_tokens=[["a", "b"]] * n)
     if r5 is not None:
-        st["readings"]["R5"] = _setup(*r5)
+        o = _setup(*r5)
+        st.r5 = Evaluation(o.evaluated, o.groups, o.doc_groups, o.n_sentences, o.n_documents, 0, 0, o.top_tokens)
     return st
 
 
-def _result(setups, readings=()):
-    return {"n_positions": 1000, "threshold": 5, "n_kept": 100, "eval_sentences": 50, "eval_documents": 20,
-            "seeds": [0, 1, 2, 3, 4], "readings": list(readings), "data": "synthetic",
-            "ks": {"20": 2, "50": 4, "200": 16}, "setups": setups, "sizes": {"min_documents": 16}}
+def _result(setups, readings=(), **fields) -> BclResult:
+    """A result around ``setups`` whose other fields are placeholders (``fields`` replace them)."""
+    base = dict(model="m", corpus="news", kind="masked", tier="small", profile="ci", n_layers=2, width=8,
+                n_neurons=16, sizes={"min_documents": 16}, threshold=5, n_positions=1000, n_distinct=200,
+                n_kept=100, ks={20: 2, 50: 4, 200: 16}, seeds=[0, 1, 2, 3, 4], readings=list(readings),
+                clusterings={}, setups=setups, bcl7=IndexShare([], float("nan"), []),
+                bcl8=Relatedness([], [], [], [], [], [], 0, 0), eval_sentences=50, eval_documents=20, cost={},
+                data="synthetic")
+    return BclResult(**{**base, **fields})
 
 
 def _arrays(n=24, effect=2.0, base=(0.2, 0.0, 0.0), noise=1.0, seed=0):
@@ -300,11 +310,11 @@ def test_bcl8_related_words_replicate():
 
     rng = np.random.default_rng(0)
     diff = rng.normal(0.2, 0.1, 30).tolist()
-    b8 = {"diff": diff, "observed": [0.5] * 30, "random": [0.3] * 30, "n_words": [10] * 32,
-          "n_vocab_words": 900, "readings": {"R5": {"diff": (-np.asarray(diff)).tolist(), "observed": [0.1] * 30,
-                                                    "random": [0.3] * 30, "n_words": [10] * 30,
-                                                    "n_vocab_words": 900}}}
-    res = {"news": {**_result({}), "bcl8": b8}}
+    r5 = Relatedness(cluster=list(range(30)), observed=[0.1] * 30, random=[0.3] * 30,
+                     diff=(-np.asarray(diff)).tolist(), n_mapped=[10] * 30, n_words=[10] * 30, n_vocab_words=900)
+    b8 = Relatedness(cluster=list(range(30)), observed=[0.5] * 30, random=[0.3] * 30, diff=diff,
+                     n_mapped=[10] * 32, n_words=[10] * 32, n_vocab_words=900, n_vocab_with_vector=950, r5=r5)
+    res = {"news": _result({}, bcl8=b8)}
     m = bcl_8(res)
     assert m.verdict == "replicated" and m.sample_sizes["news: clusters with < 2 distinct words"] == 2
     assert bcl_8(res, "R5").verdict == "contradicted"
@@ -320,15 +330,18 @@ def test_readings_read_the_alternates_and_run_beside_the_primary():
     r4 = np.full((5, c.size), 5.0)                          # under R4 random_position does
     st = lambda: _setup(c, b, r3=(c, bad), r4=r4, r5=(c, b))   # noqa: E731
     res = {"news": _result({"refine-50": st(), "refine-200": st()}, readings=("R3", "R4", "R5"))}
-    x3 = rules.intervention(res["news"]["setups"]["refine-50"], "R3")
+    x3 = rules.intervention(res["news"].setups["refine-50"], "R3")
     assert np.allclose(x3.baselines["random"], 3.0)
-    x4 = rules.intervention(res["news"]["setups"]["refine-50"], "R4")
+    x4 = rules.intervention(res["news"].setups["refine-50"], "R4")
     assert np.allclose(x4.baselines["random_position"], 5.0) and np.allclose(x4.baselines["random"], b["random"])
     m = with_readings(BCL_3, res, bcl_3)
     assert m.verdict == "replicated" and set(m.readings) == {"R3", "R4", "R5"}
     assert m.readings["R3"]["verdict"] == "contradicted" and m.readings["R4"]["verdict"] == "contradicted"
     assert m.readings["R5"]["verdict"] == "replicated"
-    assert with_readings(BCL_6, {"news": {**res["news"], "clusterings": {"filter": {"50": {
-        "refined": [[0] * 10] * 12}}}}}, bcl_6).readings == {}   # no reading touches BCL-6
-    with pytest.raises(KeyError):
-        rules.intervention(_setup(c, b), "R3")
+    refined = Clustering(labels=[0] * 16, avg_distance=[0.5] * 4, max_distance=[0.9] * 4,
+                         refined=[[0] * 10] * 12, refine_trace=[[0.7, 0.5]] * 12)
+    assert with_readings(BCL_6, {"news": replace(res["news"], clusterings={"filter": {50: refined}})},
+                         bcl_6).readings == {}   # no reading touches BCL-6
+    for reading in ("R3", "R4", "R5"):
+        with pytest.raises(KeyError, match=reading):
+            rules.intervention(_setup(c, b), reading)

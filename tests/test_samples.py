@@ -10,7 +10,7 @@ import pytest
 
 from core import inference as inf
 from core.abl.ablation import AblationSweep
-from core.bcl.experiment import bcl_samples
+from core.bcl.result import BclResult, Evaluated, IndexShare, ReadingR4, Relatedness, Setup
 from core.mod.result import ModResult
 from core.samples import (
     SAMPLES_VERSION,
@@ -114,18 +114,23 @@ def test_mod_arrays_all_get_named_dimensions():
 
 
 def test_bcl_rows_by_hand():
-    ev = [{"cluster": 7, "size": 5, "n_sentences": 2, "n_targets": 3, "base_loss": 2.0, "cluster_pct": 10.0,
-           "baselines": {"random": [1.0, 2.0]},
-           "readings": {"R4": {"baselines": {"random_position": [0.5]}}}}]
-    result = {"corpus": "news", "kind": "causal", "ks": {"50": 4},
-              "setups": {"filter-50": {"evaluated": ev, "groups": [3], "readings": {}}},
-              "bcl7": {"per_cluster": [0.1, 0.2], "null": [0.0, 0.1, 0.05]}}
-    arrays, schema, meta = bcl_samples(result)
+    ev = [Evaluated(cluster=7, size=5, n_sentences=2, n_targets=3, base_loss=2.0, cluster_pct=10.0,
+                    baselines={"random": [1.0, 2.0]}, rows=[0, 1], documents=[4], r4=ReadingR4([0.5]))]
+    setup = Setup(method="filter", k_paper=50, k=4, n_clusters=4, evaluated=ev, groups=[3], doc_groups=[3],
+                  n_sentences=2, n_documents=1, topped_up=0, skipped=0, not_sampled=3, sizes=[5, 1, 1, 1],
+                  top_tokens=[["a"]] * 4)
+    result = BclResult(model="m", corpus="news", kind="causal", tier="small", profile="ci", n_layers=2,
+                       width=2, n_neurons=4, sizes={}, threshold=5, n_positions=100, n_distinct=10, n_kept=5,
+                       ks={50: 4}, seeds=[0, 1], readings=["R4"], clusterings={}, setups={"filter-50": setup},
+                       bcl7=IndexShare(per_cluster=[0.1, 0.2], observed=0.15, null=[0.0, 0.1, 0.05]),
+                       bcl8=Relatedness([], [], [], [], [], [], 0, 0), eval_sentences=10, eval_documents=4,
+                       cost={}, data={})
+    arrays, schema, meta = result.samples()
     rows = list(zip(arrays["reading"], arrays["condition"], arrays["seed"], arrays["pct_increase"],
                     arrays["group"], arrays["cluster"]))
     assert rows == [("primary", "cluster", -1, 10.0, 3, 7), ("primary", "random", 0, 1.0, 3, 7),
                     ("primary", "random", 1, 2.0, 3, 7), ("R4", "random_position", 0, 0.5, 3, 7)]
-    assert meta["corpus"] == "news" and arrays["index_share_null"].size == 3
+    assert meta == {"corpus": "news", "kind": "causal", "ks": {"50": 4}} and arrays["index_share_null"].size == 3
 
 
 def test_per_model_writes_samples_only_when_asked(tmp_path, monkeypatch):

@@ -10,9 +10,10 @@
   batched pass.
 - :mod:`core.bcl.relatedness`: BCL-8, the embedding relatedness of the clusters' top words.
 - :mod:`core.bcl.experiment`: the BCL experiment on a model and corpus; results cached on disk.
+- :mod:`core.bcl.result`: its result as typed records, with the figure payload and the per-unit data.
 - :mod:`core.bcl.figures`: the BCL figures of the report.
 
-Inputs: a masked or causal LM (:mod:`core.zoo`), text windows (:mod:`core.data`). Outputs: cluster scores
-per seed and baseline, which ``claims/test_bert_clusters.py`` turns into verdicts with
-``claims/bcl_rules.py``.
+Inputs: a masked or causal LM (:mod:`core.zoo`), text windows (:mod:`core.data`). Outputs: a
+:class:`core.bcl.result.BclResult` (cluster scores per seed and baseline, BCL-7 and BCL-8), which
+``claims/test_bert_clusters.py`` turns into verdicts with ``claims/bcl_rules.py``.
 """

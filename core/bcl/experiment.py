@@ -26,6 +26,7 @@ from core.batching import GPU_BUDGET
 from core.bcl.baselines import BASELINES, SEEDS
 from core.bcl.intervention import intervene
 from core.bcl.relatedness import token_relatedness
+from core.bcl.result import BclResult
 from core.bcl.sentences import cluster_sentences, select_sentences
 from core.cache import atomic_write_json, cache_dir, cache_key, load_cached, note_experiment, one_at_a_time
 from core.errors import check_name
@@ -211,7 +212,7 @@ def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, reading
 
 @one_at_a_time("bcl", lambda name, corpus, profile, **_: f"experiment-{name}-{corpus}-{profile.name}")
 def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", progress: bool = True,
-                   readings=frozenset()) -> dict:
+                   readings=frozenset()) -> BclResult:
     """The BCL experiment on one zoo model and corpus, cached on disk.
 
     Parameters
@@ -228,16 +229,10 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
 
     Returns
     -------
-    dict (JSON-serialisable)
-        ``model``, ``corpus``, ``kind``, ``n_layers``, ``width``, ``sizes``, ``threshold``,
-        ``n_positions``, ``n_distinct``, ``n_kept``, ``ks`` (paper K -> scaled K), ``clusterings``
-        (method -> paper K -> labels, per-cluster distances, refinement), ``setups`` (setup name ->
-        evaluated :class:`core.bcl.intervention.ClusterScore` dicts with their ``documents``, ``groups``
-        (shared-sentence components of the evaluated clusters), ``doc_groups``, ``n_sentences``,
-        ``n_documents``,
-        ``skipped``, top tokens, and ``readings`` -> ``"R5"`` -> the same for R5's top tokens),
-        ``bcl7``, ``bcl8`` (with ``readings`` -> ``"R5"``), ``readings`` (computed), ``eval_documents``
-        (documents of the pool), ``cost`` (seconds and forward rows).
+    core.bcl.result.BclResult
+        The model and corpus facts and sizes, the clusterings per variant and K, the intervention's
+        setups (with readings R3/R4 per evaluated cluster and R5 per setup), BCL-7 and BCL-8. The cache
+        entry is its :meth:`~core.bcl.result.BclResult.to_dict` (JSON).
 
     Raises
     ------
@@ -275,7 +270,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     path = cache_dir("bcl") / f"result-{name.replace(':', '_')}-{corpus.replace('/', '_')}-{key}.json"
     if (found := load_cached(path, _read_json)) is not None:  # a damaged entry is named and rebuilt
         note_experiment("bcl", name, path, computed=False)
-        return found
+        return BclResult.from_dict(found)
     variants = _variants(rep, keep, methods, tok, cols)
     # keyed on what the clustering depends on only, so that readings and evaluation sizes reuse it
     with stage("bcl clustering", f"{name} on {corpus}", on="cpu"): clusterings = _clusterings(variants, ks, cache_key(experiment="bcl-clusters", version=REPR_VERSION,
@@ -361,7 +356,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
         bcl8["readings"]["R5"] = token_relatedness(top200_5, words, vec, n_random_sets=sizes["n_random_sets"],
                                                    seed=0)
 
-    result = {
+    result = BclResult.from_dict({
         "experiment": "bcl", "model": name, "corpus": corpus, "kind": lm.kind, "tier": lm.tier,
         "profile": profile.name, "n_layers": rep.n_layers, "width": rep.width, "n_neurons": n_neurons,
         "sizes": {**sizes, "methods": list(methods)}, "threshold": threshold,
@@ -374,73 +369,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
         "data": {"collect": f"{corpus}, collect split, {rep.n_positions} tokens",
                  "eval": f"{corpus}, eval split, {pool.shape[0]} sentences of {pool.shape[1]} tokens "
                          f"(documents cut at {sizes['eval_max_doc_tokens']} tokens)"},
-    }
-    atomic_write_json(path, result)
+    })
+    atomic_write_json(path, result.to_dict())
     note_experiment("bcl", name, path, computed=True)
     return result
-
-
-
-def bcl_samples(result: dict) -> tuple[dict, dict, dict]:
-    """Per-unit data of a BCL experiment (:func:`bcl_experiment`'s result) for
-    :func:`core.samples.write_samples`: ``(arrays, schema, meta)``.
-
-    One row per (setup, reading, cluster, condition, seed) of the causal interventions (BCL section
-    5.5): the % increase of the CE on the cluster's top tokens, with the cluster's sentence group (the
-    unit the BCL-2..5 bootstrap resamples: clusters evaluated on shared sentences move together).
-    ``reading`` is ``primary`` or the alternate (R3, R4: same sentences; R5: own top tokens and
-    sentences); ``seed`` is -1 for the cluster itself. Also BCL-7's per-cluster index share and its
-    permutation null.
-    """
-    rows: dict[str, list] = {k: [] for k in ("setup", "reading", "cluster", "group", "condition", "seed",
-                                             "pct_increase", "base_loss", "n_sentences", "n_targets", "size")}
-
-    def add(setup, reading, sc, group, condition, seed, pct):
-        for k, v in (("setup", setup), ("reading", reading), ("cluster", sc["cluster"]), ("group", group),
-                     ("condition", condition), ("seed", seed), ("pct_increase", pct),
-                     ("base_loss", sc["base_loss"]), ("n_sentences", sc["n_sentences"]),
-                     ("n_targets", sc["n_targets"]), ("size", sc["size"])):
-            rows[k].append(v)
-
-    def evaluated(setup, reading, ev, pick):
-        for sc, group in zip(ev["evaluated"], ev["groups"]):
-            cluster_pct, baselines = pick(sc)
-            if cluster_pct is not None:
-                add(setup, reading, sc, group, "cluster", -1, cluster_pct)
-            for condition, values in baselines.items():
-                for seed, pct in enumerate(values):
-                    add(setup, reading, sc, group, condition, seed, pct)
-
-    for name, setup in result["setups"].items():
-        evaluated(name, "primary", setup, lambda sc: (sc["cluster_pct"], sc["baselines"]))
-        for rid in ("R3", "R4"):
-            evaluated(name, rid, setup, lambda sc, rid=rid: (
-                sc["readings"][rid].get("cluster_pct"), sc["readings"][rid].get("baselines", {}))
-                if rid in sc.get("readings", {}) else (None, {}))
-        if "R5" in setup.get("readings", {}):
-            ev5 = setup["readings"]["R5"]
-            evaluated(name, "R5", ev5, lambda sc: (sc["cluster_pct"], sc["baselines"]))
-    arrays = {"setup": np.asarray(rows["setup"], dtype=str), "reading": np.asarray(rows["reading"], dtype=str),
-              "condition": np.asarray(rows["condition"], dtype=str),
-              **{k: np.asarray(rows[k], dtype=np.int64) for k in ("cluster", "group", "seed", "n_sentences",
-                                                                  "n_targets", "size")},
-              "pct_increase": np.asarray(rows["pct_increase"], dtype=np.float64),
-              "base_loss": np.asarray(rows["base_loss"], dtype=np.float64),
-              "index_share": np.asarray(result["bcl7"]["per_cluster"], dtype=np.float64),
-              "index_share_null": np.asarray(result["bcl7"]["null"], dtype=np.float64)}
-    r = ["row"]
-    schema = {"setup": (r, "post-processing and K of the paper (e.g. filter-200)"),
-              "reading": (r, "primary, or the alternate reading (claims.md, Readings) the row belongs to"),
-              "condition": (r, "cluster, or the baseline: random, random_layer, random_position"),
-              "cluster": (r, "cluster id within the setup's clustering"),
-              "group": (r, "sentence group: clusters sharing sentences (the bootstrap's cluster unit)"),
-              "seed": (r, "baseline seed (-1 for the cluster itself)"),
-              "n_sentences": (r, "evaluation sentences of the cluster"),
-              "n_targets": (r, "scored top-token predictions"),
-              "size": (r, "neurons in the cluster"),
-              "pct_increase": (r, "CE increase on the cluster's top tokens, percent of the unablated CE"),
-              "base_loss": (r, "unablated CE on those targets, nats"),
-              "index_share": (["cluster50"], "BCL-7: share of a K=50 (scaled, filter) cluster's neurons whose "
-                                             "index recurs in another layer of the cluster"),
-              "index_share_null": (["permutation"], "BCL-7: mean share under the layer-preserving permutation null")}
-    return arrays, schema, {"corpus": result["corpus"], "kind": result["kind"], "ks": result["ks"]}

@@ -1,6 +1,7 @@
 """Figures and tables of the BCL paper, redrawn from a run's ``bcl`` curve payloads.
 
-:func:`render` draws, for every (model, corpus) payload written by ``claims/test_bert_clusters.py``:
+:func:`render` draws, for every (model, corpus) payload (:meth:`core.bcl.result.BclResult.curves`,
+written into a run's ``curves/`` by ``claims/test_bert_clusters.py``):
 
 - within-cluster distance against K (BCL Fig. 2): mean over clusters of the average and the max
   pairwise ``1 - cos`` distance, K = 20, 50, 200 scaled to the model;
