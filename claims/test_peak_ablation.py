@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import pytest
 
+import numpy as np
+
 from claims import abl_rules as rules
-from claims._claim import Claim, measures, per_model
-from core.abl.ablation import abl_experiment
+from claims._claim import Claim, Outcome, detail, measures, per_model
+from core import inference as inf
+from core.abl.ablation import CONSTANT_METHODS, AblationSweep, abl_experiment
 
 
 def claim(id, statement, measured, rule, paper_value, kinds, read_as=None) -> Claim:
@@ -49,14 +52,22 @@ ABL_2 = claim("ABL-2", "On decoders, peak ablation degrades less than mean ablat
               read_as="at 50% pruned: top1(peak) - top1(mean) and CE(mean) - CE(peak); " + ABL_1.rule)
 
 
+def peak_beats(sweep: AblationSweep, other: str) -> Outcome:
+    """ABL-1 (``other="zero"``), ABL-2 (``"mean"``): at 50% pruned, top1(peak) - top1(other) and
+    CE(other) - CE(peak), both claimed > 0 (percentage points; nats)."""
+    parts = {f"top1(peak) - top1({other})": rules.diff(sweep, sweep.top1_at("peak", 0.5), sweep.top1_at(other, 0.5)),
+             f"CE({other}) - CE(peak)": rules.diff(sweep, sweep.ce_at(other, 0.5), sweep.ce_at("peak", 0.5))}
+    return rules.several(sweep, parts, rules.PP, at="50%", units={f"CE({other}) - CE(peak)": "nats"})
+
+
 @measures(ABL_1)
 def test_abl_1_peak_degrades_less_than_zero_on_decoders(model, abl, conclude):
-    conclude(ABL_1, model, rules.peak_beats(abl(model), "zero"))
+    conclude(ABL_1, model, peak_beats(abl(model), "zero"))
 
 
 @measures(ABL_2)
 def test_abl_2_peak_degrades_less_than_mean_on_decoders(model, abl, conclude):
-    conclude(ABL_2, model, rules.peak_beats(abl(model), "mean"))
+    conclude(ABL_2, model, peak_beats(abl(model), "mean"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,9 +81,27 @@ ABL_3 = claim("ABL-3", "On decoders, peak is the most consistent: lowest loss al
                       "the 9 fractions")
 
 
+def abl_3(sweep: AblationSweep) -> Outcome:
+    """ABL-3: at each of 10%..90%, is CE(peak) the lowest of {peak, mean, zero}; the count of such
+    fractions with its interval, and the fractions where another method is significantly lower."""
+    fractions = [f for f in sweep.fractions if f > 0]
+    ce = {m: np.stack([sweep.ce_at(m, f) for f in fractions]) for m in CONSTANT_METHODS}  # (F, S, U)
+    lowest = inf.nested_bootstrap(ce, rules.peak_lowest_count, docs=sweep.unit_docs, where=f"ABL-3 {sweep.model}",
+                                  vectorized=True)
+    details, below = {}, []
+    for i, f in enumerate(fractions):
+        pair = [rules.diff(sweep, ce[m][i], ce["peak"][i]) for m in ("mean", "zero")]
+        details[f"{f:.0%}: CE(mean) - CE(peak), CE(zero) - CE(peak)"] = [detail(e, "nats") for e in pair]
+        below.append(any(e.high < 0 for e in pair))
+    verdict, significant = rules.abl3_verdict(lowest.value, below)
+    details["fractions where another method is significantly lower than peak"] = significant
+    return Outcome(verdict, lowest, "fractions (of 9) where CE(peak) is the lowest", details=details,
+                   **rules.about(sweep))
+
+
 @measures(ABL_3)
 def test_abl_3_peak_has_the_lowest_loss_along_the_curve(model, abl, conclude):
-    conclude(ABL_3, model, rules.abl3(abl(model)))
+    conclude(ABL_3, model, abl_3(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,9 +113,18 @@ ABL_4 = claim("ABL-4", "Resampling degrades most",
               "< 0 with interval excluding 0", "Table 2, all four models", ALL)
 
 
+def abl_4(sweep: AblationSweep) -> Outcome:
+    """ABL-4: at 50%, top1(m) - top1(r) for every resampling variant r and m in {zero, mean, peak},
+    all claimed > 0 (percentage points)."""
+    resampling = [m for m in sweep.methods if m.startswith("resample")]
+    parts = {f"top1({m}) - top1({r})": rules.diff(sweep, sweep.top1_at(m, 0.5), sweep.top1_at(r, 0.5))
+             for r in resampling for m in CONSTANT_METHODS}
+    return rules.several(sweep, parts, rules.PP, at="50%")
+
+
 @measures(ABL_4)
 def test_abl_4_resampling_degrades_most(model, abl, conclude):
-    conclude(ABL_4, model, rules.abl4(abl(model)))
+    conclude(ABL_4, model, abl_4(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,9 +138,20 @@ ABL_5 = claim("ABL-5", "Among resampling variants, random token ids degrade leas
                       "excluding 0; contradicted if any is < 0 with interval excluding 0")
 
 
+def abl_5(sweep: AblationSweep) -> Outcome:
+    """ABL-5: at 90%, top1(token ids) minus top1 of each other resampling variant, and the same for CE
+    (mirrored), all claimed > 0."""
+    others = [m for m in sweep.methods if m.startswith("resample") and m != "resample-ids"]
+    top1 = {f"top1(ids) - top1({o})": rules.diff(sweep, sweep.top1_at("resample-ids", 0.9), sweep.top1_at(o, 0.9))
+            for o in others}
+    ce = {f"CE({o}) - CE(ids)": rules.diff(sweep, sweep.ce_at(o, 0.9), sweep.ce_at("resample-ids", 0.9))
+          for o in others}
+    return rules.several(sweep, {**top1, **ce}, rules.PP, at="90%", units={k: "nats" for k in ce})
+
+
 @measures(ABL_5)
 def test_abl_5_token_id_resampling_degrades_least_on_decoders(model, abl, conclude):
-    conclude(ABL_5, model, rules.abl5(abl(model)))
+    conclude(ABL_5, model, abl_5(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,9 +163,21 @@ ABL_6 = claim("ABL-6", "On ViT, zero, mean and peak are statistically indistingu
               "47.72 +- 3.58, 48.65 +- 5.38, 48.65 +- 2.54", VIT)
 
 
+def abl_6(sweep: AblationSweep) -> Outcome:
+    """ABL-6: at 50%, the three pairwise top1 differences of zero, mean and peak; equivalence with a
+    margin of 2 percentage points; the headline is the pair farthest from 0."""
+    pairs = [("peak", "mean"), ("peak", "zero"), ("mean", "zero")]
+    ests = {f"top1({a}) - top1({b})": rules.diff(sweep, sweep.top1_at(a, 0.5), sweep.top1_at(b, 0.5))
+            for a, b in pairs}
+    widest = inf.decisive_equivalence(ests)
+    return Outcome(inf.equivalence(list(ests.values()), margin=rules.ABL6_MARGIN), ests[widest],
+                   f"the pair farthest from 0, {widest} at 50%, {rules.PP}", parts=ests,
+                   details={k: detail(e, rules.PP) for k, e in ests.items()}, decided_by=widest, **rules.about(sweep))
+
+
 @measures(ABL_6)
 def test_abl_6_constant_methods_are_equivalent_on_vit(model, abl, conclude):
-    conclude(ABL_6, model, rules.abl6(abl(model)))
+    conclude(ABL_6, model, abl_6(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,9 +188,16 @@ ABL_7 = claim("ABL-7", "On masked LMs, peak edges out mean and zero up to 75%",
               read_as="contradicted, by the general rule: either < 0 with interval excluding 0")
 
 
+def abl_7(sweep: AblationSweep) -> Outcome:
+    """ABL-7: at 50%, top1(peak) - top1(mean) and top1(peak) - top1(zero), both claimed > 0."""
+    parts = {f"top1(peak) - top1({m})": rules.diff(sweep, sweep.top1_at("peak", 0.5), sweep.top1_at(m, 0.5))
+             for m in ("mean", "zero")}
+    return rules.several(sweep, parts, rules.PP, at="50%")
+
+
 @measures(ABL_7)
 def test_abl_7_peak_edges_out_mean_and_zero_on_masked_lms(model, abl, conclude):
-    conclude(ABL_7, model, rules.abl7(abl(model)))
+    conclude(ABL_7, model, abl_7(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,9 +208,16 @@ ABL_8 = claim("ABL-8", "On masked LMs at 90%, random-token-id resampling has the
               read_as="contradicted, by the general rule: any < 0 with interval excluding 0")
 
 
+def abl_8(sweep: AblationSweep) -> Outcome:
+    """ABL-8: at 90%, CE(m) - CE(token ids) for every other method m, all claimed > 0 (nats)."""
+    parts = {f"CE({m}) - CE(ids)": rules.diff(sweep, sweep.ce_at(m, 0.9), sweep.ce_at("resample-ids", 0.9))
+             for m in sweep.methods if m != "resample-ids"}
+    return rules.several(sweep, parts, "nats", at="90%")
+
+
 @measures(ABL_8)
 def test_abl_8_token_id_resampling_has_the_lowest_loss_on_masked_lms(model, abl, conclude):
-    conclude(ABL_8, model, rules.abl8(abl(model)))
+    conclude(ABL_8, model, abl_8(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,9 +230,26 @@ ABL_9 = claim("ABL-9", "Most attention pre-out neurons are zero-centred; a minor
                       "wholly below its threshold")
 
 
+def abl_9(sweep: AblationSweep) -> Outcome:
+    """ABL-9: per neuron |peak| / std on the collection data (every layer); >= 75% of neurons at or
+    below 0.25 std AND >= 1% above 1 std (bootstrap over neurons)."""
+    ratio = sweep.peak_over_std  # (n_neurons,), every layer
+    centred, off, _, verdict = rules.abl9_verdict(ratio, where=f"ABL-9 {sweep.model}")
+    ests = {rules.CENTRED: centred, rules.OFF: off}
+    decided = inf.decisive_threshold(verdict, ests, rules.ABL9_AT_LEAST, side="at least")
+    base = rules.about(sweep)
+    return Outcome(verdict, ests[decided], f"neurons with {decided}, percent",
+                   parts={k: e.shifted(-rules.ABL9_AT_LEAST[k]) for k, e in ests.items()},
+                   details={rules.CENTRED: detail(centred, "percent of neurons"), rules.OFF: detail(off, "percent of neurons"),
+                            "median |peak| / std": float(np.median(ratio)),
+                            "diagnostics": sweep.info.get("diagnostics")},
+                   decided_by=decided, seeds=base["seeds"], data=base["data"],
+                   sample_sizes={**base["sample_sizes"], "neurons": int(ratio.size)})
+
+
 @measures(ABL_9)
 def test_abl_9_most_attention_neurons_are_zero_centred(model, abl, conclude):
-    conclude(ABL_9, model, rules.abl9(abl(model)))
+    conclude(ABL_9, model, abl_9(abl(model)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +260,25 @@ ABL_10 = claim("ABL-10", "Degradation grows with the fraction pruned (sanity)",
                "is < 0 and of CE with fraction is > 0, intervals excluding 0", "Figs. 2-3", ALL)
 
 
+def abl_10(sweep: AblationSweep) -> Outcome:
+    """ABL-10: for zero, mean and peak, Spearman rho of top1 with the fraction pruned (claimed < 0) and
+    of CE with it (claimed > 0), over every (fraction, draw) point, documents resampled."""
+    ests, signed = {}, {}
+    for m in CONSTANT_METHODS:
+        for metric, sign in (("top1", -1.0), ("ce", 1.0)):
+            values = sweep.top1 if metric == "top1" else sweep.ce
+            arr = np.swapaxes(values[sweep.methods.index(m)].astype(np.float64), 0, 1)  # (F, S, U)
+            est = inf.nested_bootstrap(arr, rules.curve_spearman(sweep.fractions), docs=sweep.unit_docs,
+                                       where=f"ABL-10 {sweep.model}", vectorized=True).within(-1.0, 1.0)
+            name = f"rho({metric}({m}), fraction)"
+            ests[name], signed[name] = est, est.scaled(sign)
+    verdict = inf.directional(list(signed.values()))
+    name = inf.decisive_directional(verdict, signed)
+    return Outcome(verdict, ests[name], f"{name} (Spearman rho)", parts=signed,
+                   details={k: detail(e, "Spearman rho") for k, e in ests.items()}, decided_by=name,
+                   **rules.about(sweep))
+
+
 @measures(ABL_10)
 def test_abl_10_degradation_grows_with_fraction(model, abl, conclude):
-    conclude(ABL_10, model, rules.abl10(abl(model)))
+    conclude(ABL_10, model, abl_10(abl(model)))
