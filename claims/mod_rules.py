@@ -1,7 +1,8 @@
 """The MOD claims' statistics and decision rules (claims.md, MOD table, revision 2), as small functions
 of arrays, so that each can be tested on inputs whose verdict is known by construction
-(``tests/test_mod_claims.py``); ``claims/test_modularity.py`` feeds them a
-:class:`core.mod.result.ModResult` and turns the :class:`Outcome` into a result.
+(``tests/test_mod_claims.py``), each returning a :class:`claims._claim.Outcome`; and the few helpers
+that turn one into a claim's outcome on a :class:`core.mod.result.ModResult` (:func:`measured`,
+:func:`guarded`). Each claim's measurement sits next to its row in ``claims/test_modularity.py``.
 
 Every interval comes from :func:`core.inference.cluster_bootstrap` (claims.md, "Intervals", revision
 2) over the claim's units, with the units that share something resampled together:
@@ -18,47 +19,21 @@ Every interval comes from :func:`core.inference.cluster_bootstrap` (claims.md, "
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from claims._claim import Outcome, detail
 from core import inference as inf
-from core.inference.estimate import Estimate
+from core.mod.experiment import PER_LAYER_FRACTION
+from core.mod.result import ModResult
 
 __all__ = [
-    "Outcome", "offdiag", "pair_groups", "rows_off_minus_diag", "spillover", "mod1", "mod2", "mod3", "mod4",
+    "offdiag", "pair_groups", "rows_off_minus_diag", "spillover", "mod1", "mod2", "mod3", "mod4",
     "mod5", "mod6", "mod7", "mod8", "mod9", "mod10", "iqr", "outer_quarters", "PAPER_FRACTION",
+    "measured", "guarded", "computed", "search_details", "auc_info",
 ]
 
 #: MOD-5's paper values: mean +- sd of the selected fraction in percent (ViT 50% drop, Mistral 20% drop).
 PAPER_FRACTION = {"image": (12.5, 6.0), "causal": (3.4, 2.6)}
-
-
-@dataclass
-class Outcome:
-    """A claim's verdict with the numbers it came from.
-
-    Attributes
-    ----------
-    verdict : {"replicated", "contradicted", "inconclusive"}
-    statistic : Estimate
-        The headline: the part of the rule that decided the verdict where the rule has several.
-    parts : dict of str to Estimate
-        Every estimate the rule read (the headline among them).
-    values : dict
-        Plain sub-statistics (no interval) for the result's details.
-    decided_by : str or None
-        The key of ``parts`` that is the headline, where the rule has several parts.
-    units : dict of str to int
-        The bootstrap units and their groups (sample sizes).
-    """
-
-    verdict: str
-    statistic: Estimate
-    parts: dict = field(default_factory=dict)
-    values: dict = field(default_factory=dict)
-    decided_by: str | None = None
-    units: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,8 +101,9 @@ def mod1(R, *, seed: int = 0) -> Outcome:
     with its interval (bootstrap over rows) excluding 0."""
     d = rows_off_minus_diag(R)
     est = inf.cluster_bootstrap(d, seed=seed, where="MOD-1", group_level="rows")
-    return Outcome(inf.directional(est), est, {"mean off-diagonal - diagonal": est},
-                   {"per row": d.round(4).tolist()}, units={"rows": len(d)})
+    return Outcome(inf.directional(est), est, parts={"mean off-diagonal - diagonal": est},
+                   details={"per row": d.round(4).tolist()},
+                   sample_sizes={"rows": len(d)})
 
 
 def mod2(R50, R80, *, seed: int = 0) -> Outcome:
@@ -154,11 +130,11 @@ def mod2(R50, R80, *, seed: int = 0) -> Outcome:
 
     est = inf.cluster_bootstrap({"d50": d50, "o50": o50, "d80": d80, "o80": o80}, stat, seed=seed,
                                 where="MOD-2", group_level="rows")
-    return Outcome(inf.directional(est), est, {"S(80%) - S(50%)": est},
-                   {"spill-over S at 50% drop": spillover(R50), "spill-over S at 80% drop": spillover(R80),
+    return Outcome(inf.directional(est), est, parts={"S(80%) - S(50%)": est},
+                   details={"spill-over S at 50% drop": spillover(R50), "spill-over S at 80% drop": spillover(R80),
                     "mean off-diagonal R, 50% / 80% drop": [float(o50.mean()), float(o80.mean())],
                     "mean diagonal R, 50% / 80% drop": [float(d50.mean()), float(d80.mean())]},
-                   units={"rows": n})
+                   sample_sizes={"rows": n})
 
 
 def mod3(R, R_half1, R_half2, *, seed: int = 0) -> Outcome:
@@ -183,10 +159,11 @@ def mod3(R, R_half1, R_half2, *, seed: int = 0) -> Outcome:
     parts = {"rho": rho, "excess asymmetry": excess}
     verdict = inf.all_of([inf.directional(rho), inf.directional(excess)])
     key = inf.decisive_directional(verdict, parts)
-    return Outcome(verdict, parts[key], parts,
-                   {"mean asymmetry |R[u,v] - R[v,u]|": float(np.abs(a - b).mean()),
+    return Outcome(verdict, parts[key], parts=parts,
+                   details={"mean asymmetry |R[u,v] - R[v,u]|": float(np.abs(a - b).mean()),
                     "noise floor mean |R1[u,v] - R2[u,v]|": float(noise.mean())},
-                   decided_by=key, units={"unordered pairs": len(a)})
+                   decided_by=key,
+                   sample_sizes={"unordered pairs": len(a)})
 
 
 def mod4(O, related, *, seed: int = 0) -> Outcome:
@@ -205,10 +182,10 @@ def mod4(O, related, *, seed: int = 0) -> Outcome:
 
     est = inf.cluster_bootstrap({"o": o, "r": r}, stat, groups=pair_groups(O.shape[0]), seed=seed,
                                 where="MOD-4", group_level="pairs")
-    return Outcome(inf.directional(est), est, {"related minus median": est},
-                   {"mean O, related (directed)": float(o[r > 0].mean()) if (r > 0).any() else None,
+    return Outcome(inf.directional(est), est, parts={"related minus median": est},
+                   details={"mean O, related (directed)": float(o[r > 0].mean()) if (r > 0).any() else None,
                     "median O, all (directed)": float(np.median(o))},
-                   units={"directed pairs": len(o), "unordered pairs": len(o) // 2,
+                   sample_sizes={"directed pairs": len(o), "unordered pairs": len(o) // 2,
                           "related directed pairs": int(r.sum())})
 
 
@@ -220,10 +197,10 @@ def mod5(fractions_pct, paper: tuple[float, float], *, seed: int = 0) -> Outcome
     mean, sd = paper
     est = inf.cluster_bootstrap(f, seed=seed, where="MOD-5", group_level="subsets")
     inside = mean - sd <= est.low and est.high <= mean + sd
-    return Outcome("replicated" if inside else "inconclusive", est, {"mean selected fraction": est},
-                   {"sd across subsets (percent)": float(f.std(ddof=1)),
+    return Outcome("replicated" if inside else "inconclusive", est, parts={"mean selected fraction": est},
+                   details={"sd across subsets (percent)": float(f.std(ddof=1)),
                     "paper range (percent)": [round(mean - sd, 4), round(mean + sd, 4)]},
-                   units={"subsets": len(f)})
+                   sample_sizes={"subsets": len(f)})
 
 
 def mod6(O_trained, O_random, null, *, seed: int = 0) -> Outcome:
@@ -240,11 +217,11 @@ def mod6(O_trained, O_random, null, *, seed: int = 0) -> Outcome:
     beats = bool(rho.value > p95)
     verdict = inf.all_of([inf.directional(rho), "replicated" if beats else "inconclusive"])
     held_back_by_null = inf.directional(rho) == "replicated" and not beats
-    return Outcome(verdict, rho, {"rho": rho},
-                   {"95th percentile of rho with size-matched random sets": p95, "rho beats the null": beats,
+    return Outcome(verdict, rho, parts={"rho": rho},
+                   details={"95th percentile of rho with size-matched random sets": p95, "rho beats the null": beats,
                     "null draws": int(np.isfinite(null).sum())},
                    decided_by="size-matched null (rho <= its 95th percentile)" if held_back_by_null else "rho",
-                   units={"directed pairs": len(ot), "unordered pairs": len(ot) // 2})
+                   sample_sizes={"directed pairs": len(ot), "unordered pairs": len(ot) // 2})
 
 
 def mod7(O_trained, O_random, *, seed: int = 0) -> Outcome:
@@ -253,10 +230,11 @@ def mod7(O_trained, O_random, *, seed: int = 0) -> Outcome:
     ot, orr = offdiag(_square(O_trained, "MOD-7")), offdiag(_square(O_random, "MOD-7"))
     est = inf.cluster_bootstrap({"t": ot, "r": orr}, lambda x: iqr(x["r"]) - iqr(x["t"]),
                                 groups=pair_groups(len(O_trained)), seed=seed, where="MOD-7", group_level="pairs")
-    return Outcome(inf.directional(est), est, {"IQR random - IQR trained": est},
-                   {"IQR trained": iqr(ot), "IQR random twin": iqr(orr), "median O trained": float(np.median(ot)),
+    return Outcome(inf.directional(est), est, parts={"IQR random - IQR trained": est},
+                   details={"IQR trained": iqr(ot), "IQR random twin": iqr(orr),
+                            "median O trained": float(np.median(ot)),
                     "median O random twin": float(np.median(orr))},
-                   units={"directed pairs": len(ot), "unordered pairs": len(ot) // 2})
+                   sample_sizes={"directed pairs": len(ot), "unordered pairs": len(ot) // 2})
 
 
 def mod8(auc_trained, auc_random, auc_null, *, seed: int = 0) -> Outcome:
@@ -273,9 +251,10 @@ def mod8(auc_trained, auc_random, auc_null, *, seed: int = 0) -> Outcome:
     parts = {"AUC(trained) - AUC(random twin)": vs_r, "AUC(trained) - null AUC": vs_n}
     verdict = inf.directional([vs_r, vs_n])
     key = inf.decisive_directional(verdict, parts)
-    return Outcome(verdict, parts[key], parts,
-                   {"mean AUC trained / random / null": [float(t.mean()), float(r.mean()), float(n.mean())]},
-                   decided_by=key, units={"(layer, subset) cells": int(t.size), "layers": int(t.shape[0])})
+    return Outcome(verdict, parts[key], parts=parts,
+                   details={"mean AUC trained / random / null": [float(t.mean()), float(r.mean()), float(n.mean())]},
+                   decided_by=key,
+                   sample_sizes={"(layer, subset) cells": int(t.size), "layers": int(t.shape[0])})
 
 
 def mod9(auc_trained, *, seed: int = 0) -> Outcome:
@@ -286,8 +265,9 @@ def mod9(auc_trained, *, seed: int = 0) -> Outcome:
     est = inf.cluster_bootstrap({"layer": np.arange(len(per_layer), dtype=np.float64), "auc": per_layer},
                                 lambda x: inf.spearman(x["layer"], x["auc"]), seed=seed, where="MOD-9",
                                 group_level="layers").within(-1.0, 1.0)
-    return Outcome(inf.directional(est, direction=-1), est, {"rho(layer, AUC)": est},
-                   {"mean AUC per layer": per_layer.round(4).tolist()}, units={"layers": len(per_layer)})
+    return Outcome(inf.directional(est, direction=-1), est, parts={"rho(layer, AUC)": est},
+                   details={"mean AUC per layer": per_layer.round(4).tolist()},
+                   sample_sizes={"layers": len(per_layer)})
 
 
 def mod10(auc_trained, *, seed: int = 0) -> Outcome:
@@ -303,6 +283,92 @@ def mod10(auc_trained, *, seed: int = 0) -> Outcome:
 
     est = inf.cluster_bootstrap({"auc": per_layer, "outer": outer}, stat, seed=seed, where="MOD-10",
                                 group_level="layers")
-    return Outcome(inf.directional(est), est, {"outer minus middle": est},
-                   {"outer layers": np.flatnonzero(outer).tolist(), "mean AUC per layer": per_layer.round(4).tolist()},
-                   units={"layers": len(per_layer)})
+    return Outcome(inf.directional(est), est, parts={"outer minus middle": est},
+                   details={"outer layers": np.flatnonzero(outer).tolist(),
+                            "mean AUC per layer": per_layer.round(4).tolist()},
+                   sample_sizes={"layers": len(per_layer)})
+
+
+# ---------------------------------------------------------------------------------------------
+# a claim's outcome on a ModResult
+
+def measured(res: ModResult, out: Outcome, name: str, details: dict | None = None) -> Outcome:
+    """``out`` (a rule's outcome) as a claim's: named ``name``, every part with its interval in the
+    details (where there are several), then the rule's own details and ``details``; the sample sizes
+    (the profile's, the subsets, evaluation units and documents per subset, then the rule's units) and
+    the data."""
+    groups = res.info.get("eval_halves", {}).get("groups", "documents").split()[0]
+    sizes = {**{k: v for k, v in res.info.get("sizes", {}).items() if isinstance(v, (int, float))},
+             "n_subsets": len(res.subsets),
+             "evaluation units per subset (min)": int(res.eval_units.min()),
+             "evaluation units per subset (max)": int(res.eval_units.max()),
+             f"evaluation {groups} per subset (min)": int(res.eval_groups.min()),
+             f"evaluation {groups} per subset (max)": int(res.eval_groups.max()),
+             **out.sample_sizes}
+    data = {**res.info.get("data", {}), "subsets": list(res.subsets),
+            "subsets_note": res.info.get("subsets_note", ""), "profile": res.info.get("profile")}
+    parts = {k: detail(e, "") for k, e in out.parts.items()} if len(out.parts) > 1 else {}
+    return out.but(statistic_name=name, details={**parts, **out.details, **(details or {})}, sample_sizes=sizes,
+                   seeds=[0], data=data, parts=dict(out.parts))
+
+
+NAN = inf.Estimate(float("nan"), float("nan"), float("nan"), 0)
+
+
+def guarded(targets: str | tuple = "primary"):
+    """Decorator for a MOD claim's measurement ``f(res) -> Outcome``: the result is
+    ``f(res, reading=None)``, which measures on ``res`` or on its alternate ``reading``
+    (:meth:`core.mod.result.ModResult.alternate`), and returns ``inconclusive`` when a subset the claim
+    needs has no selection at one of ``targets`` (``"primary"``: the primary target; a tuple: those
+    targets; ``()``: none, for claims that need no search).
+
+    The claims' rules are over every subset, and a subset whose target pruning every neuron cannot
+    reach (or, under reading R1, whose lower count is 0) has no selected set in the paper's sense, so
+    the verdict is then ``inconclusive`` and names those subsets. Its numbers are still given: the
+    same statistic over the subsets that do have selections, labelled as informative only (a subset
+    is never dropped by its outcome to make a verdict).
+    """
+    def wrap(compute):
+        def measure(res: ModResult, reading: str | None = None) -> Outcome:
+            res = res if reading is None else res.alternate(reading)
+            need = [res.primary] if targets == "primary" else list(targets)
+            failed = {t: res.failed(t) for t in need if res.failed(t)}
+            if not failed:
+                return compute(res)
+            reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1): no selection for "
+                               f"{', '.join(f)}" for t, f in failed.items())
+            fractions = {t: [None if not np.isfinite(x) else float(x) for x in s.fraction]
+                         for t, s in res.searches.items()}
+            keep = res.reached(need)
+            if len(keep) < 3:
+                return Outcome("inconclusive", NAN, "no statistic: fewer than 3 subsets have a selection",
+                               details={"inconclusive because": reason, "fractions found": fractions},
+                               sample_sizes={"n_subsets": len(res.subsets), "subsets with a selection": len(keep)},
+                               seeds=[0], data={"subsets": list(res.subsets)})
+            m = compute(res.restrict(keep))
+            return m.but(verdict="inconclusive",
+                         statistic_name=m.statistic_name + f" [informative only: over the {len(keep)} of "
+                                                           f"{len(res.subsets)} subsets that have a selection]",
+                         details={"inconclusive because": reason, "fractions found": fractions, **m.details})
+
+        measure.__name__, measure.__doc__ = compute.__name__, compute.__doc__
+        return measure
+
+    return wrap
+
+
+def computed(res: ModResult, ran) -> list[str]:
+    """The alternate readings both asked for (``ran``, the session's) and held by ``res``."""
+    return sorted(set(ran) & set(res.readings))
+
+
+def search_details(res: ModResult) -> dict:
+    """Every search at the primary target: status, count, evaluations, final bracket (both counts
+    and both relative top1), overshoot, and the measured diagonal R[u, u]."""
+    return {f"search at {res.primary} (per subset)": res.search_table()}
+
+
+def auc_info(res: ModResult) -> dict:
+    """MoEfication's settings, for the details of MOD-8 to MOD-10."""
+    return {"k (clusters per layer)": res.info["k"], "cluster size": res.info["cluster_size"],
+            "per-layer fraction": PER_LAYER_FRACTION[res.kind], "W_in": res.info["w_in"]}

@@ -11,22 +11,25 @@ resampled together).
 
 Only a subset that pruning every MLP neuron cannot bring within 0.02 of its target (``unreachable``)
 makes a claim that needs its search ``inconclusive``, naming the subset; the statistic over the
-other subsets is still reported, labelled informative only (:func:`guarded`). A search whose bracket
+other subsets is still reported, labelled informative only (:func:`claims.mod_rules.guarded`). A search whose bracket
 closed at adjacent counts selects the upper count (claims.md, MOD setup, revision 2).
 
 Alternate readings (claims.md, "Readings"): R1 (the lower count of such a bracket) and R2 (Eq. 1 as
 printed) run when the session's ``readings`` ask for them; each gives its own verdict beside the
-primary one (:func:`with_readings`).
+primary one (:func:`claims._claim.with_readings`).
+
+Each claim's row is followed by its measurement (``mod_N(res) -> Outcome``, from the experiment's
+:class:`core.mod.result.ModResult` to the rule of :mod:`claims.mod_rules`) and its test.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, alternate, detail, measures, per_model
-from core import inference as inf
 from claims import mod_rules as mc
-from core.mod.experiment import PER_LAYER_FRACTION, mod_experiment
+from claims._claim import Claim, Outcome, measures, per_model, with_readings
+from core.data.catalog import related_pairs
+from core.mod.experiment import mod_experiment
 from core.mod.result import ModResult
 
 PP = "percentage points"
@@ -47,79 +50,6 @@ def mod(profile, device, readings, pytestconfig, run_dir):
                      lambda model, res: {("mod", None): res.samples()})
 
 
-def measurement(res: ModResult, out: mc.Outcome, name: str, details: dict | None = None,
-                units: dict | None = None) -> Measurement:
-    """The Measurement of an :class:`claims.mod_rules.Outcome`: its verdict and headline, every part
-    with its interval in the details, and the sample sizes (the claim's units; subsets; evaluation
-    units and documents per subset)."""
-    ev_units, ev_groups = res.eval_units, res.eval_groups
-    groups = res.info.get("eval_halves", {}).get("groups", "documents").split()[0]
-    sizes = {**{k: v for k, v in res.info.get("sizes", {}).items() if isinstance(v, (int, float))},
-             "n_subsets": len(res.subsets),
-             "evaluation units per subset (min)": int(ev_units.min()),
-             "evaluation units per subset (max)": int(ev_units.max()),
-             f"evaluation {groups} per subset (min)": int(ev_groups.min()),
-             f"evaluation {groups} per subset (max)": int(ev_groups.max()),
-             **out.units, **(units or {})}
-    data = {**res.info.get("data", {}), "subsets": list(res.subsets),
-            "subsets_note": res.info.get("subsets_note", ""), "profile": res.info.get("profile")}
-    parts = {k: detail(e, "") for k, e in out.parts.items()} if len(out.parts) > 1 else {}
-    return Measurement(verdict=out.verdict, statistic=out.statistic, statistic_name=name,
-                       details={**parts, **out.values, **(details or {})}, sample_sizes=sizes, seeds=[0],
-                       data=data, decided_by=out.decided_by, estimates=dict(out.parts))
-
-
-NAN = inf.Estimate(float("nan"), float("nan"), float("nan"), 0)
-
-
-def guarded(res: ModResult, targets: list[str], compute) -> Measurement:
-    """``compute(res)``, or ``inconclusive`` when a subset the claim needs has no selection.
-
-    The claims' rules are over every subset, and a subset whose target pruning every neuron cannot
-    reach (or, under reading R1, whose lower count is 0) has no selected set in the paper's sense, so
-    the verdict is then ``inconclusive`` and names those subsets. Its numbers are still given: the
-    same statistic over the subsets that do have selections, labelled as informative only (a subset
-    is never dropped by its outcome to make a verdict).
-    """
-    failed = {t: res.failed(t) for t in targets if res.failed(t)}
-    if not failed:
-        return compute(res)
-    reason = "; ".join(f"target {t} ({res.targets[t]:.0%} of baseline top1): no selection for {', '.join(f)}"
-                       for t, f in failed.items())
-    fractions = {t: [None if not np.isfinite(x) else float(x) for x in s.fraction] for t, s in res.searches.items()}
-    keep = res.reached(targets)
-    if len(keep) < 3:
-        return Measurement(verdict="inconclusive", statistic=NAN,
-                           statistic_name="no statistic: fewer than 3 subsets have a selection",
-                           details={"inconclusive because": reason, "fractions found": fractions},
-                           sample_sizes={"n_subsets": len(res.subsets), "subsets with a selection": len(keep)},
-                           seeds=[0], data={"subsets": list(res.subsets)})
-    m = compute(res.restrict(keep))
-    m.verdict = "inconclusive"
-    m.statistic_name += (f" [informative only: over the {len(keep)} of {len(res.subsets)} subsets that have a "
-                         f"selection]")
-    m.details = {"inconclusive because": reason, "fractions found": fractions, **m.details}
-    return m
-
-
-def with_readings(claim: Claim, res: ModResult, ran, targets: list[str], compute) -> Measurement:
-    """The primary measurement (:func:`guarded`) with, for every alternate reading that ran and
-    touches ``claim`` (claims.md, "Readings"), the alternate's own verdict beside it."""
-    from core.readings import READINGS
-
-    m = guarded(res, targets, compute)
-    for rid in sorted(set(ran) & set(res.readings)):
-        if claim.id in READINGS[rid].claims:
-            m.readings[rid] = alternate(rid, guarded(res.alternate(rid), targets, compute))
-    return m
-
-
-def search_details(res: ModResult) -> dict:
-    """Every search at the primary target: status, count, evaluations, final bracket (both counts
-    and both relative top1), overshoot, and the measured diagonal R[u, u]."""
-    return {f"search at {res.primary} (per subset)": res.search_table()}
-
-
 # ---------------------------------------------------------------------------------------------
 
 MOD_1 = claim("MOD-1", "Pruning a subset's selected neurons hurts that subset more than others",
@@ -129,19 +59,20 @@ MOD_1 = claim("MOD-1", "Pruning a subset's selected neurons hurts that subset mo
               "Figs. 1-2", BOTH)
 
 
+@mc.guarded()
+def mod_1(res: ModResult) -> Outcome:
+    R = res.search().R
+    out = mc.mod1(R)
+    return mc.measured(res, out, f"mean over rows of mean off-diagonal R[u, .] - R[u, u] at {res.primary}, {REL}",
+                       {"per row": dict(zip(res.subsets, out.details.pop("per row"))),
+                        "mean measured diagonal R[u, u]": float(np.diag(R).mean()),
+                        **mc.search_details(res)})
+
+
 @measures(MOD_1)
 def test_mod_1_pruning_hurts_the_pruned_subset_most(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        R = res.search().R
-        out = mc.mod1(R)
-        return measurement(res, out, f"mean over rows of mean off-diagonal R[u, .] - R[u, u] at {res.primary}, {REL}",
-                           {"per row": dict(zip(res.subsets, out.values.pop("per row"))),
-                            "mean measured diagonal R[u, u]": float(np.diag(R).mean()),
-                            **search_details(res)})
-
-    conclude(MOD_1, model, with_readings(MOD_1, res, readings, [res.primary], compute))
+    conclude(MOD_1, model, with_readings(MOD_1, lambda reading: mod_1(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,16 +84,17 @@ MOD_2 = claim("MOD-2", "Selectivity falls as the target drop grows (ViT)",
               "Fig. 1, left vs right", VIT, read_as="bootstrap over rows")
 
 
+@mc.guarded(("drop50", "drop80"))
+def mod_2(res: ModResult) -> Outcome:
+    return mc.measured(res, mc.mod2(res.search("drop50").R, res.search("drop80").R),
+                       "spill-over S at 80% drop minus S at 50% drop, S = (1 - mean off-diagonal R) / "
+                       "(1 - mean diagonal R)")
+
+
 @measures(MOD_2)
 def test_mod_2_selectivity_falls_with_the_target_drop(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        return measurement(res, mc.mod2(res.search("drop50").R, res.search("drop80").R),
-                           "spill-over S at 80% drop minus S at 50% drop, S = (1 - mean off-diagonal R) / "
-                           "(1 - mean diagonal R)")
-
-    conclude(MOD_2, model, with_readings(MOD_2, res, readings, ["drop50", "drop80"], compute))
+    conclude(MOD_2, model, with_readings(MOD_2, lambda reading: mod_2(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,23 +108,24 @@ MOD_3 = claim("MOD-3", "Cross-effects are asymmetric but correlated",
               read_as="bootstrap over unordered pairs; the excess with its interval excluding 0")
 
 
+@mc.guarded()
+def mod_3(res: ModResult) -> Outcome:
+    out = mc.mod3(res.search().R, res.noise_floor.R_A_half1, res.noise_floor.R_B_half2)
+    name = {"rho": "Spearman rho(R[u,v], R[v,u]) over pairs u != v",
+            "excess asymmetry": f"mean |R[u,v] - R[v,u]| minus the noise floor mean |R1 - R2|, {REL}"}
+    halves = res.info.get("eval_halves", {})
+    return mc.measured(res, out, name[out.decided_by],
+                       {"noise floor": "R1: scores from collection sample A, evaluated on the first half of "
+                                       "every subset's evaluation " + halves.get("groups", "documents")
+                                       + "; R2: scores from sample B, on the second half; same counts",
+                        "evaluation units per half (per subset)": dict(zip(res.subsets,
+                                                                           halves.get("units_per_half", [])))})
+
+
 @measures(MOD_3)
 def test_mod_3_cross_effects_are_asymmetric_but_correlated(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        out = mc.mod3(res.search().R, res.noise_floor.R_A_half1, res.noise_floor.R_B_half2)
-        name = {"rho": "Spearman rho(R[u,v], R[v,u]) over pairs u != v",
-                "excess asymmetry": f"mean |R[u,v] - R[v,u]| minus the noise floor mean |R1 - R2|, {REL}"}
-        halves = res.info.get("eval_halves", {})
-        return measurement(res, out, name[out.decided_by],
-                           {"noise floor": "R1: scores from collection sample A, evaluated on the first half of "
-                                           "every subset's evaluation " + halves.get("groups", "documents")
-                                           + "; R2: scores from sample B, on the second half; same counts",
-                            "evaluation units per half (per subset)": dict(zip(res.subsets,
-                                                                               halves.get("units_per_half", [])))})
-
-    conclude(MOD_3, model, with_readings(MOD_3, res, readings, [res.primary], compute))
+    conclude(MOD_3, model, with_readings(MOD_3, lambda reading: mod_3(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,24 +138,23 @@ MOD_4 = claim("MOD-4", "Related subsets share neurons",
               "Ubuntu IRC/HackerNews", BOTH)
 
 
+@mc.guarded()
+def mod_4(res: ModResult) -> Outcome:
+    pairs = related_pairs(res.subsets)  # every family's pairs among the subsets (CIFAR-20, Pile on full)
+    n = len(res.subsets)
+    related = np.zeros((n, n), dtype=bool)
+    for u, v in pairs:
+        i, j = res.subsets.index(u), res.subsets.index(v)
+        related[i, j] = related[j, i] = True
+    return mc.measured(res, mc.mod4(res.overlap(), related),
+                       "mean O over related pairs minus median O over all pairs (both directions)",
+                       {"related pairs": [f"{u} / {v}" for u, v in pairs]})
+
+
 @measures(MOD_4)
 def test_mod_4_related_subsets_share_neurons(model, mod, conclude, readings):
-    from core.data.catalog import related_pairs
-
     res = mod(model)
-
-    def compute(res):
-        pairs = related_pairs(res.subsets)  # every family's pairs among the subsets (CIFAR-20, Pile on full)
-        n = len(res.subsets)
-        related = np.zeros((n, n), dtype=bool)
-        for u, v in pairs:
-            i, j = res.subsets.index(u), res.subsets.index(v)
-            related[i, j] = related[j, i] = True
-        return measurement(res, mc.mod4(res.overlap(), related),
-                           "mean O over related pairs minus median O over all pairs (both directions)",
-                           {"related pairs": [f"{u} / {v}" for u, v in pairs]})
-
-    conclude(MOD_4, model, with_readings(MOD_4, res, readings, [res.primary], compute))
+    conclude(MOD_4, model, with_readings(MOD_4, lambda reading: mod_4(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,18 +167,19 @@ MOD_5 = claim("MOD-5", "A class's selected neurons are a small, stable fraction"
               read_as="the mean's interval, bootstrap over subsets, lies within the paper's mean +- sd")
 
 
+@mc.guarded()
+def mod_5(res: ModResult) -> Outcome:
+    f = 100 * res.search().fraction
+    return mc.measured(res, mc.mod5(f, mc.PAPER_FRACTION[res.kind]),
+                       f"mean selected fraction across subsets at {res.primary}, percent of MLP neurons",
+                       {"per subset (percent)": dict(zip(res.subsets, f.round(4).tolist())),
+                        **mc.search_details(res)})
+
+
 @measures(MOD_5)
 def test_mod_5_selected_fraction_is_small_and_stable(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        f = 100 * res.search().fraction
-        return measurement(res, mc.mod5(f, mc.PAPER_FRACTION[res.kind]),
-                           f"mean selected fraction across subsets at {res.primary}, percent of MLP neurons",
-                           {"per subset (percent)": dict(zip(res.subsets, f.round(4).tolist())),
-                            **search_details(res)})
-
-    conclude(MOD_5, model, with_readings(MOD_5, res, readings, [res.primary], compute))
+    conclude(MOD_5, model, with_readings(MOD_5, lambda reading: mod_5(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,15 +191,16 @@ MOD_6 = claim("MOD-6", "Overlap patterns persist from random init (weak lottery 
               read_as="rho's interval: bootstrap over pairs")
 
 
+@mc.guarded()
+def mod_6(res: ModResult) -> Outcome:
+    return mc.measured(res, mc.mod6(res.overlap(), res.overlap(random=True), res.lottery_null),
+                       "Spearman rho(off-diagonal O trained, off-diagonal O random twin)")
+
+
 @measures(MOD_6)
 def test_mod_6_overlap_patterns_persist_from_random_init(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        return measurement(res, mc.mod6(res.overlap(), res.overlap(random=True), res.lottery_null),
-                           "Spearman rho(off-diagonal O trained, off-diagonal O random twin)")
-
-    conclude(MOD_6, model, with_readings(MOD_6, res, readings, [res.primary], compute))
+    conclude(MOD_6, model, with_readings(MOD_6, lambda reading: mod_6(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,15 +211,16 @@ MOD_7 = claim("MOD-7", "Training pulls overlaps towards the median",
               read_as="bootstrap over pairs")
 
 
+@mc.guarded()
+def mod_7(res: ModResult) -> Outcome:
+    return mc.measured(res, mc.mod7(res.overlap(), res.overlap(random=True)),
+                       "IQR(off-diagonal O, random twin) - IQR(off-diagonal O, trained)")
+
+
 @measures(MOD_7)
 def test_mod_7_training_pulls_overlaps_towards_the_median(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        return measurement(res, mc.mod7(res.overlap(), res.overlap(random=True)),
-                           "IQR(off-diagonal O, random twin) - IQR(off-diagonal O, trained)")
-
-    conclude(MOD_7, model, with_readings(MOD_7, res, readings, [res.primary], compute))
+    conclude(MOD_7, model, with_readings(MOD_7, lambda reading: mod_7(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,20 +231,16 @@ MOD_8 = claim("MOD-8", "Trained neurons concentrate in MoE clusters more than ra
               read_as="bootstrap over (layer, subset) cells, the cells of one layer resampled together")
 
 
-def _auc_info(res: ModResult) -> dict:
-    return {"k (clusters per layer)": res.info["k"], "cluster size": res.info["cluster_size"],
-            "per-layer fraction": PER_LAYER_FRACTION[res.kind], "W_in": res.info["w_in"]}
+@mc.guarded(())
+def mod_8(res: ModResult) -> Outcome:
+    out = mc.mod8(res.auc.trained, res.auc.random, res.auc.null)
+    return mc.measured(res, out, f"mean {out.decided_by}", mc.auc_info(res))
 
 
 @measures(MOD_8)
 def test_mod_8_trained_neurons_concentrate_in_moe_clusters(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        out = mc.mod8(res.auc.trained, res.auc.random, res.auc.null)
-        return measurement(res, out, f"mean {out.decided_by}", _auc_info(res))
-
-    conclude(MOD_8, model, with_readings(MOD_8, res, readings, [], compute))
+    conclude(MOD_8, model, with_readings(MOD_8, lambda reading: mod_8(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,15 +250,16 @@ MOD_9 = claim("MOD-9", "In ViT the correspondence is strongest in early layers",
               "replicated if rho < 0 with interval (bootstrap over layers) excluding 0", "Fig. 6b", VIT)
 
 
+@mc.guarded(())
+def mod_9(res: ModResult) -> Outcome:
+    return mc.measured(res, mc.mod9(res.auc.trained), "Spearman rho(layer index, mean AUC over subsets)",
+                       mc.auc_info(res))
+
+
 @measures(MOD_9)
 def test_mod_9_vit_correspondence_is_strongest_early(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        return measurement(res, mc.mod9(res.auc.trained), "Spearman rho(layer index, mean AUC over subsets)",
-                           _auc_info(res))
-
-    conclude(MOD_9, model, with_readings(MOD_9, res, readings, [], compute))
+    conclude(MOD_9, model, with_readings(MOD_9, lambda reading: mod_9(res, reading), mc.computed(res, readings)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,12 +269,13 @@ MOD_10 = claim("MOD-10", "In decoders the correspondence is bimodal over depth",
                "replicated if > 0 with interval (bootstrap over layers) excluding 0", "Fig. 6c", DECODERS)
 
 
+@mc.guarded(())
+def mod_10(res: ModResult) -> Outcome:
+    return mc.measured(res, mc.mod10(res.auc.trained),
+                       "mean AUC of the outer quarters minus the middle half", mc.auc_info(res))
+
+
 @measures(MOD_10)
 def test_mod_10_decoder_correspondence_is_bimodal(model, mod, conclude, readings):
     res = mod(model)
-
-    def compute(res):
-        return measurement(res, mc.mod10(res.auc.trained),
-                           "mean AUC of the outer quarters minus the middle half", _auc_info(res))
-
-    conclude(MOD_10, model, with_readings(MOD_10, res, readings, [], compute))
+    conclude(MOD_10, model, with_readings(MOD_10, lambda reading: mod_10(res, reading), mc.computed(res, readings)))

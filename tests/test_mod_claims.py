@@ -43,7 +43,7 @@ def test_each_claim_resamples_its_own_units():
     auc = np.random.default_rng(1).uniform(0.5, 0.7, (8, 6))
     out = mc.mod8(auc + 0.1, auc, auc)
     assert all(e.components["layers"]["n"] == 8 for e in out.parts.values())  # cells grouped by layer
-    assert out.units == {"(layer, subset) cells": 48, "layers": 8}
+    assert out.sample_sizes == {"(layer, subset) cells": 48, "layers": 8}
     assert mc.mod9(auc).statistic.components["layers"]["n"] == 8  # revision 2: layers, not subsets
 
 
@@ -91,7 +91,7 @@ def test_mod2_spillover_rises_replicates_and_falls_contradicts():
     # the revision-1 measurement (mean off-diagonal R falls) would call this one "replicated": more
     # pruning lowers the other subsets' accuracy, yet the share of the damage they take stays the same
     same = mc.mod2(_R(10, 0.5, 0.9, noise=0.01, seed=3), _R(10, 0.2, 0.84, noise=0.01, seed=4))
-    assert same.values["mean off-diagonal R, 50% / 80% drop"][1] < same.values["mean off-diagonal R, 50% / 80% drop"][0]
+    assert same.details["mean off-diagonal R, 50% / 80% drop"][1] < same.details["mean off-diagonal R, 50% / 80% drop"][0]
     assert same.verdict == "inconclusive" and abs(same.statistic.value) < 0.05
 
 
@@ -172,7 +172,7 @@ def test_mod6_an_aligned_labelling_beats_the_size_matched_null():
     null = lottery_null(O_t, sel_r.sum(1), n_neurons, n_draws=200, seed=0)
     aligned = mc.mod6(O_t, O_r, null)
     assert aligned.verdict == "replicated"
-    assert aligned.statistic.value > aligned.values["95th percentile of rho with size-matched random sets"]
+    assert aligned.statistic.value > aligned.details["95th percentile of rho with size-matched random sets"]
     # a twin without the pattern (random sets of the same sizes) does not replicate
     O_plain = overlap_matrix(size_matched_sets(sel_r.sum(1), n_neurons, rng))
     assert mc.mod6(O_t, O_plain, null).verdict != "replicated"
