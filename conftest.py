@@ -13,7 +13,7 @@ Options
                              default (the profile's), all, primary (none), or ids such as R1,R3
 --log-samples                write every experiment's per-unit scores into <run>/samples/ (core.samples)
 
-Every claim test hands its :class:`claims._claim.Measurement` to the ``conclude`` fixture, which
+Every claim test hands its :class:`claims._claim.Outcome` to the ``conclude`` fixture, which
 writes the result file (atomically) and gates on it against ``claims/recorded_verdicts.json``:
 ``replicated`` passes; a verdict that the file records for this profile, claim and model is a strict
 xfail; any other verdict fails; each reason is one line (verdict, headline statistic and interval:

@@ -289,12 +289,3 @@ def preflight_or_stop(pytestconfig, run_dir, model: str) -> dict:
             e.preflight = report
             raise
     return report
-
-
-# ---------------------------------------------------------------------------------------------
-# TEMPORARY shims for the modules not yet on the protocol (removed when MOD and BCL move over)
-
-def Measurement(*, estimates=None, **kw) -> Outcome:  # noqa: N802
-    return Outcome(parts=estimates or {}, **kw)
-
-

@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from claims._claim import Outcome, detail
 from core import inference as inf
-from core.bcl.result import Setup
+from core.bcl.result import BclResult, Setup
 
 #: BCL-5: the random_position increase must lie below this (% increase of CE).
 BCL5_THRESHOLD = 0.5
@@ -283,3 +284,70 @@ def decreasing_rule(gaps: dict[str, inf.Estimate], verdicts: dict[str, str]) -> 
         return g.high if overall == "contradicted" else (g.low if np.isfinite(g.low) else -np.inf)
 
     return overall, inf.decisive(verdicts, overall, key)
+
+
+# ---------------------------------------------------------------------------------------------
+# a claim's outcome on the experiment's results (one BclResult per corpus)
+
+def corpus_sizes(results: dict[str, BclResult]) -> dict:
+    """Collection and evaluation-pool sizes per corpus."""
+    out = {}
+    for corpus, r in results.items():
+        out[f"{corpus}: collection tokens"] = r.n_positions
+        out[f"{corpus}: frequency threshold (occurrences)"] = r.threshold
+        out[f"{corpus}: tokens kept by the filter"] = r.n_kept
+        out[f"{corpus}: evaluation pool sentences"] = r.eval_sentences
+        out[f"{corpus}: evaluation pool documents"] = r.eval_documents
+    return out
+
+
+def setup_sizes(results: dict[str, BclResult], setups, reading: str | None = None) -> dict:
+    """Clusters, shared-sentence groups, seeds, sentences, documents and scored predictions per setup."""
+    out = {}
+    for corpus, r in results.items():
+        for s in setups:
+            st = r.setups[s]
+            x = intervention(st, reading)
+            out[f"{corpus} {s}: K (scaled)"] = st.k
+            out[f"{corpus} {s}: clusters skipped (top tokens never in the evaluation pool)"] = st.skipped
+            out.update(x.sample_sizes(f"{corpus} {s}"))
+    return out
+
+
+def design_note(results: dict[str, BclResult], setups, reading: str | None = None) -> dict:
+    """Setups whose evaluated sentences span fewer documents than claims.md's "Sample design" asks."""
+    short = {f"{corpus} {s}": intervention(r.setups[s], reading).n_documents
+             for corpus, r in results.items() for s in setups
+             if intervention(r.setups[s], reading).n_documents < r.sizes["min_documents"]}
+    return {"setups below the sample design's minimum of documents": short} if short else {}
+
+
+def data_of(results: dict[str, BclResult]) -> dict:
+    """What each corpus's experiment measured on."""
+    return {corpus: r.data for corpus, r in results.items()}
+
+
+def measured(results: dict, verdict: str, parts: dict, decided: str, name: str, unit: str, *,
+             details: dict | None = None, sizes: dict | None = None, setups=(),
+             reading: str | None = None) -> Outcome:
+    """The claim's result: the deciding part is the headline, every part is in the details, with the
+    sample sizes of the intervention ``setups`` it read (under ``reading``)."""
+    first = next(iter(results.values()))
+    if setups:
+        details = {**(details or {}), **design_note(results, setups, reading)}
+    return Outcome(verdict, parts[decided], f"{decided}: {name}", parts=dict(parts),
+                   details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {})},
+                   sample_sizes={**corpus_sizes(results), **(sizes or {}), **setup_sizes(results, setups, reading)},
+                   seeds=list(first.seeds), data=data_of(results), decided_by=decided)
+
+
+def directional_outcome(results: dict, parts: dict, name: str, unit: str, **kw) -> Outcome:
+    """A directional rule over ``parts`` (every one > 0 with its interval excluding 0), the deciding
+    part as the headline (:func:`measured`)."""
+    verdict = directional(parts)
+    return measured(results, verdict, parts, inf.decisive_directional(verdict, parts), name, unit, **kw)
+
+
+def computed(results: dict) -> list[str]:
+    """The alternate readings every corpus's experiment computed."""
+    return sorted(set.intersection(*(set(r.readings) for r in results.values())))

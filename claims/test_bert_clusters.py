@@ -16,20 +16,22 @@ sentences resampled together, the five baseline seeds a draw level (claims.md, "
 revision 2). Where a rule has several parts, the headline statistic is the part that decided.
 
 Readings R3-R5 (claims.md, "Readings") that the run computes (``--readings``) give each claim they
-touch an alternate verdict beside the primary one (:func:`with_readings`).
+touch an alternate verdict beside the primary one (:func:`claims._claim.with_readings`).
+
+Each claim's row is followed by its measurement (``bcl_N(results, reading=None) -> Outcome``, from the
+experiment's :class:`core.bcl.result.BclResult` per corpus to the rules of :mod:`claims.bcl_rules`) and
+its test.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from claims._claim import Claim, Measurement, alternate, detail, measures, per_model
-from core.inference import decisive_directional
 from claims import bcl_rules as rules
+from claims._claim import Claim, Outcome, detail, measures, per_model, with_readings
 from core.bcl.baselines import BASELINES
 from core.bcl.experiment import BCL_CORPORA, BCL_READINGS, INTERVENTION_KS, PAPER_KS
 from core.bcl.result import BclResult
-from core.readings import READINGS
 
 PCT = "% increase of CE"
 LMS = ("causal", "masked")
@@ -58,78 +60,6 @@ def bcl(profile, device, readings, pytestconfig, run_dir):
 
 
 # ---------------------------------------------------------------------------------------------
-# helpers
-
-def corpus_sizes(results: dict[str, BclResult]) -> dict:
-    out = {}
-    for corpus, r in results.items():
-        out[f"{corpus}: collection tokens"] = r.n_positions
-        out[f"{corpus}: frequency threshold (occurrences)"] = r.threshold
-        out[f"{corpus}: tokens kept by the filter"] = r.n_kept
-        out[f"{corpus}: evaluation pool sentences"] = r.eval_sentences
-        out[f"{corpus}: evaluation pool documents"] = r.eval_documents
-    return out
-
-
-def setup_sizes(results: dict[str, BclResult], setups, reading: str | None = None) -> dict:
-    """Clusters, shared-sentence groups, seeds, sentences, documents and scored predictions per setup."""
-    out = {}
-    for corpus, r in results.items():
-        for s in setups:
-            st = r.setups[s]
-            x = rules.intervention(st, reading)
-            out[f"{corpus} {s}: K (scaled)"] = st.k
-            out[f"{corpus} {s}: clusters skipped (top tokens never in the evaluation pool)"] = st.skipped
-            out.update(x.sample_sizes(f"{corpus} {s}"))
-    return out
-
-
-def design_note(results: dict[str, BclResult], setups, reading: str | None = None) -> dict:
-    """Setups whose evaluated sentences span fewer documents than claims.md's "Sample design" asks."""
-    short = {f"{corpus} {s}": rules.intervention(r.setups[s], reading).n_documents
-             for corpus, r in results.items() for s in setups
-             if rules.intervention(r.setups[s], reading).n_documents < r.sizes["min_documents"]}
-    return {"setups below the sample design's minimum of documents": short} if short else {}
-
-
-def data_of(results: dict[str, BclResult]) -> dict:
-    return {corpus: r.data for corpus, r in results.items()}
-
-
-def measurement(results: dict, verdict: str, parts: dict, decided: str, name: str, unit: str, *,
-                details: dict | None = None, sizes: dict | None = None, setups=(),
-                reading: str | None = None) -> Measurement:
-    """The claim's result: the deciding part is the headline, every part is in the details, with the
-    sample sizes of the intervention ``setups`` it read (under ``reading``)."""
-    first = next(iter(results.values()))
-    if setups:
-        details = {**(details or {}), **design_note(results, setups, reading)}
-    return Measurement(verdict=verdict, statistic=parts[decided], statistic_name=f"{decided}: {name}",
-                       details={**{k: detail(e, unit) for k, e in parts.items()}, **(details or {})},
-                       sample_sizes={**corpus_sizes(results), **(sizes or {}),
-                                     **setup_sizes(results, setups, reading)},
-                       seeds=list(first.seeds), data=data_of(results), decided_by=decided,
-                       estimates=dict(parts))
-
-
-def directional(results: dict, parts: dict, name: str, unit: str, **kw) -> Measurement:
-    """A directional rule over ``parts`` (every one > 0 with its interval excluding 0)."""
-    verdict = rules.directional(parts)
-    return measurement(results, verdict, parts, decisive_directional(verdict, parts), name, unit, **kw)
-
-
-def with_readings(claim: Claim, results: dict, measure) -> Measurement:
-    """``measure(results)`` under the primary reading, with ``measure(results, reading)`` beside it
-    for every alternate that touches the claim and that the experiment computed."""
-    m = measure(results)
-    ran = set.intersection(*(set(r.readings) for r in results.values()))
-    for rid in sorted(ran):
-        if claim.id in READINGS[rid].claims:
-            m.readings[rid] = alternate(rid, measure(results, rid))
-    return m
-
-
-# ---------------------------------------------------------------------------------------------
 
 BCL_1 = claim("BCL-1", "Within-cluster distance falls as K grows",
               "mean over clusters of average and of max pairwise (1 - cos) distance, K in {20, 50, 200} "
@@ -138,7 +68,7 @@ BCL_1 = claim("BCL-1", "Within-cluster distance falls as K grows",
               "over clusters) between consecutive K", "Fig. 2: K=50 about 0.8 / 1.2; K=200 about 0.6 / 1.0")
 
 
-def bcl_1(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_1(results: dict[str, BclResult], reading=None) -> Outcome:
     gaps, verdicts, per_k = {}, {}, {}
     for corpus, r in results.items():
         dist = r.clusterings["filter"]
@@ -152,7 +82,7 @@ def bcl_1(results: dict[str, BclResult], reading=None) -> Measurement:
                 key = f"{corpus}: {metric}(K={a}) - {metric}(K={b})"
                 gaps[key], verdicts[key] = rules.distance_gap(ea, eb), v
     verdict, decided = rules.decreasing_rule(gaps, verdicts)
-    return measurement(results, verdict, gaps, decided,
+    return rules.measured(results, verdict, gaps, decided,
                        "decrease between consecutive K; interval = (low of smaller K - high of larger K, "
                        "high - low): lower end > 0 means non-overlapping", "1 - cos", details=per_k,
                        sizes={f"{c}: clusters at K={k} (scaled {r.ks[k]})": r.ks[k]
@@ -161,7 +91,8 @@ def bcl_1(results: dict[str, BclResult], reading=None) -> Measurement:
 
 @measures(BCL_1)
 def test_bcl_1_within_cluster_distance_falls_with_k(model, bcl, conclude):
-    conclude(BCL_1, model, with_readings(BCL_1, bcl(model), bcl_1))
+    results = bcl(model)
+    conclude(BCL_1, model, with_readings(BCL_1, lambda reading: bcl_1(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,19 +104,20 @@ BCL_2 = claim("BCL-2", "With many small clusters, ablating a cluster hurts its t
               "C4-200 1.74 vs 0.80 / 0.82; Yelp-200 1.96 vs 1.48 / 1.30")
 
 
-def bcl_2(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_2(results: dict[str, BclResult], reading=None) -> Outcome:
     parts = {}
     for corpus, r in results.items():
         x = rules.intervention(r.setups["filter-200"], reading)
         for b in ("random", "random_layer"):
             parts[f"{corpus}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-2 {corpus}")
-    return directional(results, parts, f"percentage points of {PCT}", "percentage points",
-                       setups=("filter-200",), reading=reading)
+    return rules.directional_outcome(results, parts, f"percentage points of {PCT}", "percentage points",
+                                     setups=("filter-200",), reading=reading)
 
 
 @measures(BCL_2)
 def test_bcl_2_small_clusters_beat_random_neurons(model, bcl, conclude):
-    conclude(BCL_2, model, with_readings(BCL_2, bcl(model), bcl_2))
+    results = bcl(model)
+    conclude(BCL_2, model, with_readings(BCL_2, lambda reading: bcl_2(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,20 +128,21 @@ BCL_3 = claim("BCL-3", "Refined clusters beat every baseline",
               "C4-50 refine 1.85 vs 0.23 / -0.06 / -0.02")
 
 
-def bcl_3(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_3(results: dict[str, BclResult], reading=None) -> Outcome:
     parts = {}
     for corpus, r in results.items():
         for k in INTERVENTION_KS:
             x = rules.intervention(r.setups[f"refine-{k}"], reading)
             for b in BASELINES:
                 parts[f"{corpus} K={k}: cluster - {b}"] = rules.paired_difference(x, b, where=f"BCL-3 {corpus}")
-    return directional(results, parts, f"percentage points of {PCT}", "percentage points",
-                       setups=[f"refine-{k}" for k in INTERVENTION_KS], reading=reading)
+    return rules.directional_outcome(results, parts, f"percentage points of {PCT}", "percentage points",
+                                     setups=[f"refine-{k}" for k in INTERVENTION_KS], reading=reading)
 
 
 @measures(BCL_3)
 def test_bcl_3_refined_clusters_beat_every_baseline(model, bcl, conclude):
-    conclude(BCL_3, model, with_readings(BCL_3, bcl(model), bcl_3))
+    results = bcl(model)
+    conclude(BCL_3, model, with_readings(BCL_3, lambda reading: bcl_3(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,17 +153,18 @@ BCL_4 = claim("BCL-4", "With few large clusters, random neurons hurt more than t
               "C4-50 7.04 vs 5.33; Yelp-50 6.76 vs 5.31")
 
 
-def bcl_4(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_4(results: dict[str, BclResult], reading=None) -> Outcome:
     parts = {f"{corpus}: random - cluster": rules.paired_difference(
         rules.intervention(r.setups["filter-50"], reading), "random", cluster_minus=False,
         where=f"BCL-4 {corpus}") for corpus, r in results.items()}
-    return directional(results, parts, f"percentage points of {PCT}", "percentage points",
-                       setups=("filter-50",), reading=reading)
+    return rules.directional_outcome(results, parts, f"percentage points of {PCT}", "percentage points",
+                                     setups=("filter-50",), reading=reading)
 
 
 @measures(BCL_4)
 def test_bcl_4_random_neurons_hurt_more_than_large_clusters(model, bcl, conclude):
-    conclude(BCL_4, model, with_readings(BCL_4, bcl(model), bcl_4))
+    results = bcl(model)
+    conclude(BCL_4, model, with_readings(BCL_4, lambda reading: bcl_4(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,21 +174,20 @@ BCL_5 = claim("BCL-5", "The random-position baseline barely moves the loss",
               "replicated if its interval lies below 0.5% in every setup", "0.00 to 0.30")
 
 
-def bcl_5(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_5(results: dict[str, BclResult], reading=None) -> Outcome:
     parts = {f"{corpus} {setup}: random_position": rules.baseline_increase(
         rules.intervention(st, reading), "random_position", where=f"BCL-5 {corpus} {setup}")
         for corpus, r in results.items() for setup, st in r.setups.items()}
     verdict, decided = rules.below(parts, rules.BCL5_THRESHOLD)
     first = next(iter(results.values()))
-    m = measurement(results, verdict, parts, decided, PCT, PCT,
-                    setups=list(first.setups), reading=reading)
-    m.parts = {k: rules.shifted(e, rules.BCL5_THRESHOLD) for k, e in parts.items()}  # needed(): vs 0.5
-    return m
+    m = rules.measured(results, verdict, parts, decided, PCT, PCT, setups=list(first.setups), reading=reading)
+    return m.but(parts={k: rules.shifted(e, rules.BCL5_THRESHOLD) for k, e in parts.items()})  # needed(): vs 0.5
 
 
 @measures(BCL_5)
 def test_bcl_5_random_position_barely_moves_the_loss(model, bcl, conclude):
-    conclude(BCL_5, model, with_readings(BCL_5, bcl(model), bcl_5))
+    results = bcl(model)
+    conclude(BCL_5, model, with_readings(BCL_5, lambda reading: bcl_5(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +197,7 @@ BCL_6 = claim("BCL-6", "Refinement leaves about ten neurons per cluster",
               "replicated if the median lies in [5, 20]", "Fig. 1, section 7.1")
 
 
-def bcl_6(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_6(results: dict[str, BclResult], reading=None) -> Outcome:
     parts, refined = {}, {}
     for corpus, r in results.items():
         sizes = np.asarray([len(m) for m in r.clusterings["filter"][50].refined], dtype=np.float64)
@@ -274,16 +207,16 @@ def bcl_6(results: dict[str, BclResult], reading=None) -> Measurement:
                                                                          where=f"BCL-6 {corpus}",
                                                                          construction="percentile")
     verdict, decided = rules.in_band(parts, rules.BCL6_BAND)
-    m = measurement(results, verdict, parts, decided, "neurons", "neurons", details=refined,
-                    sizes={f"{c}: refined clusters (K=50 scaled)": len(r.clusterings["filter"][50].refined)
-                           for c, r in results.items()})
-    m.parts = {k: rules.shifted(e, rules.band_edge(e)) for k, e in parts.items()}  # needed(): vs the band
-    return m
+    m = rules.measured(results, verdict, parts, decided, "neurons", "neurons", details=refined,
+                       sizes={f"{c}: refined clusters (K=50 scaled)": len(r.clusterings["filter"][50].refined)
+                              for c, r in results.items()})
+    return m.but(parts={k: rules.shifted(e, rules.band_edge(e)) for k, e in parts.items()})  # needed(): vs the band
 
 
 @measures(BCL_6)
 def test_bcl_6_refinement_leaves_about_ten_neurons(model, bcl, conclude):
-    conclude(BCL_6, model, with_readings(BCL_6, bcl(model), bcl_6))
+    results = bcl(model)
+    conclude(BCL_6, model, with_readings(BCL_6, lambda reading: bcl_6(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +228,7 @@ BCL_7 = claim("BCL-7", "Clusters gather the same index across layers",
               "section 7.3, Fig. 5")
 
 
-def bcl_7(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_7(results: dict[str, BclResult], reading=None) -> Outcome:
     parts, observed, nulls = {}, {}, {}
     for corpus, r in results.items():
         b7, key = r.bcl7, f"{corpus}: observed mean share"
@@ -306,7 +239,7 @@ def bcl_7(results: dict[str, BclResult], reading=None) -> Measurement:
     verdict, decided, per = rules.null_rule(observed, nulls)
     details = {f"{k.split(':')[0]}: null mean share, 5th / 50th / 95th percentile":
                [p5, float(np.median(nulls[k])), p95] for k, (_, p5, p95) in per.items()}
-    return measurement(results, verdict, parts, decided,
+    return rules.measured(results, verdict, parts, decided,
                        "share of neurons (K=50 scaled, filter; interval: bootstrap over clusters; the rule "
                        "compares the observed share with the null's 95th percentile)", "share of neurons",
                        details=details,
@@ -315,7 +248,8 @@ def bcl_7(results: dict[str, BclResult], reading=None) -> Measurement:
 
 @measures(BCL_7)
 def test_bcl_7_clusters_gather_the_same_index_across_layers(model, bcl, conclude):
-    conclude(BCL_7, model, with_readings(BCL_7, bcl(model), bcl_7))
+    results = bcl(model)
+    conclude(BCL_7, model, with_readings(BCL_7, lambda reading: bcl_7(results, reading), rules.computed(results)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +262,7 @@ BCL_8 = claim("BCL-8", "Top-activating tokens of a cluster are semantically rela
               "replicated if > 0 with interval (bootstrap over clusters) excluding 0", "Tables 1 and 4")
 
 
-def bcl_8(results: dict[str, BclResult], reading=None) -> Measurement:
+def bcl_8(results: dict[str, BclResult], reading=None) -> Outcome:
     parts, details, sizes = {}, {}, {}
     for corpus, r in results.items():
         b8 = r.bcl8.r5 if reading == "R5" else r.bcl8
@@ -341,9 +275,10 @@ def bcl_8(results: dict[str, BclResult], reading=None) -> Measurement:
         sizes[f"{corpus}: clusters used (>= 2 distinct words)"] = len(b8.diff)
         sizes[f"{corpus}: clusters with < 2 distinct words"] = len(b8.n_words) - len(b8.diff)
         sizes[f"{corpus}: distinct words of the filtered vocabulary"] = b8.n_vocab_words
-    return directional(results, parts, "mean pairwise cosine", "cosine", details=details, sizes=sizes)
+    return rules.directional_outcome(results, parts, "mean pairwise cosine", "cosine", details=details, sizes=sizes)
 
 
 @measures(BCL_8)
 def test_bcl_8_top_tokens_are_semantically_related(model, bcl, conclude):
-    conclude(BCL_8, model, with_readings(BCL_8, bcl(model), bcl_8))
+    results = bcl(model)
+    conclude(BCL_8, model, with_readings(BCL_8, lambda reading: bcl_8(results, reading), rules.computed(results)))

@@ -323,7 +323,8 @@ def test_bcl8_related_words_replicate():
 # ---------------------------------------------------------------------------------------- readings
 
 def test_readings_read_the_alternates_and_run_beside_the_primary():
-    from claims.test_bert_clusters import BCL_3, BCL_6, bcl_3, bcl_6, with_readings
+    from claims._claim import with_readings
+    from claims.test_bert_clusters import BCL_3, BCL_6, bcl_3, bcl_6
 
     c, b = _arrays()
     bad = {k: np.full_like(v, 3.0) for k, v in b.items()}   # under R3 every baseline beats the cluster
@@ -334,14 +335,14 @@ def test_readings_read_the_alternates_and_run_beside_the_primary():
     assert np.allclose(x3.baselines["random"], 3.0)
     x4 = rules.intervention(res["news"].setups["refine-50"], "R4")
     assert np.allclose(x4.baselines["random_position"], 5.0) and np.allclose(x4.baselines["random"], b["random"])
-    m = with_readings(BCL_3, res, bcl_3)
+    m = with_readings(BCL_3, lambda reading: bcl_3(res, reading), rules.computed(res))
     assert m.verdict == "replicated" and set(m.readings) == {"R3", "R4", "R5"}
     assert m.readings["R3"]["verdict"] == "contradicted" and m.readings["R4"]["verdict"] == "contradicted"
     assert m.readings["R5"]["verdict"] == "replicated"
     refined = Clustering(labels=[0] * 16, avg_distance=[0.5] * 4, max_distance=[0.9] * 4,
                          refined=[[0] * 10] * 12, refine_trace=[[0.7, 0.5]] * 12)
-    assert with_readings(BCL_6, {"news": replace(res["news"], clusterings={"filter": {50: refined}})},
-                         bcl_6).readings == {}   # no reading touches BCL-6
+    six = {"news": replace(res["news"], clusterings={"filter": {50: refined}})}
+    assert with_readings(BCL_6, lambda reading: bcl_6(six, reading), rules.computed(six)).readings == {}  # none touches BCL-6
     for reading in ("R3", "R4", "R5"):
         with pytest.raises(KeyError, match=reading):
             rules.intervention(_setup(c, b), reading)
