@@ -24,6 +24,8 @@ its test.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -37,8 +39,8 @@ PCT = "% increase of CE"
 LMS = ("causal", "masked")
 
 
-def claim(id, statement, measured, rule, paper_value, read_as=None) -> Claim:
-    return Claim(id, statement, measured, rule, paper_value, LMS, paper="BCL", read_as=read_as)
+#: This paper's claim records: ``claim(id, statement, measured, rule, paper_value, read_as=None)``.
+claim = partial(Claim, paper="BCL", kinds=LMS)
 
 
 @pytest.fixture(scope="session")

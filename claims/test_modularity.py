@@ -23,6 +23,8 @@ Each claim's row is followed by its measurement (``mod_N(res) -> Outcome``, from
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -37,8 +39,8 @@ REL = "relative top1 (ratio to baseline)"
 DECODERS, VIT, BOTH = ("causal",), ("image",), ("causal", "image")
 
 
-def claim(id, statement, measured, rule, paper_value, kinds, read_as=None) -> Claim:
-    return Claim(id, statement, measured, rule, paper_value, kinds, paper="MOD", read_as=read_as)
+#: This paper's claim records: ``claim(id, statement, measured, rule, paper_value, kinds, read_as=None)``.
+claim = partial(Claim, paper="MOD")
 
 
 @pytest.fixture(scope="session")

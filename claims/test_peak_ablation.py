@@ -13,9 +13,10 @@ the part that decided.
 """
 from __future__ import annotations
 
-import pytest
+from functools import partial
 
 import numpy as np
+import pytest
 
 from claims import abl_rules as rules
 from claims._claim import Claim, Outcome, detail, measures, per_model
@@ -23,8 +24,8 @@ from core import inference as inf
 from core.abl.ablation import CONSTANT_METHODS, AblationSweep, abl_experiment
 
 
-def claim(id, statement, measured, rule, paper_value, kinds, read_as=None) -> Claim:
-    return Claim(id, statement, measured, rule, paper_value, kinds, paper="ABL", read_as=read_as)
+#: This paper's claim records: ``claim(id, statement, measured, rule, paper_value, kinds, read_as=None)``.
+claim = partial(Claim, paper="ABL")
 
 
 DECODERS, MASKED, VIT, ALL = ("causal",), ("masked",), ("image",), ("causal", "masked", "image")
