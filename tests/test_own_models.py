@@ -300,7 +300,7 @@ def test_a_model_no_collected_claim_applies_to_is_a_usage_error(tmp_path):
     name = zoo_own.resolve(folder)
 
     def item(model):  # a claim test of MOD (decoders and ViT) as collected
-        return SimpleNamespace(callspec=SimpleNamespace(params={"model": model}),
+        return SimpleNamespace(callspec=SimpleNamespace(params={"model": model}), path=tmp_path / "test_x.py",
                                get_closest_marker=lambda mark: mark == "claim" or None)
 
     config = SimpleNamespace(_neuron_claims={"models": [name]},
