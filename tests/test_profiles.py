@@ -85,10 +85,10 @@ def _evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length:
     """
     sets = [("ABL", ablation.ABL_DATA[("small", "text")],
              lambda text: ablation.eval_set(tokenizer, kind, profile, text, max_length))]
-    if kind == "causal" and profile.name in mod_subsets.MOD_SIZES:
-        sizes = mod_subsets.MOD_SIZES[profile.name]
+    if kind == "causal" and profile.mod is not None:
+        sizes = profile.mod
         length = mod_subsets.eval_seq_len(sizes, profile, max_length)
-        subsets, _ = mod_subsets.subsets_for("causal", "small", profile.name)
+        subsets, _ = mod_subsets.subsets_for("causal", "small", profile)
         sets += [("MOD", s, lambda s: mod_subsets.eval_set(tokenizer, s, sizes, length)) for s in subsets]
     minimum = profile.min_eval_documents or 0
     rows = []
