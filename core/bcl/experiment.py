@@ -231,10 +231,10 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     entry = cache_entry("bcl", "bcl", BCL_VERSION, rep_key, dict(
         sizes=sizes, ks=ks, threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA, seeds=SEEDS,
         device=str(lm.device.type), readings=sorted(readings)), label=f"result-{name}-{corpus}", suffix=".json")
-    # a damaged entry is named and rebuilt (the caller holds the experiment's lock: one_at_a_time)
+    # a damaged entry is named and rebuilt
     return cached_experiment(entry, lambda: _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep,
                                                      cols, ks, methods, threshold, progress),
-                             load=_read_json, save=lambda r, path: atomic_write_json(path, r), note=name, lock=False)
+                             load=_read_json, save=lambda r, path: atomic_write_json(path, r), note=name)
 
 
 def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, cols, ks, methods, threshold,
