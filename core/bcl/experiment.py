@@ -11,8 +11,8 @@ to a random layer (:func:`core.bcl.baselines.random_position_kept`); R5 takes th
 sum of the cluster's raw rows. R3 and R4 add conditions to the primary's batched pass on the same
 sentences; R5 has its own top tokens, hence its own sentences and pass.
 
-Sample sizes: :attr:`core.profiles.Profile.bcl` (:class:`core.profiles.BclSizes`); corpora per tier: :data:`BCL_CORPORA`; cache versions:
-:data:`BCL_VERSION`, :data:`REPR_VERSION`.
+Sample sizes: :attr:`core.profiles.Profile.bcl` (:class:`core.profiles.BclSizes`); corpora per tier:
+:data:`BCL_CORPORA`; cache versions: :data:`BCL_VERSION`, :data:`REPR_VERSION`.
 """
 from __future__ import annotations
 

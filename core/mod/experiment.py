@@ -96,7 +96,8 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
         for subset in data.reference:
             # Only the first pass (moments) is needed; its two arrays are cached here, small, instead of
             # the whole NeuronStats state (whose unused histogram buffer is d_mlp x 100 per layer).
-            entry = cache_entry("mod", "mod-side-stats", MOD_STATS_VERSION, key, {"subset": subset, "sample": sample},
+            entry = cache_entry("mod", "mod-side-stats", MOD_STATS_VERSION, key,
+                                {"side": name, "subset": subset, "sample": sample},
                                 label=f"{name}-{subset}-{sample}", suffix=".npz", folder=("stats",))
 
             def compute(subset=subset, sample=sample) -> tuple[np.ndarray, np.ndarray]:
