@@ -558,10 +558,10 @@ def cached_experiment(entry: CacheEntry, compute: Callable[..., Any], *, load: C
             note_experiment(entry.kind, note, entry.path, computed=computed)
         return value
 
-    if (found := load_cached(entry.path, load, stacklevel=3)) is not None:
+    if (found := load_cached(entry.path, load)) is not None:  # its warning names the caller
         return noted(found, False)
     with (cache_lock(entry.path) if lock else nullcontext()):
-        if (found := load_cached(entry.path, load, stacklevel=3)) is not None:  # another process wrote it
+        if (found := load_cached(entry.path, load)) is not None:  # another process wrote it
             return noted(found, False)
         if checkpoint:
             partial = Checkpoint(partial_path(entry.path), key=entry.key)
