@@ -10,7 +10,9 @@ folder, fsync, ``os.replace``), so an interrupted run never leaves a half-writte
 
 A damaged entry (one that exists but does not load) is detected, named in a warning and rebuilt by
 :func:`load_or_rebuild`; a long computation keeps its finished steps in a :class:`Checkpoint` beside its
-entry, so that an interrupted run resumes from them. :func:`file_digest` hashes a file once per version.
+entry, so that an interrupted run resumes from them. :func:`cache_entry` and :func:`cached_experiment` are
+the one pattern every experiment (and sub-cache) follows: key, path, lock, load or rebuild, checkpoint,
+note. :func:`file_digest` hashes a file once per version.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import os
 import tempfile
 import warnings
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -443,6 +446,132 @@ def checkpointed(checkpoint: Checkpoint | None, step, compute: Callable[[], Any]
     """``checkpoint.step(step, compute)``, or ``compute()`` without a checkpoint: the one-line hook
     of a loop whose steps a :class:`Checkpoint` may keep."""
     return compute() if checkpoint is None else checkpoint.step(step, compute)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# One cached experiment: key, path, lock, load or rebuild, checkpoint, note
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """Where one cached computation lives.
+
+    Attributes
+    ----------
+    kind : str
+        The cache kind (:data:`EXPERIMENT_KINDS` for what experiments compute), the first folder under
+        the cache root.
+    key : str
+        :func:`cache_key` of everything that determines the entry (16 hex digits).
+    path : pathlib.Path
+        ``cache_dir(kind, *folder) / "<label>-<key><suffix>"``.
+    """
+
+    kind: str
+    key: str
+    path: Path
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
+
+
+def cache_entry(kind: str, experiment: str, version: int, identity: Any, inputs: dict, *, label: str,
+                suffix: str, folder: tuple[str, ...] = ()) -> CacheEntry:
+    """The entry of a computation: its key and path.
+
+    Parameters
+    ----------
+    kind : str
+        The cache kind (folder), e.g. ``"abl"``.
+    experiment : str
+        What is computed (``"abl"``, ``"mod-stats"``, ``"bcl-repr"``...); part of the key.
+    version : int
+        The computation's cache version, bumped when a change alters what the entry holds; part of the
+        key (with :data:`CACHE_VERSION`).
+    identity : JSON-able
+        What identifies the models' weights (``core.zoo.models.model_identity``, one dict or a list of
+        them), or the key of an entry it derives from; part of the key.
+    inputs : dict
+        Everything else that determines the entry (data, sizes, grid, device); JSON-encoded with sorted
+        keys, non-JSON values by ``str``.
+    label, suffix : str
+        The file name: ``<label>-<key><suffix>`` (characters other than letters, digits, ``._-`` in
+        ``label`` become ``_``).
+    folder : tuple of str
+        Sub-folders under ``cache_dir(kind)``.
+
+    Raises
+    ------
+    TypeError
+        When ``inputs`` is not a dict.
+    """
+    if not isinstance(inputs, dict):
+        raise TypeError(f"inputs: expected a dict of what determines the entry, got {type(inputs).__name__}")
+    key = cache_key(experiment=experiment, version=version, model=identity, inputs=inputs)
+    return CacheEntry(kind, key, cache_dir(kind, *folder) / f"{_safe(label)}-{key}{suffix}")
+
+
+def cached_experiment(entry: CacheEntry, compute: Callable[..., Any], *, load: Callable[[Path], Any],
+                      save: Callable[[Any, Path], Any], note: str | None = None, checkpoint: bool = False,
+                      lock: bool = True) -> Any:
+    """The value of ``entry``: loaded from the cache, or computed, saved and returned.
+
+    One pattern for every cached experiment and sub-cache: an entry that exists and loads is returned
+    (:func:`load_cached`; a damaged one is named in a :class:`CacheDamagedWarning`, removed and
+    rebuilt); else, under :func:`cache_lock` on the entry (concurrent processes compute it once: the
+    second waits, then loads), ``compute`` runs, optionally with a :class:`Checkpoint` beside the entry
+    that an interrupted run resumes from, ``save`` writes the value, the checkpoint is deleted, and
+    :func:`note_experiment` records whether it was computed or re-read.
+
+    Parameters
+    ----------
+    entry : CacheEntry
+        From :func:`cache_entry`.
+    compute : callable
+        ``compute()``, or ``compute(checkpoint)`` with ``checkpoint=True`` (a :class:`Checkpoint` keyed on
+        ``entry.key``, at :func:`partial_path` of the entry).
+    load : callable ``load(path) -> value``
+        Reads the entry (must not return None); errors as in :func:`load_or_rebuild`.
+    save : callable ``save(value, path)``
+        Writes the value atomically (:func:`atomic_path`, :func:`atomic_write_json`).
+    note : str, optional
+        The model name under which :func:`note_experiment` records the entry (kind ``entry.kind``);
+        None for a sub-cache that is no experiment of its own.
+    checkpoint : bool, default False
+        Pass a :class:`Checkpoint` to ``compute``.
+    lock : bool, default True
+        Compute under :func:`cache_lock` on the entry; False where the caller holds a lock already.
+
+    Returns
+    -------
+    The loaded or computed value.
+
+    Warns
+    -----
+    CacheDamagedWarning
+        Naming the entry and the error, when it exists but does not load.
+    """
+    def noted(value, computed: bool):
+        if note is not None:
+            note_experiment(entry.kind, note, entry.path, computed=computed)
+        return value
+
+    if (found := load_cached(entry.path, load)) is not None:  # its warning names the caller
+        return noted(found, False)
+    with (cache_lock(entry.path) if lock else nullcontext()):
+        if (found := load_cached(entry.path, load)) is not None:  # another process wrote it
+            return noted(found, False)
+        if checkpoint:
+            partial = Checkpoint(partial_path(entry.path), key=entry.key)
+            value = compute(partial)
+        else:
+            partial, value = None, compute()
+        save(value, entry.path)
+        if partial is not None:
+            partial.complete()
+    return noted(value, True)
 
 
 def file_digest(path: str | os.PathLike) -> str:

@@ -275,35 +275,35 @@ def plan_mod(name: str, profile, *, tier: str, readings=(), dims: dict | None = 
     from core.mod.experiment import TARGETS
     from core.mod.moefication import k_for
     from core.mod.nulls import NULL_DRAWS
-    from core.mod.subsets import MOD_SIZES, eval_seq_len, subsets_for
+    from core.mod.subsets import eval_seq_len, subsets_for
 
     d = _dims(name, dims)
-    sizes = MOD_SIZES[profile.name]
-    subsets, reference = subsets_for(d.kind, tier, profile.name)
+    sizes = profile.sizes_of("mod")
+    subsets, reference = subsets_for(d.kind, tier, profile)
     n_sub, n_ref = len(subsets), len(reference)
     targets = TARGETS[d.kind]
     n_all = d.n_layers * d.d_mlp
     readings = set(readings) & {"R1", "R2"}
     orients = 1 + ("R2" in readings)
     e = search_evaluations(n_all)
-    random_rows = d.kind == "image" or sizes["random_cross_pruning_text"]
+    random_rows = d.kind == "image" or sizes.random_cross_pruning_text
     full_primary = n_sub * (len(targets) + 1 + random_rows)
     full_alt = n_sub * (len(targets) + 1) * (("R1" in readings) + ("R2" in readings))
     bs = profile.batch_size
     out = {s: StageCost("MOD", s, name) for s in ("mod statistics", "mod baseline", "mod count search",
                                                     "mod cross-pruning")}
     if d.kind == "image":
-        seq, head, n_c, unit = d.image_tokens, 1.0 / d.image_tokens, sizes["collect_images"], sizes["eval_images"]
+        seq, head, n_c, unit = d.image_tokens, 1.0 / d.image_tokens, sizes.collect_images, sizes.eval_images
         _add(out["mod statistics"], d, n_c, seq, bs, head, repeat=3 * n_ref)
         out["mod statistics"].stats_elements = 3 * n_ref * n_c * seq * n_all
     else:
         seq = min(profile.seq_len, d.max_length or profile.seq_len)
-        half = _ceil(2 * sizes["collect_tokens"], seq) // 2
+        half = _ceil(2 * sizes.collect_tokens, seq) // 2
         _add(out["mod statistics"], d, half, seq, bs, 1.0, repeat=3 * n_ref)
         out["mod statistics"].stats_elements = 3 * n_ref * half * seq * n_all
         head = 1.0
         seq = eval_seq_len(sizes, profile, d.max_length)
-        unit = _ceil(sizes["eval_tokens"], seq)
+        unit = _ceil(sizes.eval_tokens, seq)
     out["mod statistics"].note = f"A, B (trained), A (twin) x {n_ref} reference subsets"
     _add(out["mod baseline"], d, n_sub * unit, seq, bs, head, repeat=2)
     out["mod baseline"].note = "trained and twin"
@@ -335,33 +335,33 @@ def plan_bcl(name: str, corpus: str, profile, *, readings=(), dims: dict | None 
     ``max_sentences`` sentences x its conditions (17; R3 adds 16, R4 5; R5 its own 17).
     """
     from core.bcl.baselines import BASELINES, SEEDS
-    from core.bcl.experiment import INTERVENTION_KS, bcl_sizes
+    from core.bcl.experiment import INTERVENTION_KS
     from core.bcl.neuron_clusters import frequency_threshold, scaled_k
 
     d = _dims(name, dims)
-    sizes = bcl_sizes(profile.name)
+    sizes = profile.sizes_of("bcl")
     who = f"{name} on {corpus}"
-    seq = min(sizes["seq_len"], d.max_length or sizes["seq_len"])
-    windows = _ceil(sizes["collect_tokens"], seq)
+    seq = min(sizes.seq_len, d.max_length or sizes.seq_len)
+    windows = _ceil(sizes.collect_tokens, seq)
     rep = StageCost("BCL", "bcl representations", who, note="body only")
-    _add(rep, d, windows, seq, sizes["batch_size"], 0.0)
+    _add(rep, d, windows, seq, sizes.batch_size, 0.0)
     n = (d.n_layers + 1) * d.d_model
-    kept = min(d.vocab, sizes["collect_tokens"] // frequency_threshold(sizes["collect_tokens"]))
-    methods = tuple(sizes["methods"])
+    kept = min(d.vocab, sizes.collect_tokens // frequency_threshold(sizes.collect_tokens))
+    methods = tuple(sizes.methods)
     clus = StageCost("BCL", "bcl clustering", who, bound="cpu", cpu={"linkage": [(n, kept)] * len(methods)},
                      note=f"{len(methods)} trees over {n:,} neurons x <= {kept:,} tokens")
-    cap = sizes["max_clusters"]
+    cap = sizes.max_clusters
     clusters = sum((len(methods) + 1) * min(scaled_k(k, n), cap or n) for k in INTERVENTION_KS)
     per = len(BASELINES) * len(SEEDS)
     conditions = 2 + per + (1 + per) * ("R3" in readings) + len(SEEDS) * ("R4" in readings)
     extra = (2 + per) * ("R5" in readings)
-    sl = min(sizes["sentence_len"], d.max_length or sizes["sentence_len"])
+    sl = min(sizes.sentence_len, d.max_length or sizes.sentence_len)
     inter = StageCost("BCL", "bcl interventions", who,
-                      note=f"<= {clusters} clusters x {sizes['max_sentences']} sentences x "
+                      note=f"<= {clusters} clusters x {sizes.max_sentences} sentences x "
                            f"{conditions}{f' + {extra}' if extra else ''} conditions")
     for c in (conditions, extra):
         if c:
-            _add(inter, d, sizes["max_sentences"] * c, sl, sizes["batch_rows"], 0.0, repeat=clusters)
+            _add(inter, d, sizes.max_sentences * c, sl, sizes.batch_rows, 0.0, repeat=clusters)
     return [rep, clus, inter]
 
 

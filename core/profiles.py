@@ -1,6 +1,7 @@
 """Named sample-size profiles.
 
-A profile fixes how much data every experiment uses; the claims' decision rules, seeds and bootstrap
+A profile fixes how much data every experiment uses (ABL's sizes are its own fields; MOD's and BCL's its
+:attr:`Profile.mod` and :attr:`Profile.bcl`); the claims' decision rules, seeds and bootstrap
 settings never depend on it. ``paper`` is the papers' own sizes (ABL section 3.1: 100,000 evaluation
 tokens, 1,000 evaluation images; the code's 100,000 collection tokens per dataset, texts cut at 1,000
 tokens). ``small`` is the main job's default, ``ci`` what ``.ci/run`` uses.
@@ -11,6 +12,119 @@ from dataclasses import asdict, dataclass, replace
 
 from core.batching import GPU_BUDGET, Budget
 from core.errors import check_name
+
+
+#: The text subsets that the ``ci`` and ``small`` profiles prune in MOD: those that appear in the a-priori
+#: related pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured;
+#: the other six subsets still enter the reference set D_r. The ``paper`` profile uses every text subset.
+CI_TEXT_SUBSETS: tuple[str, ...] = ("bbc-politics", "parliament", "mmlu-bio", "mmlu-med", "health-tweets",
+                                    "bbc-tech", "mmlu-cs", "code", "mmlu-math", "mmlu-physics")
+
+
+@dataclass(frozen=True)
+class ModSizes:
+    """The MOD sample sizes of a profile (MOD section 2.2; claims.md, "Sample design").
+
+    Attributes
+    ----------
+    text_subsets : tuple of str or None
+        The small tier's text subsets pruned and evaluated (:data:`CI_TEXT_SUBSETS`); None: every one
+        (the full tier's ci and small profiles prune ``core.mod.subsets.FULL_CI_TEXT_SUBSETS``).
+    collect_tokens : int
+        Collection tokens per subset and per sample (two disjoint samples, A and B, for MOD-3).
+    eval_tokens : int
+        Evaluation tokens per subset.
+    eval_seq_len : int or None
+        Tokens per evaluation window (``core.mod.subsets.eval_seq_len``; None: the profile's
+        ``seq_len``); the collection windows keep the profile's ``seq_len``.
+    eval_doc_windows : int or None
+        The most evaluation windows one document may give (None: no limit), so that each subset's evaluation set spans
+        the profile's ``min_eval_documents``: 256 = 16 x 16 (ci), 512 = 16 x 32 (small), 4,800 = 100 x 48
+        (paper: the evaluation split of MMLU's computer-science group is too short for 100 windows of 64).
+    collect_images, eval_images : int
+        Images per class and collection sample, and per class for evaluation.
+    random_cross_pruning_text : bool
+        Whether the random twin of a language model gets its own relative-accuracy matrix (figures only:
+        no claim reads it, and a random language model sits near top1 0); image models always get it.
+    collect_tokens_by_family : tuple of (str, int) pairs
+        ``(subset-name prefix, collect_tokens)`` for the subsets of a family whose collection split cannot
+        hold ``2 x collect_tokens`` (``core.mod.subsets.collect_tokens_for``): the paper profile's MMLU
+        groups (``mmlu:``) collect 3,000 tokens per sample (the rationale is at
+        ``core.mod.subsets.collect_tokens_for``). Empty: none.
+    """
+
+    text_subsets: tuple[str, ...] | None
+    collect_tokens: int
+    eval_tokens: int
+    eval_seq_len: int | None
+    eval_doc_windows: int | None
+    collect_images: int
+    eval_images: int
+    random_cross_pruning_text: bool
+    collect_tokens_by_family: tuple[tuple[str, int], ...] = ()
+
+    def to_dict(self) -> dict:
+        """The sizes as a dict (what the MOD cache keys hold); an empty ``collect_tokens_by_family`` is
+        left out, a non-empty one is a ``{prefix: tokens}`` dict."""
+        out = asdict(self)
+        by_family = out.pop("collect_tokens_by_family")
+        return {**out, **({"collect_tokens_by_family": dict(by_family)} if by_family else {})}
+
+
+@dataclass(frozen=True)
+class BclSizes:
+    """The BCL sample sizes of a profile (claims.md, "Sample design"; ``core.bcl.experiment``).
+
+    Attributes
+    ----------
+    collect_tokens : int
+        Tokens of the collection corpus (the representations).
+    seq_len : int
+        Its window length (capped by the model's maximum length).
+    max_doc_tokens : int
+        Collection documents cut at this many tokens.
+    sentence_len : int
+        Evaluation "sentence" length, tokens.
+    eval_tokens : int
+        Tokens of the evaluation pool.
+    eval_max_doc_tokens : int
+        Evaluation documents cut at this many tokens, so that the pool spreads over many documents (the
+        small tier's ``wiki`` evaluation split has 35 documents; cut at 512 tokens its first 16,384
+        tokens span 31-33 of them, uncut 3).
+    max_sentences : int
+        Sentences per cluster (``core.bcl.sentences.select_sentences``).
+    min_documents : int
+        Documents the union of a setup's evaluated clusters' sentences must span (claims.md, "Sample
+        design": 16, ``paper`` 100), topped up by ``core.bcl.sentences.select_sentences``.
+    max_clusters : int or None
+        Clusters evaluated per setup (a seeded random sample of the non-skipped ones); None: all.
+    methods : tuple of str
+        Representation variants clustered besides ``filter`` (``refine`` always comes from ``filter``).
+    n_random_sets : int
+        Random word sets per cluster for BCL-8.
+    batch_size : int
+        Windows per forward pass of the representations on a CPU.
+    batch_rows : int
+        Rows per forward pass of the interventions.
+    """
+
+    collect_tokens: int
+    seq_len: int
+    sentence_len: int
+    eval_tokens: int
+    eval_max_doc_tokens: int
+    max_sentences: int
+    min_documents: int
+    max_clusters: int | None
+    methods: tuple[str, ...]
+    n_random_sets: int
+    batch_size: int
+    batch_rows: int
+    max_doc_tokens: int
+
+    def to_dict(self) -> dict:
+        """The sizes as a dict (what the BCL cache keys and results hold; ``methods`` a tuple)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -53,6 +167,11 @@ class Profile:
         Alternate readings (claims.md, "Readings"; :mod:`core.readings`) that run by default; the
         ``paper`` profile runs every one. Not a sample size: left out of :meth:`to_dict` (experiments
         key their caches on the readings they compute).
+    mod : ModSizes or None
+        The MOD sample sizes (:meth:`sizes_of`); None for a profile that runs no MOD experiment. Left out
+        of :meth:`to_dict`: the MOD experiment keys its cache on them itself.
+    bcl : BclSizes or None
+        The BCL sample sizes, likewise.
     """
 
     name: str
@@ -70,6 +189,24 @@ class Profile:
     min_eval_documents: int | None = None
     gpu_tokens_per_batch: int = GPU_BUDGET.tokens
     gpu_images_per_batch: int = GPU_BUDGET.images
+    mod: ModSizes | None = None
+    bcl: BclSizes | None = None
+
+    def sizes_of(self, paper: str) -> ModSizes | BclSizes:
+        """The sample sizes of ``paper`` (``"mod"`` or ``"bcl"``): :attr:`mod` or :attr:`bcl`.
+
+        Raises
+        ------
+        UnknownNameError
+            For another paper (the message lists the valid ones).
+        ValueError
+            When this profile has none (a profile built without them), naming the profile.
+        """
+        sizes = getattr(self, check_name("paper with sizes of its own", paper, ("mod", "bcl")))
+        if sizes is None:
+            raise ValueError(f"profile {self.name!r} has no {paper.upper()} sizes (Profile.{paper}); the named "
+                             f"profiles have them: {', '.join(PROFILES)}")
+        return sizes
 
     def batch_size_for(self, device) -> int | Budget:
         """Items per forward pass on ``device`` (str or torch.device): ``batch_size`` on a CPU, a
@@ -107,7 +244,34 @@ class Profile:
 
 
 #: Profile fields that are not sample sizes: left out of :meth:`Profile.to_dict` (and the cache keys).
-_NOT_SIZES = frozenset({"readings", "gpu_tokens_per_batch", "gpu_images_per_batch"})
+_NOT_SIZES = frozenset({"readings", "gpu_tokens_per_batch", "gpu_images_per_batch", "mod", "bcl"})
+
+#: MOD sizes per profile. small fits the main job's 45 minutes on 2 cores: twice ci's evaluation tokens
+#: per subset (finer relative-top1 steps for the bisection), ci's collection sample.
+_MOD = {
+    "ci": ModSizes(text_subsets=CI_TEXT_SUBSETS, collect_tokens=512, eval_tokens=256, eval_seq_len=16,
+                   eval_doc_windows=1, collect_images=100, eval_images=100, random_cross_pruning_text=False),
+    "small": ModSizes(text_subsets=CI_TEXT_SUBSETS, collect_tokens=512, eval_tokens=512, eval_seq_len=32,
+                      eval_doc_windows=1, collect_images=200, eval_images=200, random_cross_pruning_text=False),
+    "paper": ModSizes(text_subsets=None, collect_tokens=8192, eval_tokens=4800, eval_seq_len=48,
+                      eval_doc_windows=1, collect_images=200, eval_images=400, random_cross_pruning_text=True,
+                      collect_tokens_by_family=(("mmlu:", 3000),)),
+}
+#: BCL sizes per profile. small fits the main job's 45 minutes on 2 cores: every intervened cluster costs
+#: 17 conditions x max_sentences forward passes, so small doubles ci's sentences and corpus, not its setups.
+_BCL = {
+    "ci": BclSizes(collect_tokens=16_384, seq_len=128, sentence_len=32, eval_tokens=16_384,
+                   eval_max_doc_tokens=512, max_sentences=2, min_documents=16, max_clusters=12,
+                   methods=("filter",), n_random_sets=100, batch_size=8, batch_rows=34, max_doc_tokens=100_000),
+    "small": BclSizes(collect_tokens=32_768, seq_len=256, sentence_len=32, eval_tokens=16_384,
+                      eval_max_doc_tokens=512, max_sentences=4, min_documents=16, max_clusters=12,
+                      methods=("filter",), n_random_sets=100, batch_size=8, batch_rows=34,
+                      max_doc_tokens=100_000),
+    "paper": BclSizes(collect_tokens=250_000, seq_len=512, sentence_len=32, eval_tokens=100_000,
+                      eval_max_doc_tokens=1_000, max_sentences=32, min_documents=100, max_clusters=None,
+                      methods=("filter", "tfidf", "smooth"), n_random_sets=100, batch_size=8, batch_rows=34,
+                      max_doc_tokens=100_000),
+}
 
 PROFILES: dict[str, Profile] = {
     # paper: 100,000 evaluation tokens in windows of 1,000, one per document: 100 documents (claims.md,
@@ -115,7 +279,7 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", collect_tokens=100_000, eval_tokens=100_000, collect_images=5_000,
                      eval_images=1_000, seq_len=1_000, batch_size=8,
                      readings=("R1", "R2", "R3", "R4", "R5"), eval_seq_len=1_000, eval_doc_windows=1,
-                     min_eval_documents=100),
+                     min_eval_documents=100, mod=_MOD["paper"], bcl=_BCL["paper"]),
     # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m's cost per
     # token is the same in windows of 64 as in windows of 256 (measured for issue 10), and one ABL sweep
     # is 163 evaluations, so decoders keep 1,024 evaluation tokens, now 16 documents x one window of 64;
@@ -126,10 +290,10 @@ PROFILES: dict[str, Profile] = {
     "small": Profile("small", collect_tokens=16_384, eval_tokens=1_024, collect_images=2_000,
                      eval_images=1_000, seq_len=256, batch_size=8, eval_tokens_masked=4_096,
                      eval_seq_len=64, eval_seq_len_masked=128, eval_doc_windows=1, min_eval_documents=16,
-                     readings=("R1", "R4")),
+                     readings=("R1", "R4"), mod=_MOD["small"], bcl=_BCL["small"]),
     "ci": Profile("ci", collect_tokens=4_096, eval_tokens=1_024, collect_images=1_000,
                   eval_images=500, seq_len=128, batch_size=8, eval_seq_len=64, eval_doc_windows=1,
-                  min_eval_documents=16),
+                  min_eval_documents=16, mod=_MOD["ci"], bcl=_BCL["ci"]),
 }
 
 # Rehearsal models (core.zoo.rehearsal: the papers' widths, random weights; their verdicts mean nothing).
@@ -137,12 +301,17 @@ PROFILES: dict[str, Profile] = {
 # rehearsal-ci: the ci design (16 documents of one window each, the same fractions, seeds and subsets) with
 # shorter windows and fewer images, so that a full-width layer of every paper runs within minutes on 2
 # CPU cores (tests/test_rehearsal_run.py): one full-width forward costs what ~100-1,000 forwards of the
-# small tier's models cost, and an ABL sweep is 163 evaluations (109 on a ViT).
+# small tier's models cost, and an ABL sweep is 163 evaluations (109 on a ViT). Their MOD and BCL sizes: the
+# paper's (rehearsal); ci's with windows of 8 tokens and 8 images per class (MOD), and a quarter of ci's
+# BCL corpus (rehearsal-ci).
 PROFILES["rehearsal"] = replace(PROFILES["paper"], name="rehearsal")
 PROFILES["rehearsal-ci"] = Profile("rehearsal-ci", collect_tokens=1_024, eval_tokens=64, collect_images=32,
                                    eval_images=8, seq_len=64, batch_size=8, eval_tokens_masked=256,
                                    eval_seq_len=4, eval_seq_len_masked=16, eval_doc_windows=1,
-                                   min_eval_documents=16)
+                                   min_eval_documents=16,
+                                   mod=replace(_MOD["ci"], collect_tokens=256, eval_tokens=128, eval_seq_len=8,
+                                               collect_images=8, eval_images=8),
+                                   bcl=replace(_BCL["ci"], collect_tokens=4_096))
 
 
 def get_profile(name: str) -> Profile:

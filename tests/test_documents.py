@@ -186,7 +186,7 @@ def test_abl_and_mod_evaluation_sets_carry_their_documents(tokenizer):
     small = get_profile("small")
     try:
         es = ablation.eval_set(tokenizer, "masked", small, "news", max_length=512)
-        mod = subsets.eval_set(tokenizer, "mmlu-bio", subsets.MOD_SIZES["small"], 32)
+        mod = subsets.eval_set(tokenizer, "mmlu-bio", small.mod, 32)
     except MissingAssetError as err:
         pytest.skip(err.reason)
     assert es.inputs.shape == es.docs.shape == (small.eval_tokens_for("masked") // 128, 128)

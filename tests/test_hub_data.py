@@ -10,6 +10,8 @@ ImageNet: ``image``, ``label``). Nothing here reaches the network.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import hashlib
 import math
 import time
@@ -36,6 +38,7 @@ from core.data.images import (
 from core.data.small import MMLU_GROUPS, TEXT_SUBSETS, _mmlu_rows
 from core.data.splits import SPLITS
 from core.data.windows import _WINDOW_MEMO, text_windows
+from core.profiles import get_profile
 from core.errors import DataShortfallError, MissingAssetError, UnknownNameError
 
 datasets = pytest.importorskip("datasets")
@@ -340,13 +343,15 @@ def test_hub_text_sources():
 def test_mod_collection_size_per_family(hub, tokenizer):
     """``collect_tokens_by_family`` sizes the collection of a family's subsets (the paper profile's MMLU
     groups); the others keep ``collect_tokens``; the small and ci profiles have no such entry."""
-    from core.mod.subsets import MOD_SIZES, _text_data, collect_tokens_for
+    from core.mod.subsets import _text_data, collect_tokens_for
 
-    sizes = {"collect_tokens": 64, "eval_tokens": 64, "collect_tokens_by_family": {"mmlu:": 32}}
+    plain = replace(get_profile("ci").mod, collect_tokens=64, eval_tokens=64, eval_seq_len=None, eval_doc_windows=None)
+    sizes = replace(plain, collect_tokens_by_family=(("mmlu:", 32),))
     assert collect_tokens_for(sizes, "mmlu:bio") == 32 and collect_tokens_for(sizes, "pile:ArXiv") == 64
-    assert collect_tokens_for({"collect_tokens": 64}, "mmlu:bio") == 64
-    assert "collect_tokens_by_family" not in MOD_SIZES["small"] and "collect_tokens_by_family" not in MOD_SIZES["ci"]
-    assert collect_tokens_for(MOD_SIZES["paper"], "mmlu-bio") == MOD_SIZES["paper"]["collect_tokens"]  # small tier
+    assert collect_tokens_for(plain, "mmlu:bio") == 64
+    assert not get_profile("small").mod.collect_tokens_by_family and not get_profile("ci").mod.collect_tokens_by_family
+    paper = get_profile("paper").mod
+    assert collect_tokens_for(paper, "mmlu-bio") == paper.collect_tokens  # small tier
     lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
     subsets = ["pile:PubMed Abstracts", "pile:HackerNews", "mmlu:bio"]
     md = _text_data(lm, SimpleNamespace(seq_len=16), subsets, subsets, sizes)
@@ -513,7 +518,8 @@ def test_mod_image_data_reads_cifar20(hub):
     from core.mod.subsets import _image_data
 
     classes = ["fish", "insects", "people"]
-    md = _image_data(None, classes, {"collect_images": 1, "eval_images": 2}, "uoft-cs/cifar100")
+    sizes = replace(get_profile("ci").mod, collect_images=1, eval_images=2)
+    md = _image_data(None, classes, sizes, "uoft-cs/cifar100")
     assert md.evalset.inputs.shape == (6, 3, 224, 224)
     assert md.unit_subset.tolist() == [0, 0, 1, 1, 2, 2]
     assert [int(v) % 20 for v in md.evalset.labels] == [1, 1, 7, 7, 14, 14]
@@ -530,7 +536,8 @@ def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
     lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
     profile = SimpleNamespace(seq_len=32)
     subsets = ["pile:PubMed Abstracts", "pile:HackerNews", "pile:Enron Emails"]
-    md = _text_data(lm, profile, subsets, subsets + ["pile:ArXiv"], {"collect_tokens": 64, "eval_tokens": 64})
+    sizes = replace(get_profile("ci").mod, collect_tokens=64, eval_tokens=64, eval_seq_len=None, eval_doc_windows=None)
+    md = _text_data(lm, profile, subsets, subsets + ["pile:ArXiv"], sizes)
     assert md.evalset.inputs.shape == (6, 32)
     assert md.collect["A"]["pile:ArXiv"].inputs.shape == (2, 32)
     assert "full-tier" in md.described["subsets"]

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from core.zoo import sites
 from core.bcl.baselines import (BASELINES, baseline_sets, random_layer, random_neurons, random_position,
                                 random_position_kept)
-from core.bcl.experiment import bcl_sizes
 from core.bcl.intervention import intervene, replace_resid, split_head
 from core.bcl.relatedness import token_relatedness
 from core.bcl.sentences import cluster_sentences, components, select_sentences
 from core.errors import UnknownNameError
+from core.profiles import get_profile
 from tests.tiny_models import VOCAB, build
 
 # ---------------------------------------------------------------------------------------- baselines
@@ -352,11 +352,15 @@ def test_split_head_reproduces_the_logits():
 
 
 def test_bad_kind_and_profile_list_valid_names():
+    from dataclasses import replace
+
     with pytest.raises(UnknownNameError, match="causal"):
         intervene(build("bert"), kind="image", windows=torch.zeros((1, 2), dtype=torch.long),
                   cluster=np.arange(2), top_ids=[1], n_layers=3, width=32)
     with pytest.raises(UnknownNameError, match="small"):
-        bcl_sizes("huge")
+        get_profile("huge")
+    with pytest.raises(ValueError, match="profile 'bare' has no BCL sizes"):
+        replace(get_profile("ci"), name="bare", bcl=None).sizes_of("bcl")
 
 
 def test_an_unknown_reading_lists_the_valid_ones(tmp_path, monkeypatch):
@@ -373,14 +377,12 @@ def test_profiles_ask_for_the_sample_designs_documents(profile, minimum):
     """claims.md, "Sample design": the union of the evaluated clusters' sentences spans at least 16
     documents (paper: 100); the sentences asked for can reach it, and the pool is cut into short
     documents so that it spreads over many."""
-    from core.profiles import get_profile
-
-    sizes = bcl_sizes(profile)
-    assert sizes["min_documents"] >= minimum
-    assert sizes["min_documents"] == get_profile(profile).min_eval_documents
-    if sizes["max_clusters"] is not None:
-        assert sizes["max_clusters"] * sizes["max_sentences"] >= sizes["min_documents"]
-    assert sizes["eval_max_doc_tokens"] <= 1000
+    sizes = get_profile(profile).bcl
+    assert sizes.min_documents >= minimum
+    assert sizes.min_documents == get_profile(profile).min_eval_documents
+    if sizes.max_clusters is not None:
+        assert sizes.max_clusters * sizes.max_sentences >= sizes.min_documents
+    assert sizes.eval_max_doc_tokens <= 1000
 
 
 # ---------------------------------------------------------------------------------------- BCL-8

@@ -31,6 +31,33 @@ def test_unset_masked_tokens_fall_back_and_stay_out_of_the_dict():
                            "eval_images": 1, "seq_len": 4, "batch_size": 1}
 
 
+def test_the_paper_sizes_are_typed_fields_of_every_named_profile_and_stay_out_of_its_dict():
+    from core.profiles import BclSizes, ModSizes
+
+    for profile in PROFILES.values():
+        assert isinstance(profile.mod, ModSizes) and isinstance(profile.bcl, BclSizes)
+        assert profile.sizes_of("mod") is profile.mod and profile.sizes_of("bcl") is profile.bcl
+        assert "mod" not in profile.to_dict() and "bcl" not in profile.to_dict()  # ABL's key: its own sizes
+        hash(profile)  # frozen all the way down
+    ci, paper = get_profile("ci"), get_profile("paper")
+    # the MOD key's dict, by hand: a family size only where one is set, as a {prefix: tokens} dict
+    assert ci.mod.to_dict() == {"text_subsets": mod_subsets.CI_TEXT_SUBSETS, "collect_tokens": 512,
+                                "eval_tokens": 256, "eval_seq_len": 16, "eval_doc_windows": 1,
+                                "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False}
+    assert paper.mod.to_dict()["collect_tokens_by_family"] == {"mmlu:": 3000}
+    assert ci.bcl.to_dict()["methods"] == ("filter",) and paper.bcl.max_clusters is None
+
+
+def test_a_profile_without_paper_sizes_says_so():
+    p = Profile("p", collect_tokens=8, eval_tokens=4, collect_images=2, eval_images=1, seq_len=4, batch_size=1)
+    with pytest.raises(ValueError, match="profile 'p' has no MOD sizes"):
+        p.sizes_of("mod")
+    with pytest.raises(ValueError, match="profile 'p' has no MOD sizes"):
+        mod_subsets.subsets_for("causal", "small", p)
+    with pytest.raises(UnknownNameError, match="abl"):
+        get_profile("ci").sizes_of("abl")
+
+
 def test_every_profile_is_ordered_ci_small_paper():
     ci, small, paper = (get_profile(n) for n in ("ci", "small", "paper"))
     for kind in ("causal", "masked"):
@@ -85,10 +112,10 @@ def _evaluation_documents(profile: Profile, tokenizer, kind: str, *, max_length:
     """
     sets = [("ABL", ablation.ABL_DATA[("small", "text")],
              lambda text: ablation.eval_set(tokenizer, kind, profile, text, max_length))]
-    if kind == "causal" and profile.name in mod_subsets.MOD_SIZES:
-        sizes = mod_subsets.MOD_SIZES[profile.name]
+    if kind == "causal" and profile.mod is not None:
+        sizes = profile.mod
         length = mod_subsets.eval_seq_len(sizes, profile, max_length)
-        subsets, _ = mod_subsets.subsets_for("causal", "small", profile.name)
+        subsets, _ = mod_subsets.subsets_for("causal", "small", profile)
         sets += [("MOD", s, lambda s: mod_subsets.eval_set(tokenizer, s, sizes, length)) for s in subsets]
     minimum = profile.min_eval_documents or 0
     rows = []

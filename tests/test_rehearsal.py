@@ -208,25 +208,22 @@ def test_a_rehearsal_vit_gets_images_at_its_config_size():
 
 
 def test_the_rehearsal_profiles_are_the_papers_sizes_and_the_ci_design_with_shorter_windows():
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
-    from core.bcl.experiment import bcl_sizes
-    from core.mod.subsets import MOD_SIZES, subsets_for
+    from core.mod.subsets import subsets_for
     from core.profiles import get_profile
 
     paper, rehearsal_, ci, rci = (get_profile(n) for n in ("paper", "rehearsal", "ci", "rehearsal-ci"))
     assert {**asdict(rehearsal_), "name": "paper"} == asdict(paper)
-    assert MOD_SIZES["rehearsal"] == MOD_SIZES["paper"] and bcl_sizes("rehearsal") == bcl_sizes("paper")
+    assert rehearsal_.mod == paper.mod and rehearsal_.bcl == paper.bcl
     # rehearsal-ci: ci's design (16 documents of one window, same subsets and readings), shorter windows
     assert (rci.min_eval_documents, rci.eval_doc_windows, rci.readings) == (16, 1, ci.readings)
     assert rci.eval_tokens // rci.eval_seq_len == 16 and rci.eval_tokens_masked // rci.eval_seq_len_masked == 16
     assert rci.eval_seq_len < ci.eval_seq_len and rci.eval_images < ci.eval_images
-    mod, mod_ci = MOD_SIZES["rehearsal-ci"], MOD_SIZES["ci"]
-    assert mod["eval_tokens"] // mod["eval_seq_len"] == mod_ci["eval_tokens"] // mod_ci["eval_seq_len"] == 16
-    assert subsets_for("causal", "small", "rehearsal-ci") == subsets_for("causal", "small", "ci")
-    bcl, bcl_ci = bcl_sizes("rehearsal-ci"), bcl_sizes("ci")
-    assert {k: v for k, v in bcl.items() if k != "collect_tokens"} == {
-        k: v for k, v in bcl_ci.items() if k != "collect_tokens"}
+    mod, mod_ci = rci.mod, ci.mod
+    assert mod.eval_tokens // mod.eval_seq_len == mod_ci.eval_tokens // mod_ci.eval_seq_len == 16
+    assert subsets_for("causal", "small", rci) == subsets_for("causal", "small", ci)
+    assert rci.bcl == replace(ci.bcl, collect_tokens=rci.bcl.collect_tokens) != ci.bcl
 
 
 # The checkpoints' published parameter counts (their model cards / safetensors metadata; tied embeddings

@@ -12,8 +12,8 @@ What is cut, and why (2 CPU cores, at most 5 minutes for the three papers):
 - sizes: profile ``rehearsal-ci`` (core.profiles), the ``ci`` design (16 evaluation documents of one
   window each, the same fractions 0-90%, seeds, methods, subsets and readings) with ABL evaluation
   windows of 4 tokens on decoders (16 on masked LMs), 1,024 collection tokens, 8 evaluation and 32
-  collection images; MOD with 8 images per class (``MOD_SIZES["rehearsal-ci"]``); BCL on a 4,096-token
-  corpus (``BCL_SIZES["rehearsal-ci"]``). One full-width forward costs what ~100-1,000 forwards of the small
+  collection images; MOD with 8 images per class (``Profile.mod`` of ``rehearsal-ci``); BCL on a 4,096-token
+  corpus (its ``Profile.bcl``). One full-width forward costs what ~100-1,000 forwards of the small
   tier's models cost, and an ABL sweep is 163 evaluations (109 on a ViT): the ``ci`` sizes at full width
   would take over an hour;
 - models, one per code path of each paper: ABL on OPT-1.3B (decoders: every decoder claim, the model

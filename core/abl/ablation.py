@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from core.batching import Budget
 from core.zoo import sites
 from core.neurons.activations import collect_stats, record
-from core.cache import atomic_path, cache_dir
+from core.cache import atomic_path
 from core.evaluate import EvalSet, UnitScores, evaluate
 from core.timing import stage
 
@@ -486,35 +486,28 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     """
-    from core.cache import Checkpoint, cache_key, cache_lock, load_cached, note_experiment, partial_path
-    from core.zoo.models import load_model
+    from core.cache import cache_entry, cached_experiment
+    from core.zoo.models import load_model, model_identity
 
     lm = load_model(name, device=device)
     modality = "image" if lm.kind == "image" else "text"
     dataset = ABL_DATA[(lm.tier, modality)]
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
-    key = cache_key(experiment="abl", version=ABL_VERSION, model=name,
-                    weights=lm.card.get("cache_key") or lm.card.get("provenance"), profile=profile.to_dict(),
-                    seq_len=seq_len, data=dataset, fractions=FRACTIONS, seeds=SEEDS,
-                    generator=GENERATOR[lm.tier], device=str(lm.device.type))
-    path = cache_dir("abl") / f"{name.replace(':', '_')}-{key}.npz"
-    if (found := load_cached(path, AblationSweep.load)) is not None:  # a damaged entry is named and rebuilt
-        note_experiment("abl", name, path, computed=False)
-        return found
-    with cache_lock(path):  # xdist workers / concurrent runs: one computes, the others wait and load
-        if (found := load_cached(path, AblationSweep.load)) is not None:
-            note_experiment("abl", name, path, computed=False)
-            return found
+    entry = cache_entry("abl", "abl", ABL_VERSION, model_identity(lm), dict(
+        profile=profile.to_dict(), seq_len=seq_len, data=dataset, fractions=FRACTIONS, seeds=SEEDS,
+        generator=GENERATOR[lm.tier], device=str(lm.device.type)), label=name, suffix=".npz")
+
+    def compute(checkpoint) -> AblationSweep:
         if modality == "image":
             collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
         else:
             collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
-        checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted sweep resumes from it
-        sweep = run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
-                        batch_size=profile.batch_size_for(lm.device), stats_key=f"abl-{name.replace(':', '_')}-{key}",
-                        progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name},
-                        checkpoint=checkpoint)
-        sweep.save(path)
-        checkpoint.complete()
-        note_experiment("abl", name, path, computed=True)
+        return run_abl(lm.model, name=name, collect=collect, evalset=evalset, resample_inputs=resample,
+                       batch_size=profile.batch_size_for(lm.device), stats_key=f"abl-{name.replace(':', '_')}-{entry.key}",
+                       progress=progress, info={"sizes": sizes, "data": described, "profile": profile.name},
+                       checkpoint=checkpoint)  # an interrupted sweep resumes from it
+
+    # a damaged entry is named and rebuilt; xdist workers / concurrent runs: one computes, the others load
+    sweep = cached_experiment(entry, compute, load=AblationSweep.load, save=lambda s, path: s.save(path),
+                              note=name, checkpoint=True)
     return sweep

@@ -11,8 +11,8 @@ to a random layer (:func:`core.bcl.baselines.random_position_kept`); R5 takes th
 sum of the cluster's raw rows. R3 and R4 add conditions to the primary's batched pass on the same
 sentences; R5 has its own top tokens, hence its own sentences and pass.
 
-Sample sizes per profile: :data:`BCL_SIZES`; corpora per tier: :data:`BCL_CORPORA`; cache versions:
-:data:`BCL_VERSION`, :data:`REPR_VERSION`.
+Sample sizes: :attr:`core.profiles.Profile.bcl` (:class:`core.profiles.BclSizes`); corpora per tier:
+:data:`BCL_CORPORA`; cache versions: :data:`BCL_VERSION`, :data:`REPR_VERSION`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from core.bcl.intervention import intervene
 from core.bcl.relatedness import token_relatedness
 from core.bcl.result import BclResult
 from core.bcl.sentences import cluster_sentences, select_sentences
-from core.cache import atomic_write_json, cache_dir, cache_key, load_cached, note_experiment, one_at_a_time
+from core.cache import CacheEntry, atomic_write_json, cache_entry, cached_experiment, one_at_a_time
 from core.errors import check_name
 from core.timing import stage
 
@@ -43,47 +43,9 @@ REPR_VERSION = 1
 #: The readings of claims.md that the BCL experiment computes.
 BCL_READINGS: tuple[str, ...] = ("R3", "R4", "R5")
 
-#: BCL sample sizes per profile (``core.profiles`` names). ``collect_tokens``: collection corpus
-#: (representations); ``seq_len``: its window length; ``max_doc_tokens``: collection documents cut at
-#: this many tokens. ``sentence_len``: evaluation "sentence" length; ``eval_tokens``: the evaluation
-#: pool; ``eval_max_doc_tokens``: evaluation documents cut at this many tokens, so that the pool
-#: spreads over many documents (the small tier's ``wiki`` evaluation split has 35 documents; cut at
-#: 512 tokens its first 16,384 tokens span 31-33 of them, uncut 3); ``max_sentences``: sentences per
-#: cluster (:func:`core.bcl.sentences.select_sentences`); ``min_documents``: documents the union of a
-#: setup's evaluated clusters' sentences must span (claims.md, "Sample design": 16, ``paper`` 100),
-#: topped up by :func:`core.bcl.sentences.select_sentences`; ``max_clusters``: clusters evaluated per
-#: setup (a seeded random sample of the non-skipped ones; None = all); ``methods``: representation
-#: variants clustered besides ``filter`` (``refine`` always comes from ``filter``); ``n_random_sets``:
-#: random word sets per cluster for BCL-8.
-BCL_SIZES: dict[str, dict] = {
-    "ci": {"collect_tokens": 16_384, "seq_len": 128, "sentence_len": 32, "eval_tokens": 16_384,
-           "eval_max_doc_tokens": 512, "max_sentences": 2, "min_documents": 16, "max_clusters": 12,
-           "methods": ("filter",), "n_random_sets": 100, "batch_size": 8, "batch_rows": 34,
-           "max_doc_tokens": 100_000},
-    # small fits the main job's 45 minutes on 2 cores: every intervened cluster costs 17 conditions x
-    # max_sentences forward passes, so small doubles ci's sentences and corpus, not its setups
-    "small": {"collect_tokens": 32_768, "seq_len": 256, "sentence_len": 32, "eval_tokens": 16_384,
-              "eval_max_doc_tokens": 512, "max_sentences": 4, "min_documents": 16, "max_clusters": 12,
-              "methods": ("filter",), "n_random_sets": 100, "batch_size": 8, "batch_rows": 34,
-              "max_doc_tokens": 100_000},
-    "paper": {"collect_tokens": 250_000, "seq_len": 512, "sentence_len": 32, "eval_tokens": 100_000,
-              "eval_max_doc_tokens": 1_000, "max_sentences": 32, "min_documents": 100,
-              "max_clusters": None, "methods": ("filter", "tfidf", "smooth"), "n_random_sets": 100,
-              "batch_size": 8, "batch_rows": 34, "max_doc_tokens": 100_000},
-}
-# rehearsal models (core.zoo.rehearsal; core.profiles): the paper's sizes, and ci's design on a quarter of
-# its corpus (a full-width forward costs ~100-1,000 of the small tier's)
-BCL_SIZES["rehearsal"] = dict(BCL_SIZES["paper"])
-BCL_SIZES["rehearsal-ci"] = {**BCL_SIZES["ci"], "collect_tokens": 4_096}
-
 #: BCL data per tier: the small tier's two corpora, the paper's C4 and Yelp on the full tier.
 BCL_CORPORA = {"small": ("news", "wiki"), "full": ("allenai/c4", "Yelp/yelp_review_full")}
 
-
-
-def bcl_sizes(profile_name: str) -> dict:
-    """The BCL sizes of a profile (:data:`BCL_SIZES`); unknown names list the valid ones."""
-    return dict(BCL_SIZES[check_name("profile", profile_name, BCL_SIZES)])
 
 
 def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, max_doc_tokens: int):
@@ -105,27 +67,29 @@ def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch
                         max_doc_tokens=sizes["eval_max_doc_tokens"], with_docs=True)
 
 
-def _representations(lm, corpus: str, sizes: dict, weights: str, progress: bool):
+def _representations(lm, corpus: str, sizes: dict, identity: dict, progress: bool):
     from core.bcl.representations import Representations, token_representations
 
     seq_len = min(sizes["seq_len"], lm.max_length or sizes["seq_len"])
-    key = cache_key(experiment="bcl-repr", version=REPR_VERSION, model=lm.name, weights=weights,
-                    corpus=corpus, split="collect", n_tokens=sizes["collect_tokens"], seq_len=seq_len,
-                    max_doc_tokens=sizes["max_doc_tokens"])
-    path = cache_dir("bcl") / f"repr-{lm.name.replace(':', '_')}-{key}.npz"
-    if (found := load_cached(path, Representations.load)) is not None:  # a damaged file is recomputed
-        return found, key
-    windows = _windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
-                       sizes["max_doc_tokens"])
-    pad = lm.tokenizer.pad_token_id
-    with stage("bcl representations", f"{lm.name} on {corpus}", on=lm.model):
-        rep = token_representations(lm.model, windows, ignore_ids=() if pad is None else (pad,),
-                                    batch_size=sizes["batch_size"] if lm.device.type == "cpu" else GPU_BUDGET,
-                                    progress=progress,
-                                    desc=f"{lm.name}: BCL representations ({corpus})")
-    rep.info = {"corpus": corpus, "split": "collect", "windows": int(windows.shape[0]), "seq_len": seq_len}
-    rep.save(path)
-    return rep, key
+    entry = cache_entry("bcl", "bcl-repr", REPR_VERSION, identity, dict(
+        corpus=corpus, split="collect", n_tokens=sizes["collect_tokens"], seq_len=seq_len,
+        max_doc_tokens=sizes["max_doc_tokens"]), label=f"repr-{lm.name}", suffix=".npz")
+
+    def compute():
+        windows = _windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
+                           sizes["max_doc_tokens"])
+        pad = lm.tokenizer.pad_token_id
+        with stage("bcl representations", f"{lm.name} on {corpus}", on=lm.model):
+            rep = token_representations(lm.model, windows, ignore_ids=() if pad is None else (pad,),
+                                        batch_size=sizes["batch_size"] if lm.device.type == "cpu" else GPU_BUDGET,
+                                        progress=progress,
+                                        desc=f"{lm.name}: BCL representations ({corpus})")
+        rep.info = {"corpus": corpus, "split": "collect", "windows": int(windows.shape[0]), "seq_len": seq_len}
+        return rep
+
+    # a damaged file is named and recomputed
+    rep = cached_experiment(entry, compute, load=Representations.load, save=lambda r, path: r.save(path))
+    return rep, entry.key
 
 
 def _read_json(path):
@@ -150,30 +114,30 @@ def _variants(rep, keep: np.ndarray, methods, tokenizer, token_cols):
     return out
 
 
-def _clusterings(variants: dict, ks: dict, key: str, progress: bool) -> dict:
-    """Clusterings of every variant (cached as JSON): labels, distances, refinement."""
+def _clusterings(variants: dict, ks: dict, entry: CacheEntry, progress: bool) -> dict:
+    """Clusterings of every variant (cached as JSON at ``entry``): labels, distances, refinement."""
     from core.bcl import neuron_clusters as nc
 
-    path = cache_dir("bcl") / f"clusters-{key}.json"
-    if (found := load_cached(path, _read_json)) is not None:  # a damaged file is recomputed
-        return found
-    out = {}
-    for method, rep in tqdm(variants.items(), desc="BCL clustering", disable=not progress, leave=False):
-        x = nc.normalize_rows(rep)
-        want = PAPER_KS if method == "filter" else INTERVENTION_KS
-        refine_ks = [ks[k] for k in INTERVENTION_KS] if method == "filter" else []
-        res = nc.cluster_neurons(x, [ks[k] for k in want], refine_ks=refine_ks)
-        out[method] = {str(k): {
-            "labels": res.labels[ks[k]].tolist(),
-            "avg_distance": [None if np.isnan(v) else float(v) for v in res.avg_distance[ks[k]]],
-            "max_distance": [None if np.isnan(v) else float(v) for v in res.max_distance[ks[k]]],
-        } for k in want}
-        for k in INTERVENTION_KS:
-            if ks[k] in res.refined:
-                out[method][str(k)]["refined"] = [r.members.tolist() for r in res.refined[ks[k]]]
-                out[method][str(k)]["refine_trace"] = [r.max_distance for r in res.refined[ks[k]]]
-    atomic_write_json(path, out)
-    return out
+    def compute() -> dict:
+        out = {}
+        for method, rep in tqdm(variants.items(), desc="BCL clustering", disable=not progress, leave=False):
+            x = nc.normalize_rows(rep)
+            want = PAPER_KS if method == "filter" else INTERVENTION_KS
+            refine_ks = [ks[k] for k in INTERVENTION_KS] if method == "filter" else []
+            res = nc.cluster_neurons(x, [ks[k] for k in want], refine_ks=refine_ks)
+            out[method] = {str(k): {
+                "labels": res.labels[ks[k]].tolist(),
+                "avg_distance": [None if np.isnan(v) else float(v) for v in res.avg_distance[ks[k]]],
+                "max_distance": [None if np.isnan(v) else float(v) for v in res.max_distance[ks[k]]],
+            } for k in want}
+            for k in INTERVENTION_KS:
+                if ks[k] in res.refined:
+                    out[method][str(k)]["refined"] = [r.members.tolist() for r in res.refined[ks[k]]]
+                    out[method][str(k)]["refine_trace"] = [r.max_distance for r in res.refined[ks[k]]]
+        return out
+
+    # a damaged file is named and recomputed
+    return cached_experiment(entry, compute, load=_read_json, save=lambda out, path: atomic_write_json(path, out))
 
 
 def _token_strings(tok, ids) -> list[str]:
@@ -222,7 +186,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     corpus : str
         A text subset (small tier: ``news`` or ``wiki``) or, on the full tier, a Hub dataset.
     profile : core.profiles.Profile
-        Its name picks :data:`BCL_SIZES`.
+        Its :attr:`~core.profiles.Profile.bcl` holds the BCL sizes.
     readings : iterable of str
         Alternate readings to compute beside the primary one (claims.md, "Readings"); the BCL ones
         (:data:`BCL_READINGS`) are computed, other valid ids (MOD's) are ignored. Part of the cache key.
@@ -243,40 +207,48 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     core.bcl.neuron_clusters.InsufficientTokensError
         When the collection corpus leaves no token above the frequency threshold.
     """
-    import time
-
     from core.bcl import neuron_clusters as nc
-    from core.bcl.embeddings import token_vectors
-    from core.zoo.models import load_model
+    from core.zoo.models import load_model, model_identity
     from core.readings import READINGS
 
     readings = frozenset(check_name("reading", r, READINGS) for r in readings) & frozenset(BCL_READINGS)
-    sizes = bcl_sizes(profile.name)
+    sizes = profile.sizes_of("bcl").to_dict()
     lm = load_model(name, device=device)
     check_name("model kind", lm.kind, ("masked", "causal"))
-    weights = str(lm.card.get("cache_key") or lm.card.get("provenance"))
-    rep, rep_key = _representations(lm, corpus, sizes, weights, progress)
+    rep, rep_key = _representations(lm, corpus, sizes, model_identity(lm), progress)
     tok = lm.tokenizer
     threshold = nc.frequency_threshold(rep.n_positions)
     keep = nc.frequency_filter(rep.token_ids, rep.counts, special_ids=tok.all_special_ids,
                                threshold=threshold, n_positions=rep.n_positions)
     cols = rep.token_ids[keep]
-    n_neurons = rep.n_neurons
-    ks = {k: nc.scaled_k(k, n_neurons) for k in PAPER_KS}
+    ks = {k: nc.scaled_k(k, rep.n_neurons) for k in PAPER_KS}
     methods = tuple(sizes["methods"])
-    key = cache_key(experiment="bcl", version=BCL_VERSION, repr=rep_key, sizes=sizes, ks=ks,
-                    threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
-                    seeds=SEEDS, device=str(lm.device.type), readings=sorted(readings))
-    path = cache_dir("bcl") / f"result-{name.replace(':', '_')}-{corpus.replace('/', '_')}-{key}.json"
-    if (found := load_cached(path, _read_json)) is not None:  # a damaged entry is named and rebuilt
-        note_experiment("bcl", name, path, computed=False)
-        return BclResult.from_dict(found)
+    entry = cache_entry("bcl", "bcl", BCL_VERSION, rep_key, dict(
+        sizes=sizes, ks=ks, threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA, seeds=SEEDS,
+        device=str(lm.device.type), readings=sorted(readings)), label=f"result-{name}-{corpus}", suffix=".json")
+    # a damaged entry is named and rebuilt
+    return cached_experiment(entry, lambda: _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep,
+                                                     cols, ks, methods, threshold, progress),
+                             load=lambda path: BclResult.from_dict(_read_json(path)),
+                             save=lambda r, path: atomic_write_json(path, r.to_dict()), note=name)
+
+
+def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, cols, ks, methods, threshold,
+             progress) -> BclResult:
+    """The BCL experiment's result (what :func:`bcl_experiment` caches)."""
+    import time
+
+    from core.bcl import neuron_clusters as nc
+    from core.bcl.embeddings import token_vectors
+
+    tok = lm.tokenizer
     variants = _variants(rep, keep, methods, tok, cols)
     # keyed on what the clustering depends on only, so that readings and evaluation sizes reuse it
-    with stage("bcl clustering", f"{name} on {corpus}", on="cpu"): clusterings = _clusterings(variants, ks, cache_key(experiment="bcl-clusters", version=REPR_VERSION,
-                                                       repr=rep_key, ks=ks, threshold=threshold,
-                                                       refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
-                                                       methods=methods), progress)
+    with stage("bcl clustering", f"{name} on {corpus}", on="cpu"):
+        clusterings = _clusterings(variants, ks, cache_entry(
+            "bcl", "bcl-clusters", REPR_VERSION, rep_key, dict(ks=ks, threshold=threshold, refine=nc.REFINE_THRESHOLD,
+                                                               lam=nc.SMOOTH_LAMBDA, methods=methods),
+            label="clusters", suffix=".json"), progress)
     normalized = {m: nc.normalize_rows(v) for m, v in variants.items()}
 
     seq = min(sizes["sentence_len"], lm.max_length or sizes["sentence_len"])
@@ -358,7 +330,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
 
     result = BclResult.from_dict({
         "experiment": "bcl", "model": name, "corpus": corpus, "kind": lm.kind, "tier": lm.tier,
-        "profile": profile.name, "n_layers": rep.n_layers, "width": rep.width, "n_neurons": n_neurons,
+        "profile": profile.name, "n_layers": rep.n_layers, "width": rep.width, "n_neurons": rep.n_neurons,
         "sizes": {**sizes, "methods": list(methods)}, "threshold": threshold,
         "n_positions": rep.n_positions, "n_distinct": int(rep.token_ids.size), "n_kept": int(keep.sum()),
         "ks": {str(k): v for k, v in ks.items()}, "seeds": list(SEEDS), "readings": sorted(readings),
@@ -370,6 +342,4 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                  "eval": f"{corpus}, eval split, {pool.shape[0]} sentences of {pool.shape[1]} tokens "
                          f"(documents cut at {sizes['eval_max_doc_tokens']} tokens)"},
     })
-    atomic_write_json(path, result.to_dict())
-    note_experiment("bcl", name, path, computed=True)
     return result

@@ -3,7 +3,7 @@ scored on.
 
 For a cluster, its evaluation corpus is the evaluation-split sentences that contain one of its top-10
 tokens (:func:`cluster_sentences`, with the positions of the top tokens as targets). "Sentences" are
-windows of :data:`core.bcl.experiment.BCL_SIZES` ``sentence_len`` tokens of the evaluation split (the
+windows of :class:`core.profiles.BclSizes` ``sentence_len`` tokens of the evaluation split (the
 harness's text is split into windows, not sentences). Each cluster's sentences are drawn so that
 clusters share as few as possible and their union spans many documents (:func:`select_sentences`,
 returning a :class:`SentenceSelection`); clusters that still share sentences form groups

@@ -30,16 +30,15 @@ from tqdm.auto import tqdm
 from core.zoo import sites
 from core.data.hub import HUB_DATA_VERSION
 from core.data.images import hub_image_processor, model_image_processor
-from core.cache import (Checkpoint, atomic_path, cache_dir, cache_key, checkpointed, load_cached, one_at_a_time,
-                    partial_path)
-from core.cache import note_experiment
+from core.cache import (CacheEntry, atomic_path, cache_entry, cache_key, cached_experiment, checkpointed,
+                        one_at_a_time)
 from core.errors import check_name
 from core.evaluate import EvalSet, evaluate
 from core.mod.nulls import NULL_DRAWS, lottery_null
 from core.timing import stage
 from core.mod.result import ModResult
 from core.mod.selection import EPS, ONE_NEURON, TOLERANCE, _count, bisect_count, selection_scores, top_fraction
-from core.mod.subsets import (MOD_IMAGE_DATA, MOD_SIZES, ModData, _image_data, _sub_evalset, _text_data,
+from core.mod.subsets import (MOD_IMAGE_DATA, ModData, _image_data, _sub_evalset, _text_data,
                               check_subset, eval_halves, subsets_for)
 
 __all__ = ["MOD_READINGS", "run_mod", "mod_experiment"]
@@ -58,6 +57,8 @@ PRIMARY = {"image": "drop50", "causal": "drop20"}
 PER_LAYER_FRACTION = {"image": 0.125, "causal": 0.034}
 #: Bumped when a change alters what a cached experiment holds.
 MOD_VERSION = 4  # 4: revision 2 (integer-count search, readings R1/R2, MOD-3 halves) + documents
+#: The version of the collection statistics' cache (they depend on the models and the data only).
+MOD_STATS_VERSION = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,19 +96,26 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
         for subset in data.reference:
             # Only the first pass (moments) is needed; its two arrays are cached here, small, instead of
             # the whole NeuronStats state (whose unused histogram buffer is d_mlp x 100 per layer).
-            path = cache_dir("mod", "stats") / (f"{name.replace(':', '_')}-{subset.replace('/', '_')}-"
-                                                f"{sample}-{key}.npz")
-            if (found := load_cached(path, _load_side_stats)) is not None:  # a damaged file is recomputed
-                mean_abs[sample][subset], mean[sample][subset] = found
-                continue
-            st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
-                               histogram=False, progress=progress, model_name=f"{name} {subset} {sample}")
-            mean_abs[sample][subset] = torch.stack([s.mean_abs for s in st]).double().numpy()
-            mean[sample][subset] = torch.stack([s.mean for s in st]).double().numpy()
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, mean_abs=mean_abs[sample][subset], mean=mean[sample][subset])
+            entry = cache_entry("mod", "mod-side-stats", MOD_STATS_VERSION, key,
+                                {"side": name, "subset": subset, "sample": sample},
+                                label=f"{name}-{subset}-{sample}", suffix=".npz", folder=("stats",))
+
+            def compute(subset=subset, sample=sample) -> tuple[np.ndarray, np.ndarray]:
+                st = collect_stats(model, SITE, data.collect[sample][subset], batch_size=batch_size,
+                                   histogram=False, progress=progress, model_name=f"{name} {subset} {sample}")
+                return (torch.stack([s.mean_abs for s in st]).double().numpy(),
+                        torch.stack([s.mean for s in st]).double().numpy())
+
+            # a damaged file is named and recomputed
+            mean_abs[sample][subset], mean[sample][subset] = cached_experiment(
+                entry, compute, load=_load_side_stats, save=_save_side_stats)
     return ModelSide(mean_abs, mean)
+
+
+def _save_side_stats(value: tuple[np.ndarray, np.ndarray], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, mean_abs=value[0], mean=value[1])
 
 
 def _load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -428,10 +436,10 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     name : str
         A zoo name (a causal LM or an image classifier; not a ``:random`` twin).
     profile : core.profiles.Profile
-        Sample sizes (:data:`core.mod.subsets.MOD_SIZES` holds the MOD-specific ones per profile name).
+        Sample sizes (its :attr:`~core.profiles.Profile.mod` holds the MOD-specific ones).
     device : str
     subsets : sequence of str, optional
-        The subsets to prune and evaluate (default: the profile's, :data:`core.mod.subsets.MOD_SIZES`); each must be a
+        The subsets to prune and evaluate (default: the profile's, ``profile.mod.text_subsets``); each must be a
         subset of the model's data family. The reference set is always every subset of the family.
     readings : iterable of str, default none
         Reading ids of claims.md's Readings table to compute as alternates (the ``readings`` session
@@ -448,13 +456,13 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     MissingAssetError
         When the model or its data is not available (tests skip with the reason).
     ValueError
-        For a masked LM (the modularity paper studies decoders and ViT).
+        For a masked LM (the modularity paper studies decoders and ViT), or a profile without MOD sizes.
     UnknownNameError
         For a subset that the model's data family lacks (the message lists the valid ones), or an
         unknown reading id (the message lists the valid ones).
     """
     from core.mod.moefication import k_for
-    from core.zoo.models import get_spec, load_model
+    from core.zoo.models import get_spec, load_model, model_identity
     from core.readings import READINGS
 
     mod_readings = sorted({check_name("reading", r, READINGS) for r in readings} & set(MOD_READINGS))
@@ -462,10 +470,10 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
     spec = get_spec(name)
     if spec.kind not in TARGETS:
         raise ValueError(f"MOD runs on causal LMs and image classifiers; {name} is a {spec.kind} model")
-    sizes = MOD_SIZES[check_name("profile", profile.name, MOD_SIZES)]
+    sizes = profile.sizes_of("mod")
     if spec.tier == "full":
         load_model(name, device=device)  # a missing model is the first reason to skip
-    chosen, reference = subsets_for(spec.kind, spec.tier, profile.name)
+    chosen, reference = subsets_for(spec.kind, spec.tier, profile)
     if subsets is not None:
         chosen = [check_subset(name, s, reference) for s in subsets]
         if len(chosen) < 3 or len(set(chosen)) != len(chosen):
@@ -478,45 +486,43 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
 
     # the full tier's entries also key on what its Hub subsets read (core.data.hub.HUB_DATA_VERSION)
     hub = {"hub_data": HUB_DATA_VERSION} if spec.tier == "full" and spec.kind != "image" else {}
+    identity = [model_identity(lm), model_identity(twin)]  # the trained model, then its random twin
 
-    def path_for(rs) -> Path:
-        key = cache_key(experiment="mod", version=MOD_VERSION, model=name, card=lm.card, twin=twin.card, **hub,
-                        profile=profile.to_dict(), sizes=sizes, subsets=subsets, reference=reference, k=k,
-                        targets=TARGETS[lm.kind], tolerance=TOLERANCE,
-                        per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
-                        search="integer count bisection", readings=list(rs),
-                        # issue 19: on a GPU the MOD-6 null is drawn there (other draws than numpy's)
-                        **({"null_on": "cuda torch"} if lm.device.type == "cuda" else {}))
-        return cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
+    def entry_for(rs) -> CacheEntry:
+        return cache_entry("mod", "mod", MOD_VERSION, identity, dict(
+            **hub, profile=profile.to_dict(), sizes=sizes.to_dict(), subsets=subsets, reference=reference, k=k,
+            targets=TARGETS[lm.kind], tolerance=TOLERANCE, per_layer=PER_LAYER_FRACTION[lm.kind],
+            null_draws=NULL_DRAWS, device=lm.device.type, search="integer count bisection", readings=list(rs),
+            # issue 19: on a GPU the MOD-6 null is drawn there (other draws than numpy's)
+            **({"null_on": "cuda torch"} if lm.device.type == "cuda" else {})), label=name, suffix=".npz")
 
     # the collection statistics depend only on the models and the data, not on the search
-    stats_key = cache_key(experiment="mod-stats", model=name, card=lm.card, twin=twin.card,
+    stats_key = cache_key(experiment="mod-stats", model=identity,
                           seq_len=profile.seq_len, batch_size=profile.batch_size,
-                          collect={k_: v for k_, v in sizes.items() if k_.startswith("collect")},
+                          collect={k_: v for k_, v in sizes.to_dict().items() if k_.startswith("collect")},
                           reference=reference, device=lm.device.type, **hub)
     # an experiment cached with more readings serves this one too (it holds the primary and these)
     supersets = [sorted(c) for size in range(len(MOD_READINGS) + 1) for c in combinations(MOD_READINGS, size)
                  if set(mod_readings) <= set(c)]
-    path = next((p for p in map(path_for, supersets) if p.exists()), path_for(mod_readings))
-    if (found := load_cached(path, ModResult.load)) is not None:  # a damaged entry is named and rebuilt
-        note_experiment("mod", name, path, computed=False)
-        return found
-    if lm.kind == "image" and lm.tier == "full":
-        data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
-    elif lm.kind == "image" and lm.spec.origin is not None:  # a model outside the zoo: its processor
-        location = lm.spec.location if lm.spec.origin in ("folder", "hub") else None
-        data = _image_data(profile, subsets, sizes, processor=model_image_processor(lm.model.config, location))
-    elif lm.kind == "image":
-        data = _image_data(profile, subsets, sizes)
-    else:
-        data = _text_data(lm, profile, subsets, reference, sizes)
-    checkpoint = Checkpoint(partial_path(path), key=path.stem)  # an interrupted run resumes from it
-    result = run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size_for(lm.device),
-                     stats_key=stats_key, k=k, progress=progress,
-                     random_cross_pruning=lm.kind == "image" or sizes["random_cross_pruning_text"],
-                     readings=mod_readings, checkpoint=checkpoint,
-                     info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
-    result.save(path)
-    checkpoint.complete()
-    note_experiment("mod", name, path, computed=True)
+    entry = next((e for e in map(entry_for, supersets) if e.path.exists()), entry_for(mod_readings))
+
+    def compute(checkpoint) -> ModResult:
+        if lm.kind == "image" and lm.tier == "full":
+            data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
+        elif lm.kind == "image" and lm.spec.origin is not None:  # a model outside the zoo: its processor
+            location = lm.spec.location if lm.spec.origin in ("folder", "hub") else None
+            data = _image_data(profile, subsets, sizes, processor=model_image_processor(lm.model.config, location))
+        elif lm.kind == "image":
+            data = _image_data(profile, subsets, sizes)
+        else:
+            data = _text_data(lm, profile, subsets, reference, sizes)
+        return run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size_for(lm.device),
+                       stats_key=stats_key, k=k, progress=progress,
+                       random_cross_pruning=lm.kind == "image" or sizes.random_cross_pruning_text,
+                       readings=mod_readings, checkpoint=checkpoint,  # an interrupted run resumes from it
+                       info={"profile": profile.name, "subsets_note": _subsets_note(lm.kind, subsets, reference)})
+
+    # a damaged entry is named and rebuilt
+    result = cached_experiment(entry, compute, load=ModResult.load, save=lambda r, path: r.save(path), note=name,
+                               checkpoint=True)
     return result

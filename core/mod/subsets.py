@@ -1,7 +1,8 @@
 """The data of the modularity experiment (MOD section 2.2): the subsets pruned per tier and profile, the
 sample sizes, and the evaluation and collection sets built from them.
 
-- :data:`MOD_SIZES`: the MOD sample sizes per profile; :data:`CI_TEXT_SUBSETS`, :data:`FULL_TEXT_SUBSETS`,
+- the MOD sample sizes are :attr:`core.profiles.Profile.mod` (:class:`core.profiles.ModSizes`);
+  :data:`CI_TEXT_SUBSETS` (from :mod:`core.profiles`), :data:`FULL_TEXT_SUBSETS`,
   :data:`FULL_CI_TEXT_SUBSETS`, :data:`MOD_IMAGE_DATA`: the subsets and image data per tier;
 - :func:`subsets_for`: (subsets pruned and evaluated, reference subsets) of a model kind, tier and profile;
 - :func:`eval_set`, :func:`eval_seq_len`: the evaluation set of one MOD text subset and its window;
@@ -27,64 +28,31 @@ from core.data.images import CIFAR20_CLASSES, FASHION_MNIST_CLASSES, image_split
 from core.data.small import TEXT_SUBSETS
 from core.data.windows import text_windows
 from core.evaluate import EvalSet
+from core.profiles import CI_TEXT_SUBSETS, ModSizes, Profile, get_profile
 
-__all__ = ["ModData", "MOD_SIZES", "collect_tokens_for", "subsets_for", "eval_halves", "eval_set",
+__all__ = ["ModData", "CI_TEXT_SUBSETS", "collect_tokens_for", "subsets_for", "eval_halves", "eval_set",
            "eval_seq_len"]
 
-#: The text subsets of the ``ci`` and ``small`` profiles: those that appear in the a-priori related
-#: pairs of MOD-4 (offline-assets.md), fixed before any run so that every related pair is measured; the
-#: other six subsets still enter the reference set D_r. The ``paper`` profile uses every text subset.
-CI_TEXT_SUBSETS = ("bbc-politics", "parliament", "mmlu-bio", "mmlu-med", "health-tweets", "bbc-tech",
-                   "mmlu-cs", "code", "mmlu-math", "mmlu-physics")
+def collect_tokens_for(sizes: ModSizes, subset: str) -> int:
+    """Collection tokens per sample (A or B) of one subset: ``sizes.collect_tokens``, or the size of the
+    first prefix of ``sizes.collect_tokens_by_family`` that the subset's name starts with.
 
-#: MOD sample sizes per profile: per subset and per collection sample (two disjoint samples are
-#: collected, A and B, for MOD-3), and per subset for evaluation. ``random_cross_pruning_text``: whether
-#: the random twin of a language model gets its own relative-accuracy matrix (figures only: no claim
-#: reads it, and a random language model sits near top1 0, so its ratios are mostly noise); the ci
-#: profile skips it to bound the run time. Image models always get it (it is cheap).
-MOD_SIZES: dict[str, dict] = {
-    "ci": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 256, "eval_seq_len": 16,
-           "eval_doc_windows": 1, "collect_images": 100, "eval_images": 100, "random_cross_pruning_text": False},
-    # small fits the main job's 45 minutes on 2 cores: twice ci's evaluation tokens per subset (finer
-    # relative-top1 steps for the bisection), ci's collection sample
-    "small": {"text_subsets": CI_TEXT_SUBSETS, "collect_tokens": 512, "eval_tokens": 512, "eval_seq_len": 32,
-              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 200, "random_cross_pruning_text": False},
-    "paper": {"text_subsets": None, "collect_tokens": 8192, "eval_tokens": 4800, "eval_seq_len": 48,
-              "eval_doc_windows": 1, "collect_images": 200, "eval_images": 400, "random_cross_pruning_text": True,
-              "collect_tokens_by_family": {"mmlu:": 3000}},
-}
-# rehearsal models (core.zoo.rehearsal; core.profiles): the paper's sizes, and ci's design with windows of 8
-# tokens and 8 images per class (a full-width forward costs ~100-1,000 of the small tier's)
-MOD_SIZES["rehearsal"] = dict(MOD_SIZES["paper"])
-MOD_SIZES["rehearsal-ci"] = {**MOD_SIZES["ci"], "collect_tokens": 256, "eval_tokens": 128, "eval_seq_len": 8,
-                             "collect_images": 8, "eval_images": 8}
-"""``eval_seq_len`` and ``eval_doc_windows``: every subset's evaluation tokens come in windows of
-``eval_seq_len`` tokens, at most ``eval_doc_windows`` per document (``core.data.windows.text_windows``), so that
-each subset's evaluation set spans the profile's ``min_eval_documents`` (claims.md, Sample design: 16, the
-paper profile 100): 256 = 16 x 16 (ci), 512 = 16 x 32 (small), 4,800 = 100 x 48 (paper: the evaluation
-split of MMLU's computer-science group is too short for 100 windows of 64);
-packed subsets of short documents span more. The collection windows keep the profile's ``seq_len``.
-
-``collect_tokens_by_family`` (optional): ``{subset-name prefix: collect_tokens}`` for the subsets of a family
-whose collection split cannot hold ``2 x collect_tokens`` (:func:`collect_tokens_for`). The paper profile's
-MMLU groups (``mmlu:``) collect 3,000 tokens per sample, 6 windows of 1,000 in all: MMLU's questions are
-short and few (412 test questions in the computer-science group), and even with each subject's
-validation and dev questions (``core.data.hub.hub_text_source``) the collection split of the smallest
-groups holds about 8,000 to 9,000 tokens, not the 17 windows of 1,000 that 8,192 per sample takes
-(measured on the test questions alone, packed as ``text_windows`` packs them, with Mistral-7B's tokenizer,
-mistral-common's ``tokenizer.model.v1``: mmlu:cs 7,371, mmlu:physics 8,261, mmlu:bio 9,622; with
-SmolLM2's: 7,083, 7,704, 8,395; 6 windows take 5,994 with Mistral's one special token). D_r weighs every
-subset equally whatever its sample size (the mean of the per-subset statistics), so the reference stays
-balanced; the result's sizes record both sample sizes."""
-
-
-def collect_tokens_for(sizes: dict, subset: str) -> int:
-    """Collection tokens per sample (A or B) of one subset: ``sizes["collect_tokens"]``, or the size of
-    the first prefix of ``sizes["collect_tokens_by_family"]`` that the subset's name starts with."""
-    for prefix, n_tokens in sizes.get("collect_tokens_by_family", {}).items():
+    ``collect_tokens_by_family`` is for the subsets of a family whose collection split cannot hold
+    ``2 x collect_tokens``. The paper profile's MMLU groups (``mmlu:``) collect 3,000 tokens per sample, 6
+    windows of 1,000 in all: MMLU's questions are short and few (412 test questions in the
+    computer-science group), and even with each subject's validation and dev questions
+    (``core.data.hub.hub_text_source``) the collection split of the smallest groups holds about 8,000 to
+    9,000 tokens, not the 17 windows of 1,000 that 8,192 per sample takes (measured on the test questions
+    alone, packed as ``text_windows`` packs them, with Mistral-7B's tokenizer, mistral-common's
+    ``tokenizer.model.v1``: mmlu:cs 7,371, mmlu:physics 8,261, mmlu:bio 9,622; with SmolLM2's: 7,083,
+    7,704, 8,395; 6 windows take 5,994 with Mistral's one special token). D_r weighs every subset equally
+    whatever its sample size (the mean of the per-subset statistics), so the reference stays balanced;
+    the result's sizes record both sample sizes.
+    """
+    for prefix, n_tokens in sizes.collect_tokens_by_family:
         if subset.startswith(prefix):
             return int(n_tokens)
-    return int(sizes["collect_tokens"])
+    return int(sizes.collect_tokens)
 
 #: The full tier's text subsets (MOD section 2.2; names of ``core.data.hub.HUB_TEXT_SUBSETS``): every Pile
 #: subset of monology/pile-uncopyrighted, the CAMEL biology/physics/chemistry problems, GitHub code, and
@@ -106,28 +74,37 @@ FULL_CI_TEXT_SUBSETS: tuple[str, ...] = ("pile:PubMed Abstracts", "pile:PubMed C
 MOD_IMAGE_DATA = {"small": "fashion-mnist", "full": "uoft-cs/cifar100"}
 
 
-def subsets_for(kind: str, tier: str, profile_name: str) -> tuple[list[str], list[str]]:
-    """(subsets pruned and evaluated, reference subsets) of a model kind, tier and profile.
+def subsets_for(kind: str, tier: str, profile: Profile | str) -> tuple[list[str], list[str]]:
+    """(subsets pruned and evaluated, reference subsets) of a model kind, tier and profile (a
+    :class:`core.profiles.Profile` or the name of one).
 
     Small tier: the Fashion-MNIST classes, or ``core.data.small.TEXT_SUBSETS`` (the profile's
-    ``MOD_SIZES[...]["text_subsets"]`` pruned). Full tier: the 20 CIFAR-20 superclasses
+    ``profile.mod.text_subsets`` pruned). Full tier: the 20 CIFAR-20 superclasses
     (``core.data.images.CIFAR20_CLASSES``), or ``FULL_TEXT_SUBSETS`` (all of them for the paper profile,
     ``FULL_CI_TEXT_SUBSETS`` for the others). Names only: a missing Hub dataset raises
     MissingAssetError when the data is read.
-    """
 
+    Raises
+    ------
+    UnknownNameError
+        For an unknown profile name (the message lists the valid ones).
+    ValueError
+        For a profile without MOD sizes (:meth:`core.profiles.Profile.sizes_of`).
+    """
+    if isinstance(profile, str):
+        profile = get_profile(profile)
     if tier == "full":
         if kind == "image":
             return list(CIFAR20_CLASSES), list(CIFAR20_CLASSES)
         reference = list(FULL_TEXT_SUBSETS)
-        sizes = MOD_SIZES[check_name("profile", profile_name, MOD_SIZES)]
-        return list(reference if sizes["text_subsets"] is None else FULL_CI_TEXT_SUBSETS), reference
+        sizes = profile.sizes_of("mod")
+        return list(reference if sizes.text_subsets is None else FULL_CI_TEXT_SUBSETS), reference
     if kind == "image":
         classes = list(FASHION_MNIST_CLASSES)
         return classes, classes
-    sizes = MOD_SIZES[profile_name]
+    sizes = profile.sizes_of("mod")
     reference = list(TEXT_SUBSETS)
-    chosen = list(sizes["text_subsets"] or reference)
+    chosen = list(sizes.text_subsets or reference)
     for s in chosen:
         check_name("text subset", s, reference)
     return chosen, reference
@@ -138,9 +115,9 @@ def check_subset(name: str, subset: str, valid: Sequence[str]) -> str:
     return check_name(f"subset of {name}'s data family", subset, valid)
 
 
-def eval_set(tokenizer, subset: str, sizes: dict, seq_len: int) -> EvalSet:
-    """The evaluation set of one MOD text subset: ``sizes["eval_tokens"]`` tokens of its eval split in
-    windows of ``seq_len`` tokens, at most ``sizes["eval_doc_windows"]`` per document (absent: no limit),
+def eval_set(tokenizer, subset: str, sizes: ModSizes, seq_len: int) -> EvalSet:
+    """The evaluation set of one MOD text subset: ``sizes.eval_tokens`` tokens of its eval split in
+    windows of ``seq_len`` tokens, at most ``sizes.eval_doc_windows`` per document (None: no limit),
     with their documents (:func:`core.data.windows.text_windows`).
 
     Returns
@@ -149,15 +126,15 @@ def eval_set(tokenizer, subset: str, sizes: dict, seq_len: int) -> EvalSet:
         Causal, ``inputs`` and ``docs`` LongTensors of shape (n_windows, seq_len).
     """
 
-    windows, docs = text_windows(subset, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
-                                   doc_windows=sizes.get("eval_doc_windows"), with_docs=True)
+    windows, docs = text_windows(subset, tokenizer, split="eval", n_tokens=sizes.eval_tokens, seq_len=seq_len,
+                                   doc_windows=sizes.eval_doc_windows, with_docs=True)
     return EvalSet("causal", windows, docs=docs, name=f"{subset}, eval split")
 
 
-def eval_seq_len(sizes: dict, profile, max_length: int | None) -> int:
-    """Evaluation window of the MOD text subsets: ``sizes["eval_seq_len"]`` (absent: the profile's
+def eval_seq_len(sizes: ModSizes, profile, max_length: int | None) -> int:
+    """Evaluation window of the MOD text subsets: ``sizes.eval_seq_len`` (None: the profile's
     ``seq_len``), capped by the model's ``max_length``."""
-    length = sizes.get("eval_seq_len") or profile.seq_len
+    length = sizes.eval_seq_len or profile.seq_len
     return min(length, max_length or length)
 
 
@@ -322,7 +299,7 @@ def eval_halves(data: ModData) -> tuple[np.ndarray, dict]:
     return half, {"groups": what, "groups_per_subset": n_groups, "units_per_half": per_half}
 
 
-def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
+def _text_data(lm, profile, subsets, reference, sizes: ModSizes) -> ModData:
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
     eval_len = eval_seq_len(sizes, profile, lm.max_length)
@@ -343,7 +320,7 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
                       name="MOD subsets, eval split")
     unit_subset = np.repeat(np.arange(len(subsets)), [e.n_units for e in evals])
     half = collect["A"][reference[0]].inputs.shape[0]
-    doc_windows = sizes.get("eval_doc_windows")
+    doc_windows = sizes.eval_doc_windows
     return ModData("causal", list(subsets), list(reference), collect, evalset, unit_subset,
                    sizes={"collect_tokens_per_subset_per_sample": half * seq_len,
                           **({"collect_tokens_per_subset_per_sample (min)": min(per_sample.values())}
@@ -360,14 +337,13 @@ def _text_data(lm, profile, subsets, reference, sizes) -> ModData:
                                          + (f", at most {doc_windows} per document" if doc_windows else ""),
                               "reference": "balanced union of every text subset"
                                            + "".join(f"; {prefix}* subsets collect {n:,} tokens per sample"
-                                                     for prefix, n in sizes.get("collect_tokens_by_family",
-                                                                                {}).items()
+                                                     for prefix, n in sizes.collect_tokens_by_family
                                                      if any(s.startswith(prefix) for s in reference))})
 
 
-def _image_data(profile, subsets, sizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
+def _image_data(profile, subsets, sizes: ModSizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
 
-    n_c, n_e = sizes["collect_images"], sizes["eval_images"]
+    n_c, n_e = sizes.collect_images, sizes.eval_images
     collect = {"A": {}, "B": {}}
     xs, ys, unit = [], [], []
     kw = {} if dataset == "fashion-mnist" and processor is None else {"processor": processor}

@@ -127,6 +127,27 @@ def weights_id(card: dict) -> str:
     return f"unknown ({card.get('provenance', 'no model card')})"
 
 
+
+def model_identity(lm) -> dict:
+    """What identifies a loaded model for the experiments' caches (:func:`core.cache.cache_entry`): the
+    one model-identity key of the three papers.
+
+    Returns
+    -------
+    dict
+        ``name``; ``weights``: :func:`weights_id` of its card (a random twin is its own identity:
+        ``random(seed 0) of <its model's id>``); ``dtype``: of its parameters (``"float32"``,
+        ``"bfloat16"``); ``init``: where a random twin was initialised on a GPU (other draws than on a
+        CPU), absent otherwise.
+    """
+    params = lm.model.parameters()
+    out = {"name": lm.name, "weights": weights_id(lm.card),
+           "dtype": ",".join(sorted({str(p.dtype).removeprefix("torch.") for p in params}))}
+    if lm.card.get("init"):
+        out["init"] = lm.card["init"]
+    return out
+
+
 def loaded_provenance(name: str, device: str | None = None) -> dict | None:
     """:attr:`LoadedModel.provenance` of ``name`` as last loaded in this process (on ``device`` if given;
     ``"cuda"`` also matches ``"cuda:0"``), or None when it was not loaded here."""
