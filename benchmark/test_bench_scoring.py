@@ -1,5 +1,5 @@
 """Scoring only where a loss is read: masked LMs' head at the chosen positions, causal interventions up
-to the last scored position (issues 10 and 11: the main job's 45 minutes).
+to the last scored position (the main job's 45 minutes).
 
 - ``minilm-l6`` ABL evaluation set of the small profile (32 windows x 128 tokens, 15% scored):
   :func:`core.evaluate.evaluate` (head at the chosen positions) against the whole model's logits.

@@ -1,5 +1,5 @@
 """The cost plan: forward passes, tokens, FLOPs and predicted time of every experiment stage, for a tier,
-a profile and a device (issue 19, item 4).
+a profile and a device.
 
 ``python -m core.plan --tier full --profile paper --device cuda`` prints one row per stage of the three
 papers' experiments (ABL :mod:`core.abl.ablation`, MOD :mod:`core.mod.experiment`, BCL
@@ -66,7 +66,7 @@ ASSUMED_UTILISATION = 0.35
 GPU_LAYER_CALL_S = 1e-4
 #: Shortest CPU time that calibration reads from ``time.process_time`` (below it, the wall time).
 CPU_CLOCK_MIN_S = 0.5
-#: A stage that keeps the GPU waiting on the CPU for longer than this is flagged (issue 19).
+#: A stage that keeps the GPU waiting on the CPU for longer than this is flagged.
 CPU_WAIT_LIMIT_S = 300.0
 #: Bumped when the calibration's content changes.
 CALIBRATION_VERSION = 5
@@ -144,13 +144,15 @@ DIMS: dict[str, Dims] = {
 
 def dims_from_config(config) -> Dims:
     """:class:`Dims` of a ``transformers`` config object (a model outside the table)."""
+    from core.zoo.sites import position_offset
+
     arch = (getattr(config, "architectures", None) or [""])[0]
     kind = ("image" if "Image" in arch or config.model_type == "vit" else
             "masked" if "Masked" in arch or config.model_type in ("bert", "roberta") else "causal")
     heads = getattr(config, "num_attention_heads", None) or config.n_head
     n = getattr(config, "max_position_embeddings", None)
-    if n and config.model_type == "roberta":
-        n -= 2
+    if n:
+        n -= position_offset(config)  # RoBERTa's positions start after the padding index
     tokens = (config.image_size // config.patch_size) ** 2 + 1 if kind == "image" else 0
     return Dims(config.model_type, kind, config.num_hidden_layers, config.hidden_size,
                 getattr(config, "intermediate_size", None) or getattr(config, "ffn_dim", None),

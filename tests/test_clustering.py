@@ -152,7 +152,6 @@ def _ratio(w, k):
     return new / ref
 
 
-@pytest.mark.slow
 def test_inertia_near_the_reference_at_vit_base_width():
     w = np.random.default_rng(0).standard_normal((3072, 768), dtype=np.float32) * 0.02
     assert _ratio(w, 96) <= INERTIA_RATIO

@@ -12,7 +12,7 @@ from core.zoo import sites
 from core.bcl.baselines import (BASELINES, baseline_sets, random_layer, random_neurons, random_position,
                                 random_position_kept)
 from core.bcl.experiment import bcl_sizes
-from core.bcl.intervention import intervene, replace_resid, split_head
+from core.bcl.intervention import intervene, replace_resid
 from core.bcl.relatedness import token_relatedness
 from core.bcl.sentences import cluster_sentences, components, select_sentences
 from core.errors import UnknownNameError
@@ -340,15 +340,6 @@ def test_a_cluster_whose_tokens_never_occur_is_skipped():
     windows = torch.randint(3, 20, (4, 6), generator=torch.Generator().manual_seed(0))
     assert intervene(model, kind="masked", windows=windows, cluster=np.arange(3), top_ids=[VOCAB - 1],
                      mask_id=1, n_layers=3, width=32) is None
-
-
-def test_split_head_reproduces_the_logits():
-    for family in ("bert", "llama", "roberta"):
-        model = build(family)
-        ids = torch.randint(3, VOCAB, (2, 5), generator=torch.Generator().manual_seed(1))
-        body, head = split_head(model)
-        with torch.no_grad():
-            torch.testing.assert_close(head(body(input_ids=ids)[0]), model(input_ids=ids).logits)
 
 
 def test_bad_kind_and_profile_list_valid_names():

@@ -1,4 +1,4 @@
-"""The MOD-6 lottery null at scale (issue 19, item 2): the vectorised draws are the one-at-a-time draws
+"""The MOD-6 lottery null at scale (claims.md, "MOD", MOD-6): the vectorised draws are the one-at-a-time draws
 (same random stream, same sets, same rhos to float rounding); the torch path draws from the same
 distribution."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from core.mod.nulls import _size_matched_draws, lottery_null, offdiag, size_matc
 
 
 def _one_at_a_time(o, sizes, n_neurons, n_draws, seed):
-    """The null as it was computed before issue 19: one draw, one overlap matrix, one scipy rho."""
+    """The null as it was first computed: one draw, one overlap matrix, one scipy rho."""
     rng = np.random.default_rng(seed)
     target = offdiag(o)
     return np.array([spearman(target, offdiag(overlap_matrix(size_matched_sets(sizes, n_neurons, rng))))

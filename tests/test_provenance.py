@@ -1,4 +1,5 @@
-"""Provenance (issue 21, item 5) and a nightly run that measures (issue 18, item 6).
+"""Provenance (claims.md, "Rules that hold for every claim": every verdict carries its numbers) and a
+nightly run that measures.
 
 - Every result file records the catalogue's revision and a hash of the rule it applied, the experiment's
   version and whether it was computed or re-read, the model's weights, dtype and device; result files

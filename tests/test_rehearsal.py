@@ -1,7 +1,7 @@
-"""Rehearsal models (core.zoo.rehearsal) and image models through their own processor (issue 18, items 1
-and 4): the configs carry the papers' published widths, a cut keeps N layers at full width, a seeded
-build is deterministic, every stand-in tokenizer stays inside its model's vocabulary, and a ViT-base-width
-model given by path gets Fashion-MNIST as 3 x 224 x 224 through its processor."""
+"""Rehearsal models (core.zoo.rehearsal) and image models through their own processor: the configs carry
+the papers' published widths, a cut keeps N layers at full width, a seeded build is deterministic, every
+stand-in tokenizer stays inside its model's vocabulary, and a ViT-base-width model given by path gets
+Fashion-MNIST as 3 x 224 x 224 through its processor."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
-"""The random twin built where it runs, in the trained model's dtype, and one model-cache key per device
-(issue 19). No GPU is needed except for the test marked ``gpu``."""
+"""The random twin built where it runs, in the trained model's dtype, and one model-cache key per device.
+No GPU is needed except for the test marked ``gpu``."""
 from __future__ import annotations
 
 import pytest
@@ -15,7 +15,7 @@ def _config(family: str):
 
 
 def _former_twin(kind: str, config):
-    """The twin as the harness built it before issue 19: fp32 on the CPU under the seed."""
+    """The twin as the harness first built it: fp32 on the CPU under the seed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         return checkpoints._AUTO[kind].from_config(config, dtype=torch.float32)

@@ -165,18 +165,3 @@ def _check_groups(groups, arrs: dict, where: str, draws: bool,
 
 def _shapes(arrs: dict) -> dict:
     return {k: tuple(a.shape) for k, a in arrs.items()}
-
-
-def _check_settings(n_units: int, n_resamples: int, level: float) -> None:
-    if int(n_units) != n_units or n_units < 2:
-        raise ValueError(f"bootstrap: expected at least 2 units, got {n_units}")
-    if int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"bootstrap: expected n_resamples >= 1, got {n_resamples}")
-    if not 0 < level < 1:
-        raise ValueError(f"bootstrap: expected level in (0, 1), got {level}")
-
-
-def _percentiles(stats: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail], axis=0)
-    return low, high

@@ -1,5 +1,5 @@
-"""What an inconclusive verdict would need (issue 10, item 5): :func:`needed`, the count of one level
-(documents, draws, ...) at which an interval would exclude 0 if the effect held at its observed
+"""What an inconclusive verdict would need (claims.md, "Rules that hold for every claim": verdicts and
+intervals): :func:`needed`, the count of one level (documents, draws, ...) at which an interval would exclude 0 if the effect held at its observed
 size, from the level variances of an :class:`~core.inference.estimate.Estimate` and the interval's
 own construction (:mod:`core.inference.levels`).
 """
@@ -15,7 +15,7 @@ from core.inference.levels import _crit
 
 def needed(estimates: Estimate | Iterable[Estimate] | Mapping[str, Estimate], *,
            affordable: dict[str, int] | None = None) -> dict:
-    """What an inconclusive verdict would need (issue 10, item 5).
+    """What an inconclusive verdict would need (claims.md, "Rules that hold for every claim").
 
     For every estimate whose interval contains 0, the smallest count of one level (documents,
     draws, ...) at which the interval would exclude 0 *if the effect held at its observed size and

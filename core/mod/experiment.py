@@ -485,7 +485,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
                         targets=TARGETS[lm.kind], tolerance=TOLERANCE,
                         per_layer=PER_LAYER_FRACTION[lm.kind], null_draws=NULL_DRAWS, device=lm.device.type,
                         search="integer count bisection", readings=list(rs),
-                        # issue 19: on a GPU the MOD-6 null is drawn there (other draws than numpy's)
+                        # on a GPU the MOD-6 null is drawn there (other draws than numpy's)
                         **({"null_on": "cuda torch"} if lm.device.type == "cuda" else {}))
         return cache_dir("mod") / f"{name.replace(':', '_')}-{key}.npz"
 

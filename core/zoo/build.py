@@ -151,9 +151,11 @@ def _card_accuracy(model, tokenizer, kind: str) -> dict:
     """top1 (percent) and CE (nats) on the ``eval`` split of :data:`CARD_TEXT`."""
     from core.data.windows import text_windows
     from core.evaluate import evaluate, make_eval_set
+    from core.zoo.sites import split_head
 
     windows = text_windows(CARD_TEXT, tokenizer, split="eval", n_tokens=CARD_EVAL_TOKENS, seq_len=128)
-    scores = evaluate(model, make_eval_set(kind, windows, tokenizer=tokenizer, seed=1), batch_size=8)
+    scores = evaluate(model, make_eval_set(kind, windows, tokenizer=tokenizer, seed=1), batch_size=8,
+                      split=split_head(model))
     s = scores.summary()
     return {"eval_data": f"{CARD_TEXT}, eval split, {windows.numel()} tokens in 128-token windows",
             "eval_top1": round(s["top1"], 2), "eval_ce": round(s["ce"], 4),

@@ -138,7 +138,7 @@ def _names(keys, limit: int = 6) -> str:
 
 
 def check_weights(where: str, kind: str, info: dict) -> list[str]:
-    """Check that a checkpoint's weights filled the model exactly (issue 18, item 5).
+    """Check that a checkpoint's weights filled the model exactly.
 
     Parameters
     ----------

@@ -27,6 +27,7 @@ from core.errors import MissingAssetError
 from core.zoo.build import _SMALL_BUILDERS
 from core.zoo.checkpoints import _AUTO, _open_cached, _placement, _random_twin, loading_report
 from core.zoo.own import _OWN, _is_path_or_id, _load_own, resolve
+from core.zoo import sites
 from core.zoo.registry import MODELS, RANDOM_SEED, RANDOM_SUFFIX, ModelSpec, UnknownModelError
 
 
@@ -72,7 +73,8 @@ class LoadedModel:
 
     @property
     def provenance(self) -> dict:
-        """What this model ran as, for the result files (issue 18 item 5, issue 21 item 5):
+        """What this model ran as, for the result files (claims.md, "Rules that hold for every claim":
+        every verdict carries its numbers):
 
         - ``dtype``: of its parameters, e.g. ``"float32"``, ``"bfloat16"`` (several, comma-separated,
           if they differ);
@@ -93,9 +95,8 @@ class LoadedModel:
     def max_length(self) -> int | None:
         cfg = self.model.config
         n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-        if n and cfg.model_type == "roberta":
-            n -= 2  # RoBERTa's positions start after the padding index
-        return n
+        # RoBERTa's positions start after the padding index (the architecture table's position_offset)
+        return n - sites.position_offset(cfg) if n else n
 
 
 #: :attr:`LoadedModel.provenance` of every model loaded in this process, by name and device (the latest
@@ -237,7 +238,7 @@ def _load(name: str, device: str) -> LoadedModel:
         if spec.origin is not None:  # the experiments' caches key a model outside the zoo by its files
             card["cache_key"] = cache_key(twin_of=card["twin_of"].get("cache_key"), seed=RANDOM_SEED)
         if spec.origin is None and spec.tier != "small" and device.startswith("cuda"):
-            # built on the GPU in bfloat16 (issue 19): other weights than the former fp32 CPU twin
+            # built on the GPU in bfloat16: other weights than the former fp32 CPU twin
             card["init"] = {"device": "cuda", "dtype": "bfloat16"}
     if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
         model = model.to(device)

@@ -191,9 +191,10 @@ def unsupported_family_message(model_type: str, where: str = "model") -> str:
             f"{', '.join(sorted(ARCHITECTURES))}. To add it, add one row to core/zoo/sites.py ARCHITECTURES "
             f"keyed by {model_type!r}: the path of the block list and, inside a block, of W_out (its input is "
             f"the MLP neurons), the attention output projection (its input is the attention pre-out neurons) "
-            f"and W_in, e.g. \"llama\": Architecture(\"model.layers\", \"mlp.down_proj\", \"self_attn.o_proj\", "
-            f"\"mlp.up_proj\", gate=\"mlp.gate_proj\"); and one test in tests/test_sites.py on a tiny random "
-            f"config of the family (see README, \"Your own model\")")
+            f"and W_in, and the output head where one module gives the logits, e.g. \"llama\": "
+            f"Architecture(\"model.layers\", \"mlp.down_proj\", \"self_attn.o_proj\", \"mlp.up_proj\", "
+            f"gate=\"mlp.gate_proj\", head=\"lm_head\"); and a tiny random config of the family in "
+            f"tests/tiny_models.py (see README, \"Your own model\")")
 
 
 def check_family(config, where: str = "model") -> None:
