@@ -43,7 +43,7 @@ def test_preflight_with_load(benchmark, name):
     _loaded(name)  # built into the cache already
 
     def whole():
-        models._load.cache_clear()
+        models.load_once.cache_clear()
         lm, x, about = _loaded(name)
         return preflight(lm, x, about=about)
 

@@ -543,7 +543,7 @@ def _layer(d_model: int, d_mlp: int, n_heads: int, n_kv: int, gated: bool, causa
     return Layer()
 
 
-def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
+def time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
     """Seconds per FLOP of one random layer of ``d``'s widths on ``device`` (:func:`_time`)."""
     import torch
 
@@ -601,15 +601,15 @@ def _calibrate_cpu() -> dict:
 
     from core.bcl.neuron_clusters import cluster_neurons, normalize_rows
     from core.mod.lorenz import null_lorenz_auc
-    from core.mod.moefication import _assign, _fit_torch
+    from core.mod.moefication import assign, fit_torch
     from core.mod.nulls import lottery_null
 
     rng = np.random.default_rng(0)
     n, dm, k = 1536, 576, 48  # smollm2-135m's layer
     w = rng.standard_normal((n, dm)).astype(np.float32)
-    t_km = _time(lambda: _fit_torch(w, k, seed=0, n_init=1, max_iter=300, device="cpu"), reps=1)
+    t_km = _time(lambda: fit_torch(w, k, seed=0, n_init=1, max_iter=300, device="cpu"), reps=1)
     dist = torch.from_numpy(rng.random((n, k)))
-    t_assign = _time(lambda: _assign(dist, n // k), reps=1)
+    t_assign = _time(lambda: assign(dist, n // k), reps=1)
     n_sub, n_all, draws = 27, 100_000, 2  # the full tier's 27 text subsets; cost ~ linear in N
     o = rng.random((n_sub, n_sub))
     sizes = rng.integers(1_000, 10_000, n_sub)
@@ -680,10 +680,10 @@ def calibrate(device: str = "cpu", *, models=None, tokens: int = 256, progress: 
         if shape not in done:  # models of the same widths share one measurement
             if progress:
                 print(f"calibrating {name} ({d.d_model} x {d.d_mlp}) on {device} ...", file=sys.stderr)
-            done[shape] = _time_layer(d, device, tokens=tokens)
+            done[shape] = time_layer(d, device, tokens=tokens)
         fwd[name] = done[shape]
     tiny = Dims("llama", "causal", 1, 64, 256, 4, 4, 1, 8)
-    call = _time_layer(tiny, device, tokens=8, reps=3) * 8 * tiny.flops_per_token(8, 0.0)
+    call = time_layer(tiny, device, tokens=8, reps=3) * 8 * tiny.flops_per_token(8, 0.0)
     out = {"version": CALIBRATION_VERSION, "device": device, "path": str(_calibration_path(device)),
            "forward_s_per_flop": fwd, "call_s_per_layer": call, "stats_s_per_element": _stats_rate(device),
            **_calibrate_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),

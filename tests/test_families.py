@@ -18,7 +18,7 @@ from core.bcl.intervention import intervene, replace_resid
 from core.bcl.sentences import cluster_sentences
 from core.evaluate import EvalSet, evaluate, mask_tokens
 from core.zoo import sites
-from tests.tiny_models import FAMILIES, IMAGE_FAMILIES, VOCAB, build, inputs
+from tests.tiny_models import FAMILIES, IMAGE_FAMILIES, VOCAB, build, inputs, varied_norms
 
 TEXT_FAMILIES = sorted(set(FAMILIES) - IMAGE_FAMILIES)
 MASK_ID = 3
@@ -27,19 +27,6 @@ SPECIAL = [0, 1, 2, MASK_ID]
 
 def _kind(model) -> str:
     return "masked" if type(model).__name__.endswith("ForMaskedLM") else "causal"
-
-
-def _varied_norms(model, seed: int = 0):
-    """Random LayerNorm gains and biases (at initialisation a post-LN stream has mean 0 at every
-    token, which would hide what the live-mean replacement does)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.LayerNorm) and mod.weight is not None:
-                mod.weight.copy_(1 + 0.5 * torch.randn(mod.weight.shape, generator=g))
-                if mod.bias is not None:
-                    mod.bias.copy_(0.5 * torch.randn(mod.bias.shape, generator=g))
-    return model
 
 
 def test_every_family_of_the_table_has_a_tiny_model():
@@ -154,7 +141,7 @@ def test_intervention_runs_on_every_family_and_equals_the_whole_model(family):
     """intervene() on every text family of the table: the unablated loss is the plain forward pass's
     and every condition's % increase is the whole model's under the same live-mean replacement,
     whether the family's head is split off or the model runs whole."""
-    model = _varied_norms(build(family))
+    model = varied_norms(build(family))
     kind = _kind(model)
     n_layers, width = sites.n_layers(model, "resid"), sites.site_width(model, "resid")
     windows = torch.randint(6, 30, (6, 10), generator=torch.Generator().manual_seed(4))

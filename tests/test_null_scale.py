@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from core.inference.correlation import spearman
 from core.mod import nulls
 from core.mod.lorenz import overlap_matrix
-from core.mod.nulls import _size_matched_draws, lottery_null, offdiag, size_matched_sets
+from core.mod.nulls import size_matched_draws, lottery_null, offdiag, size_matched_sets
 
 
 def _one_at_a_time(o, sizes, n_neurons, n_draws, seed):
@@ -45,7 +45,7 @@ def test_vectorised_null_reproduces_a_constant_draw_as_nan():
        n_draws=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
 def test_batched_draws_are_consecutive_single_draws(sizes, extra, n_draws, seed):
     n_neurons = max(sizes) + extra
-    batched = _size_matched_draws(np.array(sizes), n_neurons, np.random.default_rng(seed), n_draws)
+    batched = size_matched_draws(np.array(sizes), n_neurons, np.random.default_rng(seed), n_draws)
     rng = np.random.default_rng(seed)
     single = np.stack([size_matched_sets(sizes, n_neurons, rng) for _ in range(n_draws)])
     assert batched.shape == (n_draws, len(sizes), n_neurons) and batched.dtype == bool

@@ -445,7 +445,7 @@ def _through(processor) -> str:
     return f", grey as RGB through {type(processor).__name__} (size {size})"
 
 
-def _image_inputs(lm, profile, dataset: str):
+def image_inputs(lm, profile, dataset: str):
     from core.data.images import HUB_IMAGE_DATASETS, hub_image_processor, image_split, model_image_processor
     from core.data.resampling import random_pixels
     from core.evaluate import EvalSet
@@ -508,7 +508,7 @@ def abl_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
             note_experiment("abl", name, path, computed=False)
             return found
         if modality == "image":
-            collect, evalset, resample, sizes, described = _image_inputs(lm, profile, dataset)
+            collect, evalset, resample, sizes, described = image_inputs(lm, profile, dataset)
         else:
             collect, evalset, resample, sizes, described = _text_inputs(lm, profile, dataset, seq_len)
         checkpoint = Checkpoint(partial_path(path), key=key)  # an interrupted sweep resumes from it

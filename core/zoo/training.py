@@ -279,7 +279,7 @@ def _check_ids(ids: torch.Tensor, vocab_size: int, what: str) -> None:
                          f"{int(ids.max())}]")
 
 
-def _tie_decoder(model) -> None:
+def tie_decoder(model) -> None:
     """Make the decoder weight the word-embedding matrix and the decoder bias the head's bias."""
     head = model.cls.predictions
     embeddings = model.bert.embeddings.word_embeddings.weight
@@ -430,7 +430,7 @@ def fit_mlm_head(
     if decoder_dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
         raise ValueError(f"decoder_dtype must be a floating torch.dtype, got {decoder_dtype!r}")
 
-    _tie_decoder(model)
+    tie_decoder(model)
     head = model.cls.predictions
     embeddings = model.bert.embeddings.word_embeddings.weight
     model.eval()
