@@ -144,7 +144,7 @@ DIMS: dict[str, Dims] = {
 
 def dims_from_config(config) -> Dims:
     """:class:`Dims` of a ``transformers`` config object (a model outside the table)."""
-    from core.zoo.sites import position_offset
+    from core.zoo.sites import ARCHITECTURES, position_offset
 
     arch = (getattr(config, "architectures", None) or [""])[0]
     kind = ("image" if "Image" in arch or config.model_type == "vit" else
@@ -154,12 +154,13 @@ def dims_from_config(config) -> Dims:
     if n:
         n -= position_offset(config)  # RoBERTa's positions start after the padding index
     tokens = (config.image_size // config.patch_size) ** 2 + 1 if kind == "image" else 0
+    row = ARCHITECTURES.get(config.model_type)
+    gated = row is not None and row.gate is not None  # the architecture table's gate projection
     return Dims(config.model_type, kind, config.num_hidden_layers, config.hidden_size,
                 getattr(config, "intermediate_size", None) or getattr(config, "ffn_dim", None),
                 heads, getattr(config, "num_key_value_heads", None) or heads,
                 getattr(config, "vocab_size", None) or len(getattr(config, "id2label", {}) or {0: 0}),
-                None if kind == "image" else n, gated=config.model_type in ("llama", "mistral", "qwen2"),
-                image_tokens=tokens)
+                None if kind == "image" else n, gated=gated, image_tokens=tokens)
 
 
 @dataclass

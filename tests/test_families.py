@@ -181,3 +181,14 @@ def test_the_position_offset_is_where_the_models_positions_run_out(family):
             model(input_ids=ids)
     cfg.architectures = [type(model).__name__]
     assert plan.dims_from_config(cfg).max_length == n
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3", "phi3", "gpt2", "opt"])
+def test_the_plan_reads_a_gated_mlp_from_the_table(family):
+    """A gated MLP (three matrices) where the family's row has a gate projection."""
+    from core import plan
+
+    model = build(family)
+    model.config.architectures = [type(model).__name__]
+    assert plan.dims_from_config(model.config).gated == (sites.architecture(model).gate is not None)
+    assert plan.dims_from_config(model.config).gated == (family in ("llama", "qwen3", "phi3"))
