@@ -2,7 +2,7 @@
 
 :func:`core.neurons.activations.collect_stats` used to run the whole causal LM and discard its
 logits (SmolLM2's ``lm_head`` is about 21% of its multiply-adds and a (8, 256, 49152) float32 tensor
-per batch, 403 MB); it now runs ``model.base_model`` (issue 21 item 4; the statistics are bit for bit
+per batch, 403 MB); it now runs ``model.base_model`` (the statistics are bit for bit
 the same, tests/test_stats_body.py). Both passes (moments and histogram) of the attention pre-out
 site over 8 windows of 256 tokens, one batch. Compare the two rows of one run:
 

@@ -1,4 +1,4 @@
-"""Timings of the revision-2 interval code (issue 10 target: the interval code adds no more than 10%
+"""Timings of the revision-2 interval code (claims.md, "Intervals"; target: the interval code adds no more than 10%
 to a claim's compute time; ABL's compute per claim is minutes on the small tier).
 
 Run with::

@@ -22,7 +22,7 @@ def built():
 
 
 def _load():
-    models._load.cache_clear()
+    models.load_once.cache_clear()
     return models.load_model("smollm2-135m")
 
 

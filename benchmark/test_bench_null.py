@@ -1,4 +1,4 @@
-"""The MOD-6 lottery null at Mistral-7B's scale (issue 19, item 2): 32 layers x 14,336 MLP neurons, 8
+"""The MOD-6 lottery null at Mistral-7B's scale: 32 layers x 14,336 MLP neurons, 8
 subsets, 20 draws (the claim runs 1,000 per reading).
 
 - ``numpy``: :func:`core.mod.nulls.lottery_null` on the CPU, vectorised in chunks (the same draws as one

@@ -1,4 +1,4 @@
-"""The model preflight (core.zoo.preflight, issue 21 item 3) on the small tier's three models: the
+"""The model preflight (core.zoo.preflight) on the small tier's three models: the
 checks alone (the model loaded, its inputs made), and the whole cost a claim run pays once per model
 (load from the cache, inputs, checks). Target: under 5 s per model on 2 cores.
 
@@ -43,7 +43,7 @@ def test_preflight_with_load(benchmark, name):
     _loaded(name)  # built into the cache already
 
     def whole():
-        models._load.cache_clear()
+        models.load_once.cache_clear()
         lm, x, about = _loaded(name)
         return preflight(lm, x, about=about)
 

@@ -242,34 +242,6 @@ def make_eval_set(kind: str, inputs: torch.Tensor, *, labels: torch.Tensor | Non
     return EvalSet(kind, inputs, labels, docs, name)
 
 
-def split_head(model):
-    """``(body, head)`` of a language model: ``body(input_ids=...)[0]`` is the last hidden state of shape
-    (batch, seq, d_model) and ``head`` maps hidden states (..., d_model) to logits (..., vocab), so
-    that logits are computed only where a loss is scored. BERT-style masked LMs keep their head in
-    ``cls`` (transform + tied decoder), RoBERTa and causal LMs in ``lm_head``.
-
-    Raises
-    ------
-    ValueError
-        If the model has neither.
-    """
-    head = getattr(model, "cls", None)
-    if head is None:
-        head = getattr(model, "lm_head", None)
-    if head is None:
-        raise ValueError(f"{type(model).__name__} has no output head named 'cls' or 'lm_head'")
-    return model.base_model, head
-
-
-def _masked_split(model):
-    """``(body, head)`` of a masked LM whose head is one module applied to the body's last hidden state
-    (:func:`split_head`), else None (DistilBERT, ELECTRA and DeBERTa-v3 run whole)."""
-    try:
-        return split_head(model)
-    except ValueError:
-        return None
-
-
 def _unit_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     logits = logits.float()
     ce = F.cross_entropy(logits, targets, reduction="none")
@@ -278,7 +250,7 @@ def _unit_scores(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 
 
 @torch.inference_mode()
-def evaluate(model, data: EvalSet, *, batch_size: int | Budget = 8, progress: bool = False,
+def evaluate(model, data: EvalSet, *, batch_size: int | Budget = 8, split=None, progress: bool = False,
              desc: str = "evaluate") -> UnitScores:
     """top1 and CE (nats) of ``model`` on every unit of ``data``, in the set's unit order.
 
@@ -291,12 +263,12 @@ def evaluate(model, data: EvalSet, *, batch_size: int | Budget = 8, progress: bo
         (:func:`core.batching.items_per_batch`). The scores do not depend on it beyond float rounding.
         A batch that does not fit the device's memory is halved and the evaluation rerun
         (:func:`core.batching.with_backoff`, with a :class:`core.batching.BatchBackoffWarning`).
-
-    Notes
-    -----
-    Masked LMs whose output head is one module (``cls`` or ``lm_head``, :func:`split_head`) run the
-    head only at the chosen positions: the same logits there as the whole model's, at about half the
-    cost for a small encoder (MiniLM-L6's head has a 30,522-word decoder on 384 dimensions).
+    split : (body, head) or None
+        The model cut at its output head, :func:`core.zoo.sites.split_head` (the architecture table
+        knows where each family's head is; this module sits below it). A masked LM then runs the head
+        only at the chosen positions, ``head(body(input_ids=x)[0][chosen])``: the same logits there as
+        the whole model's, at about half the cost for a small encoder (MiniLM-L6's head has a
+        30,522-word decoder on 384 dimensions). None: the whole model runs. Ignored for other kinds.
 
     Returns
     -------
@@ -312,15 +284,14 @@ def evaluate(model, data: EvalSet, *, batch_size: int | Budget = 8, progress: bo
     """
     size = items_per_batch(batch_size, seq_len=None if data.kind == "image" else data.inputs.shape[1],
                            n_items=data.inputs.shape[0])
-    return with_backoff(lambda bs: _evaluate(model, data, bs, progress, desc), size, what=desc, owner=model)
+    return with_backoff(lambda bs: _evaluate(model, data, bs, split, progress, desc), size, what=desc, owner=model)
 
 
-def _evaluate(model, data: EvalSet, batch_size: int, progress: bool, desc: str) -> UnitScores:
+def _evaluate(model, data: EvalSet, batch_size: int, split, progress: bool, desc: str) -> UnitScores:
     device = next(model.parameters()).device
     n = data.inputs.shape[0]
     # masked LMs: the output head only at the chosen positions (about 15%; the head of a small
     # encoder costs as much as its body)
-    split = _masked_split(model) if data.kind == "masked" else None
     tops, ces = [], []
     for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
         stop = min(start + batch_size, n)

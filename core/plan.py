@@ -1,5 +1,5 @@
 """The cost plan: forward passes, tokens, FLOPs and predicted time of every experiment stage, for a tier,
-a profile and a device (issue 19, item 4).
+a profile and a device.
 
 ``python -m core.plan --tier full --profile paper --device cuda`` prints one row per stage of the three
 papers' experiments (ABL :mod:`core.abl.ablation`, MOD :mod:`core.mod.experiment`, BCL
@@ -66,7 +66,7 @@ ASSUMED_UTILISATION = 0.35
 GPU_LAYER_CALL_S = 1e-4
 #: Shortest CPU time that calibration reads from ``time.process_time`` (below it, the wall time).
 CPU_CLOCK_MIN_S = 0.5
-#: A stage that keeps the GPU waiting on the CPU for longer than this is flagged (issue 19).
+#: A stage that keeps the GPU waiting on the CPU for longer than this is flagged.
 CPU_WAIT_LIMIT_S = 300.0
 #: Bumped when the calibration's content changes.
 CALIBRATION_VERSION = 5
@@ -144,20 +144,23 @@ DIMS: dict[str, Dims] = {
 
 def dims_from_config(config) -> Dims:
     """:class:`Dims` of a ``transformers`` config object (a model outside the table)."""
+    from core.zoo.sites import ARCHITECTURES, position_offset
+
     arch = (getattr(config, "architectures", None) or [""])[0]
     kind = ("image" if "Image" in arch or config.model_type == "vit" else
             "masked" if "Masked" in arch or config.model_type in ("bert", "roberta") else "causal")
     heads = getattr(config, "num_attention_heads", None) or config.n_head
     n = getattr(config, "max_position_embeddings", None)
-    if n and config.model_type == "roberta":
-        n -= 2
+    if n:
+        n -= position_offset(config)  # RoBERTa's positions start after the padding index
     tokens = (config.image_size // config.patch_size) ** 2 + 1 if kind == "image" else 0
+    row = ARCHITECTURES.get(config.model_type)
+    gated = row is not None and row.gate is not None  # the architecture table's gate projection
     return Dims(config.model_type, kind, config.num_hidden_layers, config.hidden_size,
                 getattr(config, "intermediate_size", None) or getattr(config, "ffn_dim", None),
                 heads, getattr(config, "num_key_value_heads", None) or heads,
                 getattr(config, "vocab_size", None) or len(getattr(config, "id2label", {}) or {0: 0}),
-                None if kind == "image" else n, gated=config.model_type in ("llama", "mistral", "qwen2"),
-                image_tokens=tokens)
+                None if kind == "image" else n, gated=gated, image_tokens=tokens)
 
 
 @dataclass
@@ -541,7 +544,7 @@ def _layer(d_model: int, d_mlp: int, n_heads: int, n_kv: int, gated: bool, causa
     return Layer()
 
 
-def _time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
+def time_layer(d: Dims, device: str, *, tokens: int, reps: int = 2) -> float:
     """Seconds per FLOP of one random layer of ``d``'s widths on ``device`` (:func:`_time`)."""
     import torch
 
@@ -599,15 +602,15 @@ def _calibrate_cpu() -> dict:
 
     from core.bcl.neuron_clusters import cluster_neurons, normalize_rows
     from core.mod.lorenz import null_lorenz_auc
-    from core.mod.moefication import _assign, _fit_torch
+    from core.mod.moefication import assign, fit_torch
     from core.mod.nulls import lottery_null
 
     rng = np.random.default_rng(0)
     n, dm, k = 1536, 576, 48  # smollm2-135m's layer
     w = rng.standard_normal((n, dm)).astype(np.float32)
-    t_km = _time(lambda: _fit_torch(w, k, seed=0, n_init=1, max_iter=300, device="cpu"), reps=1)
+    t_km = _time(lambda: fit_torch(w, k, seed=0, n_init=1, max_iter=300, device="cpu"), reps=1)
     dist = torch.from_numpy(rng.random((n, k)))
-    t_assign = _time(lambda: _assign(dist, n // k), reps=1)
+    t_assign = _time(lambda: assign(dist, n // k), reps=1)
     n_sub, n_all, draws = 27, 100_000, 2  # the full tier's 27 text subsets; cost ~ linear in N
     o = rng.random((n_sub, n_sub))
     sizes = rng.integers(1_000, 10_000, n_sub)
@@ -678,10 +681,10 @@ def calibrate(device: str = "cpu", *, models=None, tokens: int = 256, progress: 
         if shape not in done:  # models of the same widths share one measurement
             if progress:
                 print(f"calibrating {name} ({d.d_model} x {d.d_mlp}) on {device} ...", file=sys.stderr)
-            done[shape] = _time_layer(d, device, tokens=tokens)
+            done[shape] = time_layer(d, device, tokens=tokens)
         fwd[name] = done[shape]
     tiny = Dims("llama", "causal", 1, 64, 256, 4, 4, 1, 8)
-    call = _time_layer(tiny, device, tokens=8, reps=3) * 8 * tiny.flops_per_token(8, 0.0)
+    call = time_layer(tiny, device, tokens=8, reps=3) * 8 * tiny.flops_per_token(8, 0.0)
     out = {"version": CALIBRATION_VERSION, "device": device, "path": str(_calibration_path(device)),
            "forward_s_per_flop": fwd, "call_s_per_layer": call, "stats_s_per_element": _stats_rate(device),
            **_calibrate_cpu(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),

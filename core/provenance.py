@@ -1,4 +1,5 @@
-"""What a result was measured under (issue 21 item 5, issue 18 items 5 and 6): the claim catalogue's
+"""What a result was measured under (claims.md, "Rules that hold for every claim": every verdict
+carries its numbers): the claim catalogue's
 revision and a hash of the rule applied, the experiment's version and whether this run computed it or
 re-read it from the cache, and the model's weights, dtype and device.
 

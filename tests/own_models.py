@@ -158,6 +158,6 @@ def forget_loaded_models() -> None:
     """Forget every model resolved or loaded in this process (the own-model registry and the load cache)."""
     from core.zoo import models, own as zoo_own
 
-    zoo_own._OWN.clear()
-    zoo_own._own_spec.cache_clear()
-    models._load.cache_clear()
+    zoo_own.OWN.clear()
+    zoo_own.own_spec.cache_clear()
+    models.load_once.cache_clear()

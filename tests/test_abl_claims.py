@@ -1,4 +1,4 @@
-"""ABL claim logic on known answers (issue 11, item 6): each claim's statistic-and-rule code runs on
+"""ABL claim logic on known answers (claims.md, "ABL"): each claim's statistic-and-rule code runs on
 small synthetic inputs whose verdict is known by construction, so that a mistake there fails here
 instead of silently changing a verdict."""
 from __future__ import annotations

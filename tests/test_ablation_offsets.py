@@ -1,5 +1,5 @@
 """Ablation offsets reach the activations' device and dtype once per ``ablate`` block, not on every hook
-call (issue 19): a bfloat16 model under float32 masks and offsets, three forward passes."""
+call: a bfloat16 model under float32 masks and offsets, three forward passes."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Batches that fill a device (issue 19, item 3): a batch size per device kind, results equal to the
+"""Batches that fill a device: a batch size per device kind, results equal to the
 batch-8 ones to float precision, and a batch that does not fit backs off (halving, retrying, warning)
 instead of crashing. No GPU is needed: out-of-memory errors are raised by fake forwards."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """BCL claim logic on known answers: each claim's statistic and rule (``claims.bcl_rules``, and the claim
 functions of ``claims/test_bert_clusters.py``) on small synthetic inputs whose verdict is known by
-construction (issue 11, item 6)."""
+construction (claims.md, "BCL")."""
 from __future__ import annotations
 
 from dataclasses import replace

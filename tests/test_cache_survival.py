@@ -67,11 +67,11 @@ def test_a_damaged_entry_is_named_in_a_warning_removed_and_rebuilt(tmp_path):
 
 def _loaders():
     from core.bcl.experiment import _read_json
-    from core.mod.experiment import _load_side_stats
+    from core.mod.experiment import load_side_stats
     from core.mod.result import ModResult
     from core.bcl.representations import Representations
 
-    return {"abl sweep": AblationSweep.load, "mod result": ModResult.load, "mod statistics": _load_side_stats,
+    return {"abl sweep": AblationSweep.load, "mod result": ModResult.load, "mod statistics": load_side_stats,
             "bcl representations": Representations.load, "bcl json": _read_json, "moefication": np.load}
 
 

@@ -120,8 +120,8 @@ import numpy as np
 import pytest
 
 from core import inference as inf
-from core.inference.bootstrap import _counts
-from core.inference.levels import _crit
+from core.inference.bootstrap import multiplicities
+from core.inference.levels import critical_value
 
 N_REPS = 1000
 N_RESAMPLES = 200
@@ -222,7 +222,7 @@ def _satterthwaite_half(e) -> float:
     var = [c["var"] for c in e.components.values()]
     den = sum(c["var"] ** 2 / c["df"] for c in e.components.values())
     df = sum(var) ** 2 / den if den > 0 else np.inf
-    return _crit(e.level, df) * float(np.sqrt(sum(var)))
+    return critical_value(e.level, df) * float(np.sqrt(sum(var)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -314,7 +314,7 @@ def _nested_percentile(y, docs, n_resamples, seed, level=0.95):
     counts = np.bincount(docs, minlength=n_docs).astype(float)
     pick = rng.integers(0, n_draws, size=(n_resamples, n_draws))
     idx = rng.integers(0, n_docs, size=(n_resamples, n_docs))
-    w = _counts(idx, n_docs)                                                           # (B, J)
+    w = multiplicities(idx, n_docs)                                                           # (B, J)
     per_draw = (sums @ w.T) / (w @ counts)                                             # (D, B)
     stats = np.take_along_axis(per_draw.T, pick, axis=1).mean(1)
     return np.percentile(stats, [50 * (1 - level), 50 * (1 + level)])

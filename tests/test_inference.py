@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from core import inference as inf
 from core.inference.estimate import Estimate
-from core.inference.sample_size import _needed_count
+from core.inference.sample_size import needed_count
 
 
 def est(value, low, high) -> Estimate:
@@ -408,7 +408,7 @@ def test_needed_by_hand_two_levels_takes_the_smallest_growth():
     need = inf.needed(_est(2.0, {"documents": {"var": 0.5, "n": 16, "df": 15.0},
                                  "draws": {"var": 0.1, "n": 3, "df": 2.0}}))
     assert (need["level"], need["have"], need["needed"]) == ("documents", 16, 17)
-    only_draws = _needed_count(2.0, "draws", {"documents": {"var": 0.5, "n": 16, "df": 15.0},
+    only_draws = needed_count(2.0, "draws", {"documents": {"var": 0.5, "n": 16, "df": 15.0},
                                               "draws": {"var": 0.1, "n": 3, "df": 2.0}}, 0.95, "t-banerjee")
     assert only_draws == 4
 

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from core.zoo import sites
 from core.bcl.baselines import (BASELINES, baseline_sets, random_layer, random_neurons, random_position,
                                 random_position_kept)
-from core.bcl.intervention import intervene, replace_resid, split_head
+from core.bcl.intervention import intervene, replace_resid
 from core.bcl.relatedness import token_relatedness
 from core.bcl.sentences import cluster_sentences, components, select_sentences
 from core.errors import UnknownNameError
 from core.profiles import get_profile
-from tests.tiny_models import VOCAB, build
+from tests.tiny_models import VOCAB, build, varied_norms
 
 # ---------------------------------------------------------------------------------------- baselines
 
@@ -162,18 +162,6 @@ def test_a_packed_window_of_two_documents_counts_both():
         assert sel.n_documents == len(of[a] | of[b]) and sel.n_sentences == 2
 
 
-def _varied_norms(model, seed: int = 0):
-    """Random LayerNorm gains and biases: at initialisation (gain 1, bias 0) a post-LN model's
-    residual stream has mean exactly 0 at every token, which would hide what the replacement does."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.LayerNorm):
-                mod.weight.copy_(1 + 0.5 * torch.randn(mod.weight.shape, generator=g))
-                mod.bias.copy_(0.5 * torch.randn(mod.bias.shape, generator=g))
-    return model
-
-
 def _hand_forward(model, family, ids, replace):
     """Logits by a hand-written layer loop: ``replace(layer, h)`` edits the residual stream in place
     (layer 0: the embedding output, l: the output of block l - 1), then the next block runs on it."""
@@ -219,7 +207,7 @@ def _hand_loss(model, family, kind, ids, targets, neurons, width, mask_id):
 
 @pytest.mark.parametrize("family,kind", [("bert", "masked"), ("gpt2", "causal")])
 def test_intervention_equals_a_hand_computed_live_mean_replacement(family, kind):
-    model = _varied_norms(build(family))
+    model = varied_norms(build(family))
     g = torch.Generator().manual_seed(0)
     windows = torch.randint(3, 20, (6, 8), generator=g)
     n_layers, width = sites.n_layers(model, "resid"), sites.site_width(model, "resid")
@@ -247,7 +235,7 @@ def test_intervention_equals_a_hand_computed_live_mean_replacement(family, kind)
 
 def test_the_live_mean_is_not_the_scalar_layer_mean():
     """Revision 1's value (one scalar per layer) and revision 2's (per token, live) differ."""
-    model = _varied_norms(build("bert"))
+    model = varied_norms(build("bert"))
     windows = torch.randint(3, 20, (4, 8), generator=torch.Generator().manual_seed(3))
     width = sites.site_width(model, "resid")
     cluster = np.arange(0, 3 * width, 7)
@@ -267,7 +255,7 @@ def test_the_live_mean_is_not_the_scalar_layer_mean():
 def test_replaced_neurons_hold_the_live_mean_of_their_layer(family):
     """Recorded around the replacement: the cluster's entries after = the mean of the layer before,
     every other entry unchanged; R3 rows hold the neuron's own mean instead."""
-    model = _varied_norms(build(family))
+    model = varied_norms(build(family))
     n_layers, width = sites.n_layers(model, "resid"), sites.site_width(model, "resid")
     ids = torch.randint(3, 50, (3, 7), generator=torch.Generator().manual_seed(2))
     keep = torch.ones(3, n_layers, width)
@@ -290,7 +278,7 @@ def test_replaced_neurons_hold_the_live_mean_of_their_layer(family):
     # leaving the block restores the model
     with torch.no_grad():
         torch.testing.assert_close(model(input_ids=ids).logits,
-                                   _varied_norms(build(family))(input_ids=ids).logits, rtol=0, atol=0)
+                                   varied_norms(build(family))(input_ids=ids).logits, rtol=0, atol=0)
 
 
 def test_replace_resid_rejects_bad_shapes():
@@ -340,15 +328,6 @@ def test_a_cluster_whose_tokens_never_occur_is_skipped():
     windows = torch.randint(3, 20, (4, 6), generator=torch.Generator().manual_seed(0))
     assert intervene(model, kind="masked", windows=windows, cluster=np.arange(3), top_ids=[VOCAB - 1],
                      mask_id=1, n_layers=3, width=32) is None
-
-
-def test_split_head_reproduces_the_logits():
-    for family in ("bert", "llama", "roberta"):
-        model = build(family)
-        ids = torch.randint(3, VOCAB, (2, 5), generator=torch.Generator().manual_seed(1))
-        body, head = split_head(model)
-        with torch.no_grad():
-            torch.testing.assert_close(head(body(input_ids=ids)[0]), model(input_ids=ids).logits)
 
 
 def test_bad_kind_and_profile_list_valid_names():

@@ -1,4 +1,4 @@
-"""Loads that cannot go silently wrong (issue 18, item 5): a checkpoint whose weights do not fill the model
+"""Loads that cannot go silently wrong: a checkpoint whose weights do not fill the model
 exactly fails, naming the keys, whether it is a folder (a path load) or a full-tier model in the local
 Hugging Face cache (a Hub load, :func:`core.zoo.models._load_hub`); every load records its dtype, device
 and what identifies its weights.

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from core.data.images import (
-    FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, _fashion_arrays, hub_image_processor, image_split, vit_base_processor,
+    FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, fashion_arrays, hub_image_processor, image_split, vit_base_processor,
 )
 from core.data.resampling import generated_window, random_characters, random_token_ids
-from core.data.small import _documents
+from core.data.small import subset_documents
 from core.data.splits import split_indices
-from core.data.windows import _prefix_ids, text_windows
+from core.data.windows import prefix_ids, text_windows
 from core.errors import MissingAssetError
 
 CORPUS = [
@@ -128,7 +128,7 @@ def _key(ids) -> str:
 @functools.lru_cache(maxsize=None)
 def _first_docs(name: str, split: str, n: int = 100) -> tuple[str, ...]:
     """The split's first ``n`` documents in split order: the windows asked for here need fewer."""
-    docs = _documents(name)
+    docs = subset_documents(name)
     return tuple(docs[int(i)][1] for i in split_indices(name, split)[:n])
 
 
@@ -192,7 +192,7 @@ def test_resampling_windows_carry_the_same_special_tokens(case):
         assert len(ids) == 24
         assert ids[:len(prefix)] == prefix and ids[24 - len(suffix):] == suffix
         assert not set(ids[len(prefix):24 - len(suffix)]) & set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    assert _prefix_ids(tokenizer) == prefix
+    assert prefix_ids(tokenizer) == prefix
 
 
 def test_a_tokenizer_that_cannot_spell_the_probe_still_gets_its_template():
@@ -256,7 +256,7 @@ def test_fashion_mnist_through_a_vit_processor_is_grey_rgb_resized_and_normalise
     from PIL import Image
 
     needs_fashion_mnist()
-    raw, labels = _fashion_arrays("test")
+    raw, labels = fashion_arrays("test")
     x, y = image_split(split="eval", n_images=4, processor=vit_base_processor(size=56))
     assert x.shape == (4, 3, 56, 56) and x.dtype == torch.float32
     assert torch.equal(y, torch.from_numpy(labels[-5000:][:4].astype(np.int64)))

@@ -30,7 +30,7 @@ def test_hub_model_without_cache_fails_fast_naming_it(name, monkeypatch, tmp_pat
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     start = time.time()
     with pytest.raises(MissingAssetError, match=models.get_spec(name).hub_id):
-        models._load.__wrapped__(name, "cpu")
+        models.load_once.__wrapped__(name, "cpu")
     assert time.time() - start < 30
 
 
@@ -47,7 +47,7 @@ def test_smollm2_and_its_random_twin():
     w, w_twin = sites.w_in(lm.model, 0), sites.w_in(twin.model, 0)
     assert not torch.equal(w, w_twin)
     # the twin is a fixed initialisation
-    again = checkpoints._random_twin(twin.spec, twin.model.config)
+    again = checkpoints.random_twin(twin.spec, twin.model.config)
     assert torch.equal(sites.w_in(again, 0), w_twin)
     for field in ("provenance", "config", "eval_top1", "eval_ce", "seconds", "versions", "cache_key"):
         assert field in lm.card

@@ -36,13 +36,13 @@ def fake_hub(monkeypatch, tmp_path):
     cfg = _FakeAuto.model.config
     monkeypatch.setattr(models.transformers.AutoConfig, "from_pretrained", lambda *a, **k: cfg)
     monkeypatch.setattr(models.transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: None)
-    monkeypatch.setitem(checkpoints._AUTO, "causal", _FakeAuto)
-    monkeypatch.setattr(zoo_own, "_hub_snapshot", lambda hub_id: tmp_path / "snapshots" / ("0" * 40))
+    monkeypatch.setitem(checkpoints.AUTO, "causal", _FakeAuto)
+    monkeypatch.setattr(zoo_own, "hub_snapshot", lambda hub_id: tmp_path / "snapshots" / ("0" * 40))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     _FakeAuto.calls = []
-    models._load.cache_clear()
+    models.load_once.cache_clear()
     yield monkeypatch
-    models._load.cache_clear()
+    models.load_once.cache_clear()
 
 
 @pytest.mark.parametrize("n_gpus, device, expected", [
@@ -54,7 +54,7 @@ def fake_hub(monkeypatch, tmp_path):
 ])
 def test_placement(fake_hub, n_gpus, device, expected):
     fake_hub.setattr(torch.cuda, "device_count", lambda: n_gpus)
-    assert checkpoints._placement(device) == expected
+    assert checkpoints.device_placement(device) == expected
 
 
 def test_full_tier_load_spreads_over_gpus(fake_hub):

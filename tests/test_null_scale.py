@@ -1,4 +1,4 @@
-"""The MOD-6 lottery null at scale (issue 19, item 2): the vectorised draws are the one-at-a-time draws
+"""The MOD-6 lottery null at scale (claims.md, "MOD", MOD-6): the vectorised draws are the one-at-a-time draws
 (same random stream, same sets, same rhos to float rounding); the torch path draws from the same
 distribution."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from core.inference.correlation import spearman
 from core.mod import nulls
 from core.mod.lorenz import overlap_matrix
-from core.mod.nulls import _size_matched_draws, lottery_null, offdiag, size_matched_sets
+from core.mod.nulls import size_matched_draws, lottery_null, offdiag, size_matched_sets
 
 
 def _one_at_a_time(o, sizes, n_neurons, n_draws, seed):
-    """The null as it was computed before issue 19: one draw, one overlap matrix, one scipy rho."""
+    """The null as it was first computed: one draw, one overlap matrix, one scipy rho."""
     rng = np.random.default_rng(seed)
     target = offdiag(o)
     return np.array([spearman(target, offdiag(overlap_matrix(size_matched_sets(sizes, n_neurons, rng))))
@@ -45,7 +45,7 @@ def test_vectorised_null_reproduces_a_constant_draw_as_nan():
        n_draws=st.integers(1, 5), seed=st.integers(0, 2**31 - 1))
 def test_batched_draws_are_consecutive_single_draws(sizes, extra, n_draws, seed):
     n_neurons = max(sizes) + extra
-    batched = _size_matched_draws(np.array(sizes), n_neurons, np.random.default_rng(seed), n_draws)
+    batched = size_matched_draws(np.array(sizes), n_neurons, np.random.default_rng(seed), n_draws)
     rng = np.random.default_rng(seed)
     single = np.stack([size_matched_sets(sizes, n_neurons, rng) for _ in range(n_draws)])
     assert batched.shape == (n_draws, len(sizes), n_neurons) and batched.dtype == bool

@@ -56,17 +56,17 @@ def test_a_checkpoint_folder_loads_as_a_model_with_its_random_twin(tmp_path):
     twin = models.load_model(f"{folder}:random")
     assert twin.name == "my-llama:random" and twin.is_random
     assert not torch.equal(logits(twin.model), logits(original))
-    assert torch.equal(logits(checkpoints._twin("causal", lm.model.config)), logits(twin.model))  # seed 0
+    assert torch.equal(logits(checkpoints.twin_of_kind("causal", lm.model.config)), logits(twin.model))  # seed 0
     assert twin.card["twin_of"]["cache_key"] == lm.card["cache_key"] != twin.card["cache_key"]
 
 
 def test_the_weights_key_follows_the_files(tmp_path):
     folder = own.save(own.causal(seed=0), tmp_path / "m")
     first = models.load_model(folder).card["cache_key"]
-    models._load.cache_clear()
+    models.load_once.cache_clear()
     assert models.load_model(folder).card["cache_key"] == first  # unchanged files: same key
     own.causal(seed=1).save_pretrained(folder)  # new weights in place
-    models._load.cache_clear()
+    models.load_once.cache_clear()
     assert models.load_model(folder).card["cache_key"] != first
 
 
@@ -177,8 +177,8 @@ def test_a_gguf_file_is_converted_once_into_an_fp32_checkpoint(tmp_path, monkeyp
     def no_second_conversion(*a, **k):
         raise AssertionError("converted twice")
 
-    monkeypatch.setattr(zoo_own, "_gguf_conversion", lambda *a, **k: no_second_conversion)
-    models._load.cache_clear()
+    monkeypatch.setattr(zoo_own, "gguf_conversion", lambda *a, **k: no_second_conversion)
+    models.load_once.cache_clear()
     again = models.load_model(path)
     assert torch.equal(logits(again.model), logits(lm.model))
     assert models.load_model(f"{path}:random").is_random
@@ -186,9 +186,9 @@ def test_a_gguf_file_is_converted_once_into_an_fp32_checkpoint(tmp_path, monkeyp
     monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path / "cache"))
     # a changed file is a new conversion (keyed by its sha256)
     own.write_gguf(path, seed=1)
-    zoo_own._own_spec.cache_clear()
-    zoo_own._OWN.clear()
-    models._load.cache_clear()
+    zoo_own.own_spec.cache_clear()
+    zoo_own.OWN.clear()
+    models.load_once.cache_clear()
     changed = models.load_model(path)
     assert changed.card["cache_key"] != lm.card["cache_key"]
     assert not torch.equal(logits(changed.model), logits(lm.model))
@@ -201,7 +201,7 @@ def test_a_damaged_conversion_is_named_and_rebuilt(tmp_path):
     folder = next((tmp_path / "cache" / "models").glob("gguf-tiny-*"))
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a truncated copy
-    models._load.cache_clear()
+    models.load_once.cache_clear()
     with pytest.warns(CacheDamagedWarning, match=str(folder)):
         again = models.load_model(path)
     assert torch.equal(logits(again.model), first)

@@ -238,9 +238,9 @@ def test_stage_times_land_in_run_json(tmp_path):
 def test_layer_timing_is_positive_and_finite():
     import math
 
-    s = plan._time_layer(plan.DIMS["tiny-vit-fmnist"], "cpu", tokens=64, reps=1)
+    s = plan.time_layer(plan.DIMS["tiny-vit-fmnist"], "cpu", tokens=64, reps=1)
     assert 0 < s < math.inf
-    g = plan._time_layer(Dims("llama", "causal", 1, 32, 64, 4, 2, 10, 128, gated=True), "cpu", tokens=64, reps=1)
+    g = plan.time_layer(Dims("llama", "causal", 1, 32, 64, 4, 2, 10, 128, gated=True), "cpu", tokens=64, reps=1)
     assert 0 < g < math.inf
 
 

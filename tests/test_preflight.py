@@ -160,12 +160,12 @@ def test_an_edit_that_outlives_its_hook_fails_the_restore_check(monkeypatch):
 
 
 def test_a_residual_site_that_is_not_the_hidden_state_fails(monkeypatch):
-    real = sites._resid_hooks
+    real = sites.resid_hooks
 
     def shifted(model, layers, fn, *, edit):
         return real(model, layers, (lambda layer, x: fn(layer, x + 1e-3)) if not edit else fn, edit=edit)
 
-    monkeypatch.setattr(sites, "_resid_hooks", shifted)
+    monkeypatch.setattr(sites, "resid_hooks", shifted)
     report = pf.preflight(build("opt"), inputs("opt"))
     assert report.failed.name == "resid-is-hidden-states"
     assert report.failed.found.startswith("layer 0 (input of model.decoder.layers.0) differs")

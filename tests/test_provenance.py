@@ -1,4 +1,5 @@
-"""Provenance (issue 21, item 5) and a nightly run that measures (issue 18, item 6).
+"""Provenance (claims.md, "Rules that hold for every claim": every verdict carries its numbers) and a
+nightly run that measures.
 
 - Every result file records the catalogue's revision and a hash of the rule it applied, the experiment's
   version and whether it was computed or re-read, the model's weights, dtype and device; result files
@@ -129,7 +130,7 @@ def test_a_concluded_result_records_catalogue_rule_experiment_weights_dtype_and_
     assert p["rule_sha256"] == hashlib.sha256(RULE.encode()).hexdigest() and result.rule == RULE
     assert p["experiment"]["ABL_VERSION"] == ABL_VERSION and p["experiment"]["status"] == "computed"
     assert p["model"]["dtype"] == "float32" and p["model"]["device"] == "cpu"
-    card_key = zoo_own._own_weights_key(zoo_own._own_spec(str(folder)), folder)
+    card_key = zoo_own.own_weights_key(zoo_own.own_spec(str(folder)), folder)
     assert p["model"]["weights"] == f"files:{card_key}"
     assert "Catalogue: Revision 3 (2027-02-01). Experiments: 1 result(s) computed in this run, 0 re-read" \
         in (run / "report.md").read_text()
@@ -179,8 +180,8 @@ def test_a_fresh_experiment_cache_recomputes_a_warm_experiment_while_the_models_
     from core.zoo import build
 
     conversions, sweeps = [], []
-    real_build = build._build_folder
-    monkeypatch.setattr(build, "_build_folder", lambda *a, **k: conversions.append(a[0]) or real_build(*a, **k))
+    real_build = build.build_folder
+    monkeypatch.setattr(build, "build_folder", lambda *a, **k: conversions.append(a[0]) or real_build(*a, **k))
 
     class FakeSweep:
         def __init__(self, value):
@@ -196,7 +197,7 @@ def test_a_fresh_experiment_cache_recomputes_a_warm_experiment_while_the_models_
     profile = get_profile("ci")
 
     def new_process():
-        models._load.cache_clear()
+        models.load_once.cache_clear()
         cache_mod._EXPERIMENTS.clear()
 
     first = ablation.abl_experiment(name, profile, progress=False)

@@ -1,7 +1,7 @@
-"""Rehearsal models (core.zoo.rehearsal) and image models through their own processor (issue 18, items 1
-and 4): the configs carry the papers' published widths, a cut keeps N layers at full width, a seeded
-build is deterministic, every stand-in tokenizer stays inside its model's vocabulary, and a ViT-base-width
-model given by path gets Fashion-MNIST as 3 x 224 x 224 through its processor."""
+"""Rehearsal models (core.zoo.rehearsal) and image models through their own processor: the configs carry
+the papers' published widths, a cut keeps N layers at full width, a seeded build is deterministic, every
+stand-in tokenizer stays inside its model's vocabulary, and a ViT-base-width model given by path gets
+Fashion-MNIST as 3 x 224 x 224 through its processor."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import transformers
 
 from core.errors import UnsupportedModelError
 from core.zoo import rehearsal, sites
-from core.zoo.rehearsal import (STAND_INS, _cut_bpe, build_rehearsal, parse, rehearsal_config, rehearsal_spec,
+from core.zoo.rehearsal import (STAND_INS, cut_bpe, build_rehearsal, parse, rehearsal_config, rehearsal_spec,
                                 stand_in_tokenizer)
 
 # The published configs' widths (the models' config.json on the Hub, as the papers used them): hidden
@@ -95,7 +95,7 @@ def test_cut_bpe_keeps_the_ids_below_the_cut_and_their_merges():
     spec = {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4},
                       "merges": ["a b", ["ab", "c"]]},
             "added_tokens": [{"id": 0, "content": "a"}, {"id": 4, "content": "abc"}]}
-    cut = _cut_bpe(spec, 4)
+    cut = cut_bpe(spec, 4)
     assert cut["model"]["vocab"] == {"a": 0, "b": 1, "c": 2, "ab": 3}
     assert cut["model"]["merges"] == ["a b"]
     assert [t["id"] for t in cut["added_tokens"]] == [0]
@@ -164,7 +164,7 @@ def _vit_base_folder(tmp_path, *, processor_size: int | None = None, channels: i
 
 
 def test_an_rgb_vit_by_path_gets_fashion_mnist_as_3x224x224_and_runs(tmp_path):
-    from core.abl.ablation import _image_inputs
+    from core.abl.ablation import image_inputs
     from core.profiles import Profile
     from core.zoo.models import load_model
 
@@ -172,7 +172,7 @@ def test_an_rgb_vit_by_path_gets_fashion_mnist_as_3x224x224_and_runs(tmp_path):
     lm = load_model(str(folder))
     profile = Profile("tiny", collect_tokens=0, eval_tokens=0, collect_images=6, eval_images=4, seq_len=8,
                       batch_size=2)
-    collect, evalset, resample, sizes, described = _image_inputs(lm, profile, "fashion-mnist")
+    collect, evalset, resample, sizes, described = image_inputs(lm, profile, "fashion-mnist")
     assert tuple(collect.inputs.shape) == (6, 3, 224, 224) and tuple(evalset.inputs.shape) == (4, 3, 224, 224)
     assert tuple(resample["resample-pixels"]["pixel_values"].shape) == (1, 3, 224, 224)
     assert "RGB" in described["eval"]

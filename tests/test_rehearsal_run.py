@@ -1,4 +1,4 @@
-"""A rehearsal of the full tier in CI (issue 18, item 3): the claims of each paper, end to end through the
+"""A rehearsal of the full tier in CI: the claims of each paper, end to end through the
 same claim modules, fixtures, result files and report as the full tier, on a one-layer cut of the paper's
 own architecture at full width (core.zoo.rehearsal), with random weights. It fails if any stage errors:
 an error, a failure or a skip of any claim test (a verdict is never gated: a rehearsal model's verdicts
@@ -59,7 +59,6 @@ def _fresh_cache(tmp_path: Path) -> Path:
     return cache
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("paper", PAPERS, ids=lambda p: Path(p.claims).name)
 def test_every_claim_of_the_paper_runs_on_its_rehearsal_models(paper, tmp_path):
     """Every claim of the paper's claims module on its rehearsal models (``Paper.rehearsal``)."""

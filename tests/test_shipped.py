@@ -95,7 +95,7 @@ def test_the_shipped_tiny_vit_is_the_model_its_card_describes(tmp_path, monkeypa
 def test_the_shipped_minilm_head_is_the_model_its_card_describes(tmp_path, monkeypatch):
     """The package's encoder plus the shipped head: masked top1 and CE on the card's evaluation text are
     the ones measured when the head was fitted."""
-    from core.zoo.build import _card_accuracy
+    from core.zoo.build import measure_card_accuracy
     from core.zoo.models import load_model
 
     monkeypatch.setenv("NEURON_CLAIMS_CACHE", str(tmp_path))
@@ -106,7 +106,7 @@ def test_the_shipped_minilm_head_is_the_model_its_card_describes(tmp_path, monke
     assert lm.card["shipped"]["asset"].startswith("core/zoo/assets/minilm-l6-")
     decoder = lm.model.cls.predictions.decoder
     assert decoder.weight.data_ptr() == lm.model.bert.embeddings.word_embeddings.weight.data_ptr()
-    measured = _card_accuracy(lm.model, lm.tokenizer, "masked")
+    measured = measure_card_accuracy(lm.model, lm.tokenizer, "masked")
     assert measured["eval_top1"] == pytest.approx(lm.card["eval_top1"], abs=0.01)
     assert measured["eval_ce"] == pytest.approx(lm.card["eval_ce"], abs=2e-4)
 

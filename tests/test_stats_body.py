@@ -1,4 +1,4 @@
-"""The statistics pass runs the model's body only (issue 21 item 4): same statistics, no output head.
+"""The statistics pass runs the model's body only: same statistics, no output head.
 
 :func:`core.neurons.activations.collect_stats` ran the whole model and threw its logits away; it now
 runs :func:`core.neurons.activations.body` (``model.base_model``). These tests prove, on a tiny

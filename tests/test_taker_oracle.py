@@ -1,4 +1,4 @@
-"""The ABL authors' own library, ``taker``, as an oracle for the harness (issue 21 item 4).
+"""The ABL authors' own library, ``taker``, as an oracle for the harness (claims.md, "ABL").
 
 On the same checkpoint folder and the same token ids, the harness must agree with ``taker`` (pinned
 in ``requirements-oracle.txt``, installed by ``scripts/setup.sh`` with ``--no-deps``):

@@ -95,6 +95,20 @@ def build(family: str, seed: int = 0):
     return model.eval()
 
 
+def varied_norms(model, seed: int = 0):
+    """``model`` with random LayerNorm gains and biases, in place: at initialisation (gain 1, bias 0) a
+    post-LN model's residual stream has mean exactly 0 at every token, which would hide what a
+    replacement by that mean does (BCL section 5.5)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.LayerNorm) and mod.weight is not None:
+                mod.weight.copy_(1 + 0.5 * torch.randn(mod.weight.shape, generator=g))
+                if mod.bias is not None:
+                    mod.bias.copy_(0.5 * torch.randn(mod.bias.shape, generator=g))
+    return model
+
+
 def inputs(family: str, seed: int = 1, batch: int = 2, seq: int = 9) -> dict:
     g = torch.Generator().manual_seed(seed)
     if family in IMAGE_FAMILIES:

@@ -31,7 +31,6 @@ from core.zoo import sites
 from core.bcl.baselines import BASELINES, SEEDS, baseline_sets, random_position_kept
 from core.bcl.sentences import cluster_sentences
 from core.errors import check_name
-from core.evaluate import split_head
 
 
 @dataclass
@@ -130,14 +129,9 @@ def replace_resid(model, keep: torch.Tensor, *, live: torch.Tensor | None = None
         return x * k + (1 - k) * v
 
     layers = [l for l in range(n_layers) if bool((keep[:, l] != 1).any())]
-    handles = []
-    try:
-        # where the harness reads and writes residual neurons (core.zoo.sites): one definition for all
-        handles += sites._resid_hooks(model, layers, lambda layer, x: apply(x, layer), edit=True)
+    # where the harness reads and writes residual neurons (core.zoo.sites): one definition for all
+    with sites.resid_hooks(model, layers, lambda layer, x: apply(x, layer), edit=True):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @torch.inference_mode()
@@ -157,7 +151,9 @@ def intervene(model, *, kind: str, windows: torch.Tensor, cluster: np.ndarray, t
 
     Parameters
     ----------
-    model : masked LM or causal LM (transformers)
+    model : masked LM or causal LM (transformers) of a family in :data:`core.zoo.sites.ARCHITECTURES`
+        Where the family's row names an output head (:func:`core.zoo.sites.split_head`), the head
+        runs only at the scored positions; otherwise the whole model runs.
     kind : {"masked", "causal"}
     windows : LongTensor of shape (n, seq)
         Evaluation-split sentences.
@@ -240,7 +236,7 @@ def intervene(model, *, kind: str, windows: torch.Tensor, cluster: np.ndarray, t
     ce_sum = torch.zeros(len(conditions), dtype=torch.float64)
     n_t = int(label_pos.sum())
     device = next(model.parameters()).device
-    base, head = split_head(model)
+    split = sites.split_head(model)  # None: the family's logits are not one module on the last hidden state
     for start in range(0, cond_of.numel(), batch_rows):
         c, s = cond_of[start:start + batch_rows], sent_of[start:start + batch_rows]
         length = int(need[s].max())
@@ -250,8 +246,11 @@ def intervene(model, *, kind: str, windows: torch.Tensor, cluster: np.ndarray, t
         else:
             tgt = ids[s][:, 1:length + 1].to(device)[pos]
         with replace_resid(model, keep[c], live=live[c], neuron_mean=neuron_mean):
-            hidden = base(input_ids=inputs[s][:, :length].to(device))[0]
-        lg = head(hidden[pos])  # the output head only at the scored positions
+            if split is None:
+                lg = model(input_ids=inputs[s][:, :length].to(device)).logits[pos]
+            else:
+                body, head = split
+                lg = head(body(input_ids=inputs[s][:, :length].to(device))[0][pos])  # the head only where scored
         row_of = torch.arange(s.numel(), device=device)[:, None].expand_as(pos)[pos]
         ce = torch.nn.functional.cross_entropy(lg.float(), tgt, reduction="none").double().cpu()
         ce_sum.index_add_(0, c[row_of.cpu()], ce)

@@ -13,9 +13,9 @@ import itertools
 
 import numpy as np
 
-from core.data.hub import HUB_DATASETS, _hub_dataset
-from core.data.images import FASHION_MNIST_GROUPS, IMAGE_DATASETS, _fashion_dataset
-from core.data.small import TEXT_SUBSETS, _documents
+from core.data.hub import HUB_DATASETS, hub_dataset
+from core.data.images import FASHION_MNIST_GROUPS, IMAGE_DATASETS, fashion_dataset
+from core.data.small import TEXT_SUBSETS, subset_documents
 from core.data.splits import SPLITS, split_indices
 from core.errors import check_name
 
@@ -70,14 +70,14 @@ def load_dataset(name: str, *, split: str | None = None, streaming: bool = False
     if name in TEXT_SUBSETS:
         return _text_dataset(name, split)
     if name in IMAGE_DATASETS:
-        return _fashion_dataset(split)
-    return _hub_dataset(name, split, streaming)
+        return fashion_dataset(split)
+    return hub_dataset(name, split, streaming)
 
 
 def _text_dataset(name: str, split: str | None):
     import datasets
 
-    docs = _documents(name)
+    docs = subset_documents(name)
     split_of = np.empty(len(docs), dtype=object)
     for s in SPLITS:
         split_of[split_indices(name, s)] = s

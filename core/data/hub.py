@@ -14,7 +14,7 @@ Registries
     ``HUB_TEXT_SUBSETS`` (names in ``HUB_TEXT_SUBSETS_DOC``: Hub ids, ``pile:<set>``, ``mmlu:<group>``,
     ``mmlu:<subject>``), ``PILE_SETS``, ``MMLU_SUBJECTS``, ``HUB_DATA_VERSION``, ``PREPARE_SECTION``.
 Loading
-    ``_hub_dataset`` (one Hub split from its files; also used by :mod:`core.data.images` and
+    ``hub_dataset`` (one Hub split from its files; also used by :mod:`core.data.images` and
     :func:`core.data.catalog.load_dataset`), :func:`hub_texts` (hash-assigned splits, streamed),
     :func:`hub_text_source` and :func:`describe_hub_source` (what a text subset reads),
     :func:`hub_file_patterns`.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.data.small import MMLU_GROUPS
-from core.data.splits import _SPLIT_SEED, SPLITS, _check_split
+from core.data.splits import SPLIT_SEED, SPLITS, check_split
 from core.errors import MissingAssetError, check_name
 
 
@@ -126,7 +126,7 @@ def _offline_hub():
         datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
 
 
-def _hub_cache() -> Path:
+def hub_cache() -> Path:
     """The local Hugging Face Hub cache, read at call time: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
     huggingface_hub's default (``~/.cache/huggingface/hub``)."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -170,7 +170,7 @@ def _download_command(hub_id: str, patterns: list[str]) -> str:
 def _local_files(hub_id: str, split: str, patterns: list[str]) -> list[str]:
     """Local paths of the files matching ``patterns``, pattern by pattern, each sorted by name.
 
-    Looked up in the local Hugging Face Hub cache (:func:`_hub_cache`, the layout ``hf download`` writes);
+    Looked up in the local Hugging Face Hub cache (:func:`hub_cache`, the layout ``hf download`` writes);
     with ``HF_HUB_OFFLINE=0`` the missing ones are downloaded first (those files only).
 
     Raises
@@ -181,7 +181,7 @@ def _local_files(hub_id: str, split: str, patterns: list[str]) -> list[str]:
     """
     from huggingface_hub import snapshot_download
 
-    cache = _hub_cache()
+    cache = hub_cache()
     try:
         root = Path(snapshot_download(hub_id, repo_type="dataset", allow_patterns=patterns, cache_dir=str(cache),
                                       local_files_only=not _hub_allowed()))
@@ -204,7 +204,7 @@ def _builder(paths: list[str]) -> str:
     return "parquet" if all(p.endswith(".parquet") for p in paths) else "json"
 
 
-def _hub_dataset(name: str, split: str | None, streaming: bool, subjects: tuple[str, ...] | None = None):
+def hub_dataset(name: str, split: str | None, streaming: bool, subjects: tuple[str, ...] | None = None):
     """One split of a full-tier Hub dataset, read from its ``HUB_FILES`` only.
 
     Streaming (``IterableDataset``): the files are read lazily, as far as the caller iterates. Not
@@ -358,11 +358,11 @@ def describe_hub_source(name: str) -> str:
     return f"{hub_id}, {' + '.join(parts)} split{'s' if len(splits) > 1 else ''}"
 
 
-def _hub_split_of(text: str) -> str:
+def hub_split_of(text: str) -> str:
     """The split of a Hub document: ``SPLITS[h % 3]``, h the first 8 bytes (big-endian) of
-    ``blake2b(f"{_SPLIT_SEED}:{text}")``. A function of the cleaned text only: the same rule on any
+    ``blake2b(f"{SPLIT_SEED}:{text}")``. A function of the cleaned text only: the same rule on any
     machine, any order of reading, and duplicates always fall in the same split."""
-    digest = hashlib.blake2b(f"{_SPLIT_SEED}:{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{SPLIT_SEED}:{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return SPLITS[int.from_bytes(digest, "big") % len(SPLITS)]
 
 
@@ -388,7 +388,7 @@ def _hub_rows(name: str):
     """
     hub_id, splits, subjects = hub_text_source(name)
     for split in splits:
-        rows = _hub_dataset(hub_id, split, True, subjects)
+        rows = hub_dataset(hub_id, split, True, subjects)
         if name.startswith("pile:") and hasattr(rows, "with_format"):
             rows = _only_pile_set(rows, name.removeprefix("pile:"))
         try:
@@ -407,7 +407,7 @@ def hub_texts(name: str, split: str) -> Iterator[str]:
     test, GitHub code and CAMEL train) are streamed in source order from their files alone (``HUB_FILES``);
     rows failing the subset's filter (``meta.pile_set_name``, MMLU ``subject``) are skipped; the text is
     stripped, empty texts and texts already seen are dropped; each remaining text belongs to the split
-    :func:`_hub_split_of` gives it (a seeded hash of the text, so about a third each, disjoint,
+    :func:`hub_split_of` gives it (a seeded hash of the text, so about a third each, disjoint,
     deterministic). The first documents of the split are therefore the first ones of the source that fall
     in it.
 
@@ -430,7 +430,7 @@ def hub_texts(name: str, split: str) -> Iterator[str]:
         the reason names the dataset, its split, the files and ``PREPARE_SECTION``.
     """
     check_name("Hub text subset", name, HUB_TEXT_SUBSETS)
-    _check_split(split)
+    check_split(split)
     hub_id, read, keep = HUB_TEXT_SUBSETS[name]
     seen: set[bytes] = set()
     for row in _hub_rows(name):
@@ -443,5 +443,5 @@ def hub_texts(name: str, split: str) -> Iterator[str]:
         if fingerprint in seen:
             continue
         seen.add(fingerprint)
-        if _hub_split_of(text) == split:
+        if hub_split_of(text) == split:
             yield text

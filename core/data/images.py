@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data.hub import _hub_dataset
-from core.data.small import _INSTALL
-from core.data.splits import _SPLIT_SEED, SPLITS, _check_split
+from core.data.hub import hub_dataset
+from core.data.small import INSTALL
+from core.data.splits import SPLIT_SEED, SPLITS, check_split
 from core.errors import MissingAssetError, check_name
 
 
@@ -56,7 +56,7 @@ _FASHION_SPLITS = ("train", "test")
 _N_COLLECT_IMAGES = 5000  # the first 5,000 test images collect, the last 5,000 evaluate
 
 
-def _fashion_dataset(split: str | None):
+def fashion_dataset(split: str | None):
     import datasets
     import pyarrow as pa
     from datasets.features.features import Array2DExtensionType
@@ -64,7 +64,7 @@ def _fashion_dataset(split: str | None):
 
     if split is None:
         raise ValueError(f"fashion-mnist needs split=, one of: {', '.join(_FASHION_SPLITS)}")
-    images, labels = _fashion_arrays(check_name("split", split, _FASHION_SPLITS))
+    images, labels = fashion_arrays(check_name("split", split, _FASHION_SPLITS))
     # Built from Arrow directly: Dataset.from_dict takes seconds for 60,000 nested lists.
     n, height, width = images.shape
     rows = pa.ListArray.from_arrays(pa.array(np.arange(n * height + 1, dtype=np.int32) * width),
@@ -92,14 +92,14 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)
-def _fashion_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+def fashion_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (n, 28, 28), labels uint8 (n,)) of the "train" or "test" file pair."""
     prefix = {"train": "train", "test": "t10k"}[split]
     paths = [FASHION_MNIST_DIR / f"{prefix}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise MissingAssetError(
-            f"Fashion-MNIST files missing ({', '.join(missing)}): {_INSTALL['fashion-mnist']}")
+            f"Fashion-MNIST files missing ({', '.join(missing)}): {INSTALL['fashion-mnist']}")
     images, labels = (_read_idx(p) for p in paths)
     if len(images) != len(labels):
         raise ValueError(f"Fashion-MNIST {split}: {len(images)} images but {len(labels)} labels")
@@ -165,10 +165,10 @@ def image_split(name: str = "fashion-mnist", *, split: str, n_images: int | None
         dataset is not available (the reason names its id).
     """
     check_name("dataset", name, (*IMAGE_DATASETS, *HUB_IMAGE_DATASETS))
-    _check_split(split)
+    check_split(split)
     if name in HUB_IMAGE_DATASETS:
         return _hub_image_split(name, split, n_images, classes, processor)
-    images, labels = _fashion_arrays("train" if split == "fit" else "test")
+    images, labels = fashion_arrays("train" if split == "fit" else "test")
     if split != "fit":
         part = slice(0, _N_COLLECT_IMAGES) if split == "collect" else slice(-_N_COLLECT_IMAGES, None)
         images, labels = images[part], labels[part]
@@ -223,14 +223,14 @@ def _label_names(ds, column: str) -> list[str] | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _hub_image_table(hub_id: str, hub_split: str):
-    return _hub_dataset(hub_id, hub_split, False)
+def hub_image_table(hub_id: str, hub_split: str):
+    return hub_dataset(hub_id, hub_split, False)
 
 
 def _hub_image_rows(name: str, split: str) -> tuple[object, np.ndarray, np.ndarray, np.ndarray | None]:
     """(dataset, row indices of the split in split order, labels, CIFAR-20 superclass ids or None)."""
     if name == "uoft-cs/cifar100":
-        ds = _hub_image_table(name, "test" if split == "eval" else "train")
+        ds = hub_image_table(name, "test" if split == "eval" else "train")
         names = _label_names(ds, "coarse_label")
         if names is not None and [_coarse_name(n) for n in names] != list(CIFAR20_CLASSES):
             raise ValueError(f"uoft-cs/cifar100 coarse_label names {names} are not the CIFAR-20 superclasses "
@@ -240,8 +240,8 @@ def _hub_image_rows(name: str, split: str) -> tuple[object, np.ndarray, np.ndarr
                 "eval": np.arange(n)}[split]
         labels = np.asarray(ds["fine_label"], dtype=np.int64)
         return ds, rows, labels, np.asarray(ds["coarse_label"], dtype=np.int64)
-    ds = _hub_image_table(name, "validation")
-    permutation = np.random.default_rng(_SPLIT_SEED).permutation(len(ds))
+    ds = hub_image_table(name, "validation")
+    permutation = np.random.default_rng(SPLIT_SEED).permutation(len(ds))
     rows = permutation[SPLITS.index(split)::len(SPLITS)].astype(np.int64)
     return ds, rows, np.asarray(ds["label"], dtype=np.int64), None
 

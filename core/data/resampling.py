@@ -15,7 +15,7 @@ import string
 import numpy as np
 import torch
 
-from core.data.windows import _ordinary_ids, _piece_length, _prefix_ids, _wrapper
+from core.data.windows import ordinary_ids, piece_length, prefix_ids, window_wrapper
 
 
 _CHARACTERS = np.array(list(string.ascii_letters + string.digits + " "))
@@ -44,7 +44,7 @@ def random_characters(tokenizer, seq_len: int, *, seed: int) -> torch.Tensor:
     ValueError
         When ``seq_len`` leaves no room beside the special tokens.
     """
-    length = _piece_length(tokenizer, seq_len)
+    length = piece_length(tokenizer, seq_len)
     rng = np.random.default_rng(seed)
     text = ""
     n_chars = 8 * length
@@ -52,7 +52,7 @@ def random_characters(tokenizer, seq_len: int, *, seed: int) -> torch.Tensor:
         text += "".join(rng.choice(_CHARACTERS, size=n_chars - len(text)))
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         if len(ids) > length:  # one extra token: the last piece token is not cut mid-word
-            return torch.tensor(_wrapper(tokenizer)(ids[:length]), dtype=torch.long)
+            return torch.tensor(window_wrapper(tokenizer)(ids[:length]), dtype=torch.long)
         n_chars *= 2
 
 
@@ -79,9 +79,9 @@ def random_token_ids(tokenizer, seq_len: int, *, seed: int) -> torch.Tensor:
     ValueError
         When ``seq_len`` leaves no room beside the special tokens.
     """
-    length = _piece_length(tokenizer, seq_len)
-    ids = np.random.default_rng(seed).choice(_ordinary_ids(tokenizer), size=length)
-    return torch.tensor(_wrapper(tokenizer)(ids.tolist()), dtype=torch.long)
+    length = piece_length(tokenizer, seq_len)
+    ids = np.random.default_rng(seed).choice(ordinary_ids(tokenizer), size=length)
+    return torch.tensor(window_wrapper(tokenizer)(ids.tolist()), dtype=torch.long)
 
 
 @torch.no_grad()
@@ -112,9 +112,9 @@ def generated_text(model, tokenizer, n_tokens: int, *, seed: int, device: str | 
     """
     if n_tokens < 0:
         raise ValueError(f"n_tokens must be >= 0, got {n_tokens}")
-    ordinary = _ordinary_ids(tokenizer)
+    ordinary = ordinary_ids(tokenizer)
     first = int(np.random.default_rng(seed).choice(ordinary))
-    prefix = _prefix_ids(tokenizer)
+    prefix = prefix_ids(tokenizer)
     generator = torch.Generator(device=device).manual_seed(seed)
     input_ids = torch.tensor([[*prefix, first]], dtype=torch.long, device=device)
     tokens, past = [first], None
@@ -155,7 +155,7 @@ def generated_window(text: str, tokenizer, seq_len: int) -> torch.Tensor:
     ValueError
         When the text has no tokens, or ``seq_len`` leaves no room beside the special tokens.
     """
-    length = _piece_length(tokenizer, seq_len)
+    length = piece_length(tokenizer, seq_len)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if not ids:
         raise ValueError(f"text {text[:50]!r} has no tokens")
@@ -163,7 +163,7 @@ def generated_window(text: str, tokenizer, seq_len: int) -> torch.Tensor:
     while len(ids) < length:
         repeats *= 2
         ids = tokenizer(" ".join([text] * repeats), add_special_tokens=False)["input_ids"]
-    return torch.tensor(_wrapper(tokenizer)(ids[:length]), dtype=torch.long)
+    return torch.tensor(window_wrapper(tokenizer)(ids[:length]), dtype=torch.long)
 
 
 def random_pixels(shape: tuple[int, ...], *, seed: int) -> torch.Tensor:

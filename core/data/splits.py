@@ -1,7 +1,7 @@
 """The disjoint splits ``fit``, ``collect`` and ``eval``, and the small tier's documents per split.
 
 Collection and evaluation never overlap: every document (or image) falls in exactly one split, by a
-permutation seeded with ``_SPLIT_SEED``. The Hub subsets (:mod:`core.data.hub`) and the image datasets
+permutation seeded with ``SPLIT_SEED``. The Hub subsets (:mod:`core.data.hub`) and the image datasets
 (:mod:`core.data.images`) split by their own rules, over the same ``SPLITS``.
 
 Provides
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.small import TEXT_SUBSETS, _documents
+from core.data.small import TEXT_SUBSETS, subset_documents
 from core.errors import check_name
 
 
 #: The disjoint splits: ``fit`` (fit heads, train), ``collect`` (statistics), ``eval`` (every metric).
 SPLITS: tuple[str, ...] = ("fit", "collect", "eval")
 
-_SPLIT_SEED = 0  # seed of the permutation that assigns documents to splits
+SPLIT_SEED = 0  # seed of the permutation that assigns documents to splits
 
 
-def _check_split(split: str) -> str:
+def check_split(split: str) -> str:
     return check_name("split", split, SPLITS)
 
 
@@ -51,6 +51,6 @@ def split_indices(name: str, split: str) -> np.ndarray:
         When the package that holds the subset is not installed (the reason gives the command).
     """
     check_name("dataset", name, TEXT_SUBSETS)
-    position = SPLITS.index(_check_split(split))
-    permutation = np.random.default_rng(_SPLIT_SEED).permutation(len(_documents(name)))
+    position = SPLITS.index(check_split(split))
+    permutation = np.random.default_rng(SPLIT_SEED).permutation(len(subset_documents(name)))
     return permutation[position::len(SPLITS)].astype(np.int64)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from core.data.hub import HUB_TEXT_SUBSETS, describe_hub_source, hub_texts
-from core.data.small import PACKED_SUBSETS, TEXT_SUBSETS, _documents
-from core.data.splits import _check_split, split_indices
+from core.data.small import PACKED_SUBSETS, TEXT_SUBSETS, subset_documents
+from core.data.splits import check_split, split_indices
 from core.errors import DataShortfallError, check_name
 
 
@@ -35,7 +35,7 @@ def _special_template(tokenizer) -> tuple[list[int], list[int]]:
     probe = "hello world"
     core = tokenizer(probe, add_special_tokens=False)["input_ids"]
     if not core:  # a vocabulary without these letters and no unknown token: probe with its own tokens
-        probe = tokenizer.decode(_ordinary_ids(tokenizer)[:8].tolist())
+        probe = tokenizer.decode(ordinary_ids(tokenizer)[:8].tolist())
         core = tokenizer(probe, add_special_tokens=False)["input_ids"]
     full = tokenizer(probe, add_special_tokens=True)["input_ids"]
     n_special = tokenizer.num_special_tokens_to_add(pair=False)
@@ -46,7 +46,7 @@ def _special_template(tokenizer) -> tuple[list[int], list[int]]:
                      f"{probe!r} encodes to {full} with them and {core} without")
 
 
-def _wrapper(tokenizer) -> Callable[[list[int]], list[int]]:
+def window_wrapper(tokenizer) -> Callable[[list[int]], list[int]]:
     """A function that turns a piece of ids into a window, as the tokenizer would."""
     build = getattr(tokenizer, "build_inputs_with_special_tokens", None)
     if callable(build):
@@ -55,7 +55,7 @@ def _wrapper(tokenizer) -> Callable[[list[int]], list[int]]:
     return lambda piece: [*prefix, *piece, *suffix]
 
 
-def _piece_length(tokenizer, seq_len: int) -> int:
+def piece_length(tokenizer, seq_len: int) -> int:
     n_special = tokenizer.num_special_tokens_to_add(pair=False)
     if seq_len <= n_special:
         raise ValueError(f"seq_len={seq_len} leaves no room beside the tokenizer's "
@@ -116,7 +116,7 @@ def _separator(tokenizer) -> int | None:
     return None
 
 
-_WINDOW_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+WINDOW_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WINDOW_SEED = 0  # seeds, with a document's id, which of its windows doc_windows= keeps
 
 
@@ -189,7 +189,7 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
         (the reason names the Hub id, the files and README.md's "Preparing the full tier").
     """
     check_name("dataset", name, (*TEXT_SUBSETS, *HUB_TEXT_SUBSETS))
-    _check_split(split)
+    check_split(split)
     if n_tokens <= 0 or max_doc_tokens <= 0:
         raise ValueError(f"n_tokens and max_doc_tokens must be positive, got {n_tokens} and {max_doc_tokens}")
     if doc_windows is not None and doc_windows <= 0:
@@ -205,7 +205,7 @@ def text_windows(name: str, tokenizer, *, split: str, n_tokens: int, seq_len: in
 
 def _memo_for(tokenizer) -> dict:
     try:
-        return _WINDOW_MEMO.setdefault(tokenizer, {})
+        return WINDOW_MEMO.setdefault(tokenizer, {})
     except TypeError:  # not weak-referenceable or not hashable: no memo
         return {}
 
@@ -213,17 +213,17 @@ def _memo_for(tokenizer) -> dict:
 def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pack,
                    doc_windows=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(windows, document id of every position), each a LongTensor (n_windows, seq_len)."""
-    length = _piece_length(tokenizer, seq_len)
+    length = piece_length(tokenizer, seq_len)
     n_windows = math.ceil(n_tokens / seq_len)
     if name in HUB_TEXT_SUBSETS:
         texts = hub_texts(name, split)
         ids = enumerate(_token_ids(texts, tokenizer, max_doc_tokens))
     else:
-        docs = _documents(name)
+        docs = subset_documents(name)
         order = split_indices(name, split)
         ids = zip(order.tolist(), _token_ids([docs[i][1] for i in order], tokenizer, max_doc_tokens))
-    wrap = _wrapper(tokenizer)
-    n_prefix = len(_prefix_ids(tokenizer))
+    wrap = window_wrapper(tokenizer)
+    n_prefix = len(prefix_ids(tokenizer))
     windows, owners = [], []
     for piece, owner in itertools.islice(_pieces(ids, length, _separator(tokenizer), pack, doc_windows), n_windows):
         window = wrap(piece)
@@ -247,14 +247,14 @@ def _build_windows(name, tokenizer, split, n_tokens, seq_len, max_doc_tokens, pa
     return torch.tensor(windows, dtype=torch.long), torch.tensor(owners, dtype=torch.long)
 
 
-def _ordinary_ids(tokenizer) -> np.ndarray:
+def ordinary_ids(tokenizer) -> np.ndarray:
     """Ids of the tokenizer's vocabulary (added tokens included) less its special ids, ascending."""
     special = set(tokenizer.all_special_ids)
     return np.array([i for i in range(len(tokenizer)) if i not in special], dtype=np.int64)
 
 
-def _prefix_ids(tokenizer) -> list[int]:
+def prefix_ids(tokenizer) -> list[int]:
     """The special ids a window starts with (e.g. BOS or [CLS]; empty for GPT-2-like tokenizers)."""
-    marker = int(_ordinary_ids(tokenizer)[0])
-    window = _wrapper(tokenizer)([marker])
+    marker = int(ordinary_ids(tokenizer)[0])
+    window = window_wrapper(tokenizer)([marker])
     return window[:window.index(marker)]

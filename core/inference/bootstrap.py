@@ -21,8 +21,8 @@ from collections.abc import Callable
 import numpy as np
 
 from core.inference.levels import (
-    _check_draws, _check_groups, _check_resampling, _kish_df, _level_estimates, _nan_to_zero_var,
-    _percentile_estimates,
+    check_draws, check_groups, check_resampling, kish_df, level_estimates, nan_to_zero_var,
+    percentile_estimates,
 )
 
 #: Bound on the bytes of one chunk of resample indices plus the values they gather (64 MiB).
@@ -143,9 +143,9 @@ def nested_bootstrap(arrays, stat: Callable | None = None, *, docs, draws: bool 
     if construction == "percentile":
         raise ValueError(f"{where}: the percentile construction is for one-level cluster_bootstrap of a "
                          f"non-smooth statistic (e.g. a median); means use the calibrated t constructions")
-    inverse, n_groups, n_units = _check_groups(docs, arrs, where, draws, group_level)
-    n_draws = _check_draws(arrs, draws, where)
-    _check_resampling(n_resamples, level, where, construction)
+    inverse, n_groups, n_units = check_groups(docs, arrs, where, draws, group_level)
+    n_draws = check_draws(arrs, draws, where)
+    check_resampling(n_resamples, level, where, construction)
     counts = np.bincount(inverse, minlength=n_groups).astype(np.float64)      # (n_groups,)
     sums = {k: _group_sums(a, inverse, n_groups) for k, a in arrs.items()}     # (..., [D], n_groups)
     total = counts.sum()
@@ -169,17 +169,17 @@ def nested_bootstrap(arrays, stat: Callable | None = None, *, docs, draws: bool 
     out = np.empty((n_resamples, size))
     per_row = 24 * n_groups + 16 * sum(s.size for s in sums.values()) // n_groups
     for r, idx in _row_chunks(rng, n_groups, n_resamples, per_row):
-        w = _counts(idx, n_groups)                                             # (b, n_groups)
+        w = multiplicities(idx, n_groups)                                             # (b, n_groups)
         denom = w @ counts                                                     # (b,)
         means = {k: np.moveaxis(s @ w.T, -1, 0) / denom.reshape((-1,) + (1,) * (s.ndim - 1))
                  for k, s in sums.items()}                                     # (b, ...[, D])
         out[r:r + len(idx)] = _outputs(many(means), len(idx), size, where)
     weights = counts / total
-    comps = {group_level: (_nan_to_zero_var(out), n_groups, _kish_df(weights))}
+    comps = {group_level: (nan_to_zero_var(out), n_groups, kish_df(weights))}
     if draws:
         comps["draws"] = (_draw_level(rng, full_means, n_draws, n_resamples, many, size, where),
                           n_draws, n_draws - 1.0)
-    return _level_estimates(full, comps, n_units=n_units, n_seeds=n_draws,
+    return level_estimates(full, comps, n_units=n_units, n_seeds=n_draws,
                             n_groups=n_groups if n_groups != n_units else None,
                             n_resamples=n_resamples, level=level, construction=construction)
 
@@ -249,9 +249,9 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
         return nested_bootstrap(arrays, None, docs=groups, draws=draws, n_resamples=n_resamples,
                                 seed=seed, level=level, where=where, group_level=group_level,
                                 construction=construction)
-    inverse, n_groups, n_units = _check_groups(groups, arrs, where, draws, group_level)
-    n_draws = _check_draws(arrs, draws, where)
-    _check_resampling(n_resamples, level, where, construction)
+    inverse, n_groups, n_units = check_groups(groups, arrs, where, draws, group_level)
+    n_draws = check_draws(arrs, draws, where)
+    check_resampling(n_resamples, level, where, construction)
     order = np.argsort(inverse, kind="stable")
     sizes = np.bincount(inverse, minlength=n_groups)
     if vectorized and sizes.min() != sizes.max():
@@ -278,9 +278,9 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
             for i, row in enumerate(idx):
                 take = np.concatenate([members[g] for g in row])
                 out[r + i] = _outputs(stat(_pick(arrs, single, take, -1)), None, size, where)
-    comps = {group_level: (_nan_to_zero_var(out), n_groups, _kish_df(sizes / n_units))}
+    comps = {group_level: (nan_to_zero_var(out), n_groups, kish_df(sizes / n_units))}
     if construction == "percentile":
-        return _percentile_estimates(full, out, comps, n_units=n_units, n_groups=n_groups,
+        return percentile_estimates(full, out, comps, n_units=n_units, n_groups=n_groups,
                                      n_resamples=n_resamples, level=level)
     if draws:
         out = np.empty((n_resamples, size))
@@ -292,8 +292,8 @@ def cluster_bootstrap(arrays, stat: Callable | None = None, *, groups=None, draw
             for r, idx in _row_chunks(rng, n_draws, n_resamples, 8 * n_draws):
                 for i, row in enumerate(idx):
                     out[r + i] = _outputs(stat(_pick(arrs, single, row, -2)), None, size, where)
-        comps["draws"] = (_nan_to_zero_var(out), n_draws, n_draws - 1.0)
-    return _level_estimates(full, comps, n_units=n_units, n_seeds=n_draws,
+        comps["draws"] = (nan_to_zero_var(out), n_draws, n_draws - 1.0)
+    return level_estimates(full, comps, n_units=n_units, n_seeds=n_draws,
                             n_groups=n_groups if n_groups != n_units else None,
                             n_resamples=n_resamples, level=level, construction=construction)
 
@@ -340,7 +340,7 @@ def _draw_level(rng, full_means: dict, n_draws: int, n_resamples: int, many, siz
     """Variance of the statistic over resamples of the draws, every document kept."""
     idx = rng.integers(0, n_draws, size=(n_resamples, n_draws))
     means = {k: np.moveaxis(np.take(m, idx, axis=-1), -2, 0) for k, m in full_means.items()}
-    return _nan_to_zero_var(_outputs(many(means), n_resamples, size, where))
+    return nan_to_zero_var(_outputs(many(means), n_resamples, size, where))
 
 
 def _row_chunks(rng, n: int, n_resamples: int, bytes_per_row: int):
@@ -351,7 +351,7 @@ def _row_chunks(rng, n: int, n_resamples: int, bytes_per_row: int):
         yield start, rng.integers(0, n, size=(min(rows, n_resamples - start), n))
 
 
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+def multiplicities(idx: np.ndarray, n: int) -> np.ndarray:
     """(b, n) float multiplicities of each of ``n`` groups in each row of ``idx`` (b, n)."""
     b = idx.shape[0]
     flat = (idx + (np.arange(b, dtype=np.int64) * n)[:, None]).ravel()

@@ -2,12 +2,12 @@
 :func:`core.inference.bootstrap.nested_bootstrap` and :func:`core.inference.bootstrap.cluster_bootstrap`.
 
 Each level's bootstrap variance is scaled by ``n / (n - 1)`` and given its degrees of freedom
-(``n - 1`` for draws; ``min(n, K) - 1`` for groups of unequal size, :func:`_kish_df`); the interval
+(``n - 1`` for draws; ``min(n, K) - 1`` for groups of unequal size, :func:`kish_df`); the interval
 is Banerjee's (Sankhya A 23, 1961) ``value +- sqrt(sum_l t(df_l)**2 * var_l)``, Satterthwaite's t
 for comparison, or a one-level percentile interval for statistics that are not means
-(:data:`CONSTRUCTIONS`, :func:`_level_estimates`, :func:`_percentile_estimates`). Also here: the
+(:data:`CONSTRUCTIONS`, :func:`level_estimates`, :func:`percentile_estimates`). Also here: the
 checks of the arrays, their groups and draws and the resampling settings, and the t quantile
-:func:`_crit` that :func:`core.inference.sample_size.needed` shares.
+:func:`critical_value` that :func:`core.inference.sample_size.needed` shares.
 """
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from core.inference.estimate import Estimate
 MIN_LEVEL = 2
 
 
-def _crit(level: float, df: float) -> float:
+def critical_value(level: float, df: float) -> float:
     """Two-sided t quantile at ``level`` (normal for infinite df)."""
     from scipy.special import stdtrit
 
     return float(stdtrit(df, 0.5 + level / 2))
 
 
-def _kish_df(w: np.ndarray) -> float:
+def kish_df(w: np.ndarray) -> float:
     """Degrees of freedom of a level whose units weigh ``w`` (shares summing to 1): ``min(n, K) -
     1`` with ``K = (sum w**2)**2 / sum w**4`` (n for equal weights)."""
     w2 = np.asarray(w, dtype=np.float64) ** 2
@@ -34,7 +34,7 @@ def _kish_df(w: np.ndarray) -> float:
     return max(min(float(len(w2)), k) - 1.0, 1.0)
 
 
-def _nan_to_zero_var(out: np.ndarray) -> np.ndarray:
+def nan_to_zero_var(out: np.ndarray) -> np.ndarray:
     """Variance over resamples (axis 0, ddof=1) with undefined (NaN, infinite) resamples counted as
     0 (claims.md)."""
     bad = ~np.isfinite(out)
@@ -48,7 +48,7 @@ def _nan_to_zero_var(out: np.ndarray) -> np.ndarray:
 CONSTRUCTIONS = ("t-banerjee", "t-satterthwaite", "percentile")
 
 
-def _level_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: int,
+def level_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: int,
                      n_groups: int | None, n_resamples: int, level: float, construction: str):
     """Estimates from ``comps = {level name: (bootstrap variance (size,), n, df)}``.
 
@@ -70,12 +70,12 @@ def _level_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: in
         if construction == "t-banerjee":
             half = float(np.sqrt(sum(float(stdtrit(dfs[k], q)) ** 2 * var[k] for k in var)))
             crit = half / se if se > 0 else 0.0
-            df = float(stdtridf(q, crit)) if crit > _crit(level, np.inf) * (1 + 1e-12) else float("inf")
+            df = float(stdtridf(q, crit)) if crit > critical_value(level, np.inf) * (1 + 1e-12) else float("inf")
             df = float("inf") if df >= 1e9 else df
         else:
             denom = sum(var[k] ** 2 / dfs[k] for k in var)
             df = float(total ** 2 / denom) if denom > 0 else float("inf")
-            half = _crit(level, df) * se
+            half = critical_value(level, df) * se
         lo, hi = (float(v) - half, float(v) + half) if np.isfinite(v) else (np.nan, np.nan)
         ests.append(Estimate(float(v), lo, hi, n_units, n_seeds, level, n_resamples, n_groups=n_groups,
                              se=se, components={k: {"var": var[k], "n": int(comps[k][1]), "df": dfs[k]}
@@ -84,7 +84,7 @@ def _level_estimates(full: np.ndarray, comps: dict, *, n_units: int, n_seeds: in
     return ests[0] if full.ndim == 0 else tuple(ests)
 
 
-def _percentile_estimates(full: np.ndarray, out: np.ndarray, comps: dict, *, n_units: int, n_groups: int,
+def percentile_estimates(full: np.ndarray, out: np.ndarray, comps: dict, *, n_units: int, n_groups: int,
                           n_resamples: int, level: float):
     """Percentile intervals of a one-level bootstrap (claims.md's default construction), for
     statistics that are not smooth means (a median of whole numbers), where the t constructions,
@@ -105,7 +105,7 @@ def _percentile_estimates(full: np.ndarray, out: np.ndarray, comps: dict, *, n_u
     return ests[0] if full.ndim == 0 else tuple(ests)
 
 
-def _check_resampling(n_resamples: int, level: float, where: str, construction: str) -> None:
+def check_resampling(n_resamples: int, level: float, where: str, construction: str) -> None:
     if construction not in CONSTRUCTIONS:
         raise ValueError(f"{where}: expected construction in {CONSTRUCTIONS}, got {construction!r}")
     if int(n_resamples) != n_resamples or n_resamples < 2:
@@ -115,7 +115,7 @@ def _check_resampling(n_resamples: int, level: float, where: str, construction: 
         raise ValueError(f"{where}: expected level in (0, 1), got {level}")
 
 
-def _check_draws(arrs: dict, draws: bool, where: str) -> int:
+def check_draws(arrs: dict, draws: bool, where: str) -> int:
     if not draws:
         return 1
     n_draws = next(iter(arrs.values())).shape[-2]
@@ -126,7 +126,7 @@ def _check_draws(arrs: dict, draws: bool, where: str) -> int:
     return n_draws
 
 
-def _check_groups(groups, arrs: dict, where: str, draws: bool,
+def check_groups(groups, arrs: dict, where: str, draws: bool,
                   group_level: str = "documents") -> tuple[np.ndarray, int, int]:
     """Validate the arrays and their group ids; ``(inverse (n_units,) int64 in [0, n_groups),
     n_groups, n_units)``."""
@@ -165,18 +165,3 @@ def _check_groups(groups, arrs: dict, where: str, draws: bool,
 
 def _shapes(arrs: dict) -> dict:
     return {k: tuple(a.shape) for k, a in arrs.items()}
-
-
-def _check_settings(n_units: int, n_resamples: int, level: float) -> None:
-    if int(n_units) != n_units or n_units < 2:
-        raise ValueError(f"bootstrap: expected at least 2 units, got {n_units}")
-    if int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"bootstrap: expected n_resamples >= 1, got {n_resamples}")
-    if not 0 < level < 1:
-        raise ValueError(f"bootstrap: expected level in (0, 1), got {level}")
-
-
-def _percentiles(stats: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail], axis=0)
-    return low, high

@@ -1,5 +1,5 @@
-"""What an inconclusive verdict would need (issue 10, item 5): :func:`needed`, the count of one level
-(documents, draws, ...) at which an interval would exclude 0 if the effect held at its observed
+"""What an inconclusive verdict would need (claims.md, "Rules that hold for every claim": verdicts and
+intervals): :func:`needed`, the count of one level (documents, draws, ...) at which an interval would exclude 0 if the effect held at its observed
 size, from the level variances of an :class:`~core.inference.estimate.Estimate` and the interval's
 own construction (:mod:`core.inference.levels`).
 """
@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from core.inference.estimate import Estimate, _estimates
-from core.inference.levels import _crit
+from core.inference.levels import critical_value
 
 
 def needed(estimates: Estimate | Iterable[Estimate] | Mapping[str, Estimate], *,
            affordable: dict[str, int] | None = None) -> dict:
-    """What an inconclusive verdict would need (issue 10, item 5).
+    """What an inconclusive verdict would need (claims.md, "Rules that hold for every claim").
 
     For every estimate whose interval contains 0, the smallest count of one level (documents,
     draws, ...) at which the interval would exclude 0 *if the effect held at its observed size and
@@ -73,7 +73,7 @@ def needed(estimates: Estimate | Iterable[Estimate] | Mapping[str, Estimate], *,
                                  "text": "the observed effect is 0: no sample size would decide it"})
         best = None
         for lvl, c in e.components.items():
-            n_new = _needed_count(abs(e.value), lvl, e.components, e.level, e.construction)
+            n_new = needed_count(abs(e.value), lvl, e.components, e.level, e.construction)
             if n_new is not None and (best is None or n_new / c["n"] < best[3]):
                 best = (lvl, int(c["n"]), n_new, n_new / c["n"])
         if best is None:
@@ -107,7 +107,7 @@ def _named(name: str | None, answer: dict) -> dict:
 _NEEDED_CAP = 10**12
 
 
-def _needed_count(effect: float, lvl: str, comps: dict, level: float, construction: str) -> int | None:
+def needed_count(effect: float, lvl: str, comps: dict, level: float, construction: str) -> int | None:
     """Least ``n' > n_L`` at which ``effect`` exceeds the half-width (see :func:`needed`), or None."""
     c = comps[lvl]
     var, n = float(c["var"]), float(c["n"])
@@ -119,10 +119,10 @@ def _needed_count(effect: float, lvl: str, comps: dict, level: float, constructi
     rest_var = sum(v for v, _ in rest.values())
 
     if construction == "t-banerjee":
-        rest_half2 = sum(_crit(level, d) ** 2 * v for v, d in rest.values())
+        rest_half2 = sum(critical_value(level, d) ** 2 * v for v, d in rest.values())
 
         def half(n_new: float) -> float:
-            return float(np.sqrt(_crit(level, df_l * (n_new - 1) / (n - 1)) ** 2 * var * n / n_new
+            return float(np.sqrt(critical_value(level, df_l * (n_new - 1) / (n - 1)) ** 2 * var * n / n_new
                                  + rest_half2))
         limit = np.sqrt(rest_half2)
     else:
@@ -131,8 +131,8 @@ def _needed_count(effect: float, lvl: str, comps: dict, level: float, constructi
         def half(n_new: float) -> float:
             v = var * n / n_new
             den = v ** 2 / (df_l * (n_new - 1) / (n - 1)) + rest_den
-            return _crit(level, (v + rest_var) ** 2 / den) * float(np.sqrt(v + rest_var))
-        limit = _crit(level, rest_var ** 2 / rest_den if rest_den > 0 else np.inf) * np.sqrt(rest_var)
+            return critical_value(level, (v + rest_var) ** 2 / den) * float(np.sqrt(v + rest_var))
+        limit = critical_value(level, rest_var ** 2 / rest_den if rest_den > 0 else np.inf) * np.sqrt(rest_var)
 
     if effect <= limit:
         return None

@@ -1,7 +1,7 @@
 """The modularity experiment (MOD, Pochinkov, Jones, Rahman 2024): selective pruning, cross-pruning,
 overlaps, MoEfication and the Lorenz AUC of selected neurons over clusters.
 
-- :func:`cross_pruning_row` and :func:`run_mod`: the relative-accuracy matrix ``R[u, v]`` = top1 on v
+- :func:`run_mod`: the relative-accuracy matrix ``R[u, v]`` = top1 on v
   after pruning for u / baseline top1 on v (MOD section 3, Figs. 1-2), overlaps (section 4.1),
   MoEfication clusters (:mod:`core.mod.moefication`) and Lorenz AUCs (:mod:`core.mod.lorenz`), for a model and
   its random twin, with the counts of :func:`core.mod.selection.bisect_count` on the scores of MOD Eq. 1
@@ -37,9 +37,10 @@ from core.evaluate import EvalSet, evaluate
 from core.mod.nulls import NULL_DRAWS, lottery_null
 from core.timing import stage
 from core.mod.result import ModResult
-from core.mod.selection import EPS, ONE_NEURON, TOLERANCE, _count, bisect_count, selection_scores, top_fraction
-from core.mod.subsets import (MOD_IMAGE_DATA, ModData, _image_data, _sub_evalset, _text_data,
-                              check_subset, eval_halves, subsets_for)
+from core.mod.selection import (EPS, ONE_NEURON, TOLERANCE, bisect_count, selected_count, selection_scores,
+                                top_fraction)
+from core.mod.subsets import (MOD_IMAGE_DATA, ModData, check_subset, eval_halves, image_data, sub_evalset,
+                              subsets_for, text_data)
 
 __all__ = ["MOD_READINGS", "run_mod", "mod_experiment"]
 
@@ -130,28 +131,6 @@ def _group_top1(top1: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
 def _relative(top1: np.ndarray, base: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(base > 0, top1 / np.where(base > 0, base, 1.0), np.nan)
-
-
-def cross_pruning_row(model, data: ModData, selected: np.ndarray, offsets: torch.Tensor, base: np.ndarray,
-                      batch_size: int) -> np.ndarray:
-    """One row of R: relative top1 on every subset after pruning ``selected`` (mean ablation).
-
-    Parameters
-    ----------
-    selected : ndarray of shape (n_layers, d_mlp), bool
-        The neurons pruned.
-    offsets : FloatTensor of shape (n_layers, d_mlp)
-        Mean activation of every neuron on the reference set (collection split).
-    base : ndarray of shape (n_subsets,)
-        Baseline top1 (fraction) of every subset.
-
-    Returns
-    -------
-    ndarray of shape (n_subsets,), float64
-        ``top1_v(pruned) / top1_v(baseline)``; NaN where the baseline top1 is 0.
-    """
-    top1 = _pruned_units(model, data.evalset, selected, offsets, batch_size)
-    return _relative(_per_subset_top1(top1, data.unit_subset, len(data.subsets)), base)
 
 
 def _pruned_units(model, evalset: EvalSet, selected: np.ndarray, offsets: torch.Tensor, batch_size: int):
@@ -262,7 +241,7 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
 
     # ---- searches: primary (code orientation) and, for R2, Eq. 1 as printed
     orients = {"": "code", **({"R2__": "printed"} if "R2" in readings else {})}
-    sub_sets = [_sub_evalset(data, i) for i in range(n_sub)]
+    sub_sets = [sub_evalset(data, i) for i in range(n_sub)]
     searches: dict = {}
     bar = tqdm(total=n_sub * len(targets) * len(orients), desc=f"{name}: MOD count search", disable=not progress)
     timed = stage("mod count search", name, on=trained).start()
@@ -298,7 +277,8 @@ def run_mod(trained, random, *, name: str, data: ModData, batch_size: int, stats
         lab_t = moefication(sites.w_in(trained, layer, which=w_in_which), k, seed=seed)
         lab_r = moefication(sites.w_in(random, layer, which=w_in_which), k, seed=seed)
         labels.append((lab_t, lab_r))
-        auc_null[layer] = null_lorenz_auc(lab_t, _count(per_layer, width), n_draws=null_draws, seed=seed + layer)
+        auc_null[layer] = null_lorenz_auc(lab_t, selected_count(per_layer, width), n_draws=null_draws,
+                                          seed=seed + layer)
     timed.stop()
     arrays["auc_null"] = auc_null
 
@@ -508,14 +488,14 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
 
     def compute(checkpoint) -> ModResult:
         if lm.kind == "image" and lm.tier == "full":
-            data = _image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
+            data = image_data(profile, subsets, sizes, MOD_IMAGE_DATA["full"], hub_image_processor(lm.spec.hub_id))
         elif lm.kind == "image" and lm.spec.origin is not None:  # a model outside the zoo: its processor
             location = lm.spec.location if lm.spec.origin in ("folder", "hub") else None
-            data = _image_data(profile, subsets, sizes, processor=model_image_processor(lm.model.config, location))
+            data = image_data(profile, subsets, sizes, processor=model_image_processor(lm.model.config, location))
         elif lm.kind == "image":
-            data = _image_data(profile, subsets, sizes)
+            data = image_data(profile, subsets, sizes)
         else:
-            data = _text_data(lm, profile, subsets, reference, sizes)
+            data = text_data(lm, profile, subsets, reference, sizes)
         return run_mod(lm.model, twin.model, name=name, data=data, batch_size=profile.batch_size_for(lm.device),
                        stats_key=stats_key, k=k, progress=progress,
                        random_cross_pruning=lm.kind == "image" or sizes.random_cross_pruning_text,

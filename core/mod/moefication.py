@@ -152,7 +152,7 @@ def moefication(w_in, k: int, *, seed: int = 0, n_init: int = N_INIT, max_iter: 
         if (found := load_cached(path, np.load)) is not None:  # a damaged file is named and refitted
             return found
     if algorithm == "torch":
-        labels = _fit_torch(w, k, seed=seed, n_init=n_init, max_iter=max_iter, device=device)
+        labels = fit_torch(w, k, seed=seed, n_init=n_init, max_iter=max_iter, device=device)
     else:
         labels = _fit(w, k, seed=seed, n_init=n_init, max_iter=max_iter)
     if path is not None:
@@ -218,7 +218,7 @@ def _kmeans_pp(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     return x[torch.tensor(chosen, device=x.device)].clone()
 
 
-def _assign(dist: torch.Tensor, size: int) -> torch.Tensor:
+def assign(dist: torch.Tensor, size: int) -> torch.Tensor:
     """Balanced assignment: the (n,) int64 labels minimising the total of ``dist[i, label_i]`` with
     exactly ``size`` rows a cluster. ``dist``: (n, k) squared distances, n = k * size, any device.
 
@@ -244,7 +244,7 @@ def _assign(dist: torch.Tensor, size: int) -> torch.Tensor:
     return torch.from_numpy(taken.argmax(1).astype(np.int64)).to(dist.device)
 
 
-def _fit_torch(w: np.ndarray, k: int, *, seed: int, n_init: int, max_iter: int, device) -> np.ndarray:
+def fit_torch(w: np.ndarray, k: int, *, seed: int, n_init: int, max_iter: int, device) -> np.ndarray:
     """Balanced k-means in torch, ``n_init`` restarts (seeds ``seed + r``), the lowest inertia kept."""
     dev = torch.device(device)
     x = _normalised(w, dev)
@@ -265,7 +265,7 @@ def _fit_torch(w: np.ndarray, k: int, *, seed: int, n_init: int, max_iter: int, 
 
 def _lloyd(x: torch.Tensor, k: int, *, seed: int, max_iter: int) -> tuple[torch.Tensor, float]:
     """One run: k-means++ seeding, then Lloyd iterations whose assignment step is the balanced
-    assignment of :func:`_assign` (exact to ``n / COST_SCALE``); stops when the labels repeat, when the
+    assignment of :func:`assign` (exact to ``n / COST_SCALE``); stops when the labels repeat, when the
     squared centre shift is at most ``TOL`` times the mean feature variance, or after ``max_iter``.
     Returns the (n,) labels and the inertia (float)."""
     n, d = x.shape
@@ -276,7 +276,7 @@ def _lloyd(x: torch.Tensor, k: int, *, seed: int, max_iter: int) -> tuple[torch.
     sq = (x * x).sum(1)
     labels = None
     for _ in range(max_iter):
-        new = _assign(_sq_dist(x, sq, centres), size)
+        new = assign(_sq_dist(x, sq, centres), size)
         if labels is not None and torch.equal(new, labels):
             break
         labels = new

@@ -46,7 +46,7 @@ def size_matched_sets(sizes: Sequence[int], n_neurons: int, rng: np.random.Gener
     ValueError
         If a size lies outside [0, n_neurons].
     """
-    return _size_matched_draws(_check_sizes(sizes, n_neurons), n_neurons, rng, 1)[0]
+    return size_matched_draws(_check_sizes(sizes, n_neurons), n_neurons, rng, 1)[0]
 
 
 def _check_sizes(sizes: Sequence[int], n_neurons: int) -> np.ndarray:
@@ -56,7 +56,7 @@ def _check_sizes(sizes: Sequence[int], n_neurons: int) -> np.ndarray:
     return sizes
 
 
-def _size_matched_draws(sizes: np.ndarray, n_neurons: int, rng: np.random.Generator, n_draws: int) -> np.ndarray:
+def size_matched_draws(sizes: np.ndarray, n_neurons: int, rng: np.random.Generator, n_draws: int) -> np.ndarray:
     """``n_draws`` consecutive draws of :func:`size_matched_sets`, shape (n_draws, len(sizes), n_neurons),
     bool; the same sets as ``n_draws`` calls of it on the same generator (one float32 key per neuron
     and set, drawn in the same order; a set is its ``size`` smallest keys, chosen by the same
@@ -137,7 +137,7 @@ def lottery_null(o_trained: np.ndarray, sizes: Sequence[int], n_neurons: int, *,
     chunk = max(1, int(_NULL_CHUNK_BYTES // max(1, 9 * len(sizes) * n_neurons)))
     rhos = []
     for start in range(0, n_draws, chunk):
-        sel = _size_matched_draws(sizes, n_neurons, rng, min(chunk, n_draws - start))
+        sel = size_matched_draws(sizes, n_neurons, rng, min(chunk, n_draws - start))
         f = sel.astype(np.float32 if n_neurons < 2**24 else np.float64)  # counts below 2**24: exact in float32
         inter = np.matmul(f, f.transpose(0, 2, 1)).astype(np.float64)
         o = inter / sizes[None, :, None].astype(np.float64)

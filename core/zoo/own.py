@@ -5,7 +5,7 @@
   ``save_pretrained`` writes them, with the tokenizer for text models), loaded from where it is;
 - a ``.gguf`` file, read with transformers' GGUF loader and converted once into a plain fp32
   checkpoint in the cache, keyed by the file's sha256 (as ``smollm2-135m`` is,
-  :func:`core.zoo.build._gguf_conversion`);
+  :func:`core.zoo.build.gguf_conversion`);
 - a Hub id ``org/name``, loaded from the local Hugging Face cache only (no machine of this project
   reaches the Hub); a Hub id of a zoo model is that zoo model;
 - a rehearsal model ``rehearsal:X`` or ``rehearsal:X@NL`` (:mod:`core.zoo.rehearsal`): the published
@@ -14,7 +14,7 @@
 Its kind (causal, masked, image) comes from the config's ``architectures`` (:func:`kind_of`); its family
 (``config.model_type``) must have a row in :data:`core.zoo.sites.ARCHITECTURES` (:func:`check_family`).
 It runs on the small tier's offline data and is named by its folder or file name (the Hub id for an id):
-see :func:`resolve`, which registers it for the process in :data:`_OWN`. :func:`_load_own` loads it.
+see :func:`resolve`, which registers it for the process in :data:`OWN`. :func:`load_own` loads it.
 """
 from __future__ import annotations
 
@@ -30,14 +30,14 @@ import transformers
 
 from core.cache import cache_dir, cache_key, file_digest, package_versions
 from core.errors import MissingAssetError, UnsupportedModelError
-from core.zoo.build import _cached_folder, _gguf_conversion
+from core.zoo.build import cached_folder, gguf_conversion
 from core.zoo.checkpoints import UNUSED_WEIGHTS, WeightsMismatchError, check_weights  # noqa: F401 (public here)
-from core.zoo.checkpoints import _AUTO, _open_cached, _open_folder, _placement
+from core.zoo.checkpoints import AUTO, device_placement, open_cached, open_folder
 from core.zoo.registry import MODELS, RANDOM_SUFFIX, ModelSpec, UnknownModelError
 from core.zoo.rehearsal import is_rehearsal, load_rehearsal, rehearsal_spec
 
 #: Models outside the zoo that :func:`resolve` has named in this process: name -> spec.
-_OWN: dict[str, ModelSpec] = {}
+OWN: dict[str, ModelSpec] = {}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+$")
 #: Files of a checkpoint folder that hold weights (save_pretrained, sharded or not).
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -50,7 +50,7 @@ KIND_WORDS = {"causal": "a causal LM (…ForCausalLM)", "masked": "a masked LM (
               "(…ForImageClassification)"}
 
 
-def _is_path_or_id(text: str) -> bool:
+def is_path_or_id(text: str) -> bool:
     return ("/" in text or os.sep in text or text.endswith(".gguf") or text.startswith(("~", "."))
             or Path(text).expanduser().exists())
 
@@ -89,19 +89,19 @@ def resolve(name_or_path: str | os.PathLike) -> str:
     text = os.fspath(name_or_path)
     base = text.removesuffix(RANDOM_SUFFIX)
     suffix = text[len(base):]
-    if base in MODELS or base in _OWN:
+    if base in MODELS or base in OWN:
         return text
     if is_rehearsal(base):  # rehearsal:X[@NL]: the paper's config at full width, seeded random weights
         spec = rehearsal_spec(base)
-        _OWN[spec.name] = spec
+        OWN[spec.name] = spec
         return spec.name + suffix
-    if not _is_path_or_id(base):
+    if not is_path_or_id(base):
         raise UnknownModelError(text)
-    return _own_spec(base).name + suffix
+    return own_spec(base).name + suffix
 
 
 @functools.lru_cache(maxsize=None)
-def _own_spec(base: str) -> ModelSpec:
+def own_spec(base: str) -> ModelSpec:
     path = Path(base).expanduser()
     if path.exists():
         path = path.resolve()
@@ -115,7 +115,7 @@ def _own_spec(base: str) -> ModelSpec:
         for spec in MODELS.values():
             if spec.hub_id == base:
                 return spec
-        return _register(base, base, "hub", _checkpoint_folder(_hub_snapshot(base), hub_id=base))
+        return _register(base, base, "hub", _checkpoint_folder(hub_snapshot(base), hub_id=base))
     raise UnsupportedModelError(f"{base}: no such file or folder; expected a folder holding a Hugging "
                                 f"Face checkpoint (config.json and weights), a .gguf file, or a Hub id "
                                 f"org/name in the local Hugging Face cache")
@@ -126,14 +126,14 @@ def _register(label: str, location: str, origin: str, config) -> ModelSpec:
     check_family(config, location)
     if origin != "hub":
         label = re.sub(r"[^A-Za-z0-9._-]", "_", label)
-        taken = _OWN.get(label)
+        taken = OWN.get(label)
         if label in MODELS or (taken is not None and taken.location != location):
             label = f"{label}-{hashlib.sha256(location.encode()).hexdigest()[:6]}"
     words = {"folder": f"checkpoint folder {location}", "gguf": f"GGUF file {location}, converted to fp32",
              "hub": f"Hugging Face Hub {location} (local cache)"}[origin]
     spec = ModelSpec(name=label, tier="small", kind=kind, source=words, papers=(), location=location,
                      origin=origin, architecture=architecture)
-    _OWN[label] = spec
+    OWN[label] = spec
     return spec
 
 
@@ -191,9 +191,11 @@ def unsupported_family_message(model_type: str, where: str = "model") -> str:
             f"{', '.join(sorted(ARCHITECTURES))}. To add it, add one row to core/zoo/sites.py ARCHITECTURES "
             f"keyed by {model_type!r}: the path of the block list and, inside a block, of W_out (its input is "
             f"the MLP neurons), the attention output projection (its input is the attention pre-out neurons) "
-            f"and W_in, e.g. \"llama\": Architecture(\"model.layers\", \"mlp.down_proj\", \"self_attn.o_proj\", "
-            f"\"mlp.up_proj\", gate=\"mlp.gate_proj\"); and one test in tests/test_sites.py on a tiny random "
-            f"config of the family (see README, \"Your own model\")")
+            f"and W_in, and the output head where one module gives the logits, e.g. \"llama\": "
+            f"Architecture(\"model.layers\", \"mlp.down_proj\", \"self_attn.o_proj\", \"mlp.up_proj\", "
+            f"gate=\"mlp.gate_proj\", head=\"lm_head\"); and a tiny random config of the family in "
+            f"tests/tiny_models.py, on which tests/test_sites.py and tests/test_families.py run (see README, "
+            f"\"Your own model\")")
 
 
 def check_family(config, where: str = "model") -> None:
@@ -237,7 +239,7 @@ def _checkpoint_folder(folder: Path, *, hub_id: str | None = None):
     return config
 
 
-def _hf_hub_cache() -> Path:
+def hf_hub_cache() -> Path:
     """The Hugging Face Hub cache folder, read from the environment now (HF_HUB_CACHE, HF_HOME)."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
@@ -248,11 +250,11 @@ def _hf_hub_cache() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def _hub_snapshot(hub_id: str) -> Path:
+def hub_snapshot(hub_id: str) -> Path:
     """The snapshot folder of ``hub_id`` in the local Hugging Face cache (never the network)."""
     from huggingface_hub import snapshot_download
 
-    cache = _hf_hub_cache()
+    cache = hf_hub_cache()
     try:
         return Path(snapshot_download(hub_id, cache_dir=cache, local_files_only=True))
     except Exception as e:  # LocalEntryNotFoundError, a malformed cache, ...
@@ -308,7 +310,7 @@ def _gguf_key(path: Path) -> tuple[str, str]:
     return f"{stem}-{key}", key
 
 
-def _own_weights_key(spec: ModelSpec, folder: Path) -> str:
+def own_weights_key(spec: ModelSpec, folder: Path) -> str:
     """What identifies the weights of a model outside the zoo, for the experiments' cache keys: the
     snapshot's commit for a Hub id (content-addressed), else the sha256 of every file of the folder
     (each hashed once per version, :func:`core.cache.file_digest`)."""
@@ -318,7 +320,7 @@ def _own_weights_key(spec: ModelSpec, folder: Path) -> str:
     return cache_key(files={p.name: file_digest(p) for p in files})
 
 
-def _load_own(spec: ModelSpec, device: str, random: bool):
+def load_own(spec: ModelSpec, device: str, random: bool):
     """(model, tokenizer, card) of a model outside the zoo."""
     if spec.origin == "rehearsal":
         return load_rehearsal(spec, device, random)
@@ -326,22 +328,22 @@ def _load_own(spec: ModelSpec, device: str, random: bool):
     if spec.origin == "gguf":
         path = Path(spec.location)
         stem_key, key = _gguf_key(path)
-        builder = functools.partial(_cached_folder, "gguf-" + stem_key.rsplit("-", 1)[0], key, _gguf_conversion(
+        builder = functools.partial(cached_folder, "gguf-" + stem_key.rsplit("-", 1)[0], key, gguf_conversion(
             path, f"GGUF file {path} (sha256 {file_digest(path)}), dequantised to fp32", card_accuracy=False))
-        model, tokenizer, card = _open_cached(builder, spec.kind, random)
+        model, tokenizer, card = open_cached(builder, spec.kind, random)
         card = {**card, "name": spec.name, "location": spec.location, "origin": "gguf"}
         return model, tokenizer, card
-    folder = _hub_snapshot(spec.location) if spec.origin == "hub" else Path(spec.location)
+    folder = hub_snapshot(spec.location) if spec.origin == "hub" else Path(spec.location)
     config = _checkpoint_folder(folder, hub_id=spec.location if spec.origin == "hub" else None)
     if not random:
         _check_head(spec, config)
-    placement = _placement(device) if not random else {}
-    model, tokenizer, config, info = _open_folder(folder, spec.kind, random, dtype=dtype,
+    placement = device_placement(device) if not random else {}
+    model, tokenizer, config, info = open_folder(folder, spec.kind, random, dtype=dtype,
                                                   placement=placement, loading_info=True)
     unused = _check_loaded(spec, info)
     card = {"name": spec.name, "provenance": spec.source, "location": spec.location, "origin": spec.origin,
             "architecture": spec.architecture, "kind": spec.kind, "config": config.to_dict(),
-            "cache_key": _own_weights_key(spec, folder), "versions": package_versions("torch", "transformers")}
+            "cache_key": own_weights_key(spec, folder), "versions": package_versions("torch", "transformers")}
     if unused:
         card["unused_weights"] = unused
     return model, tokenizer, card
@@ -358,7 +360,7 @@ def _check_head(spec: ModelSpec, config) -> None:
         raise MissingAssetError(
             f"{spec.location} is a bare {archs[0]} without its {what}: the claims on {spec.kind} models "
             f"measure its predictions, so they skip. Fit a head and save the whole model "
-            f"({_AUTO[spec.kind].__name__}.save_pretrained), as the harness does for minilm-l6")
+            f"({AUTO[spec.kind].__name__}.save_pretrained), as the harness does for minilm-l6")
 
 
 def _check_loaded(spec: ModelSpec, info: dict) -> list[str]:

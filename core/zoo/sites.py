@@ -16,9 +16,13 @@ neurons of ``claims.md`` live; nothing else in the harness branches on architect
 ``W_in`` is the MLP's input matrix, returned with shape ``(d_mlp, d_model)`` (one row per MLP neuron,
 MOD Eq. 2), whatever the storage convention of the family.
 
+The table also says where a language model's output head is (:func:`split_head`) and how many
+position ids a family reserves (:func:`position_offset`).
+
 Hooks are short-lived context managers over an unmodified Hugging Face model (as in baukit's
-``nethook``): :func:`trace` records, :func:`ablate` replaces ``x_i <- m_i x_i + (1 - m_i) v_i``. Both
-remove every hook on the way out, also when the body raises.
+``nethook``): :func:`trace` records, :func:`ablate` replaces ``x_i <- m_i x_i + (1 - m_i) v_i``,
+:func:`resid_hooks` reads or edits the residual stream. All remove every hook on the way out, also
+when the body raises.
 """
 from __future__ import annotations
 
@@ -59,6 +63,18 @@ class Architecture:
         ``(i, k)`` where one fused module computes several projections (Phi-3's ``gate_up_proj``,
         whose output ``chunk(2, dim=-1)`` is ``gate, up``): the weight's output rows are ``k`` equal
         chunks and the projection is chunk ``i``. None: the whole weight.
+    head : str or None
+        Path, from the task model, of its output head: the one module that maps the base model's last
+        hidden state (``model.base_model(...)[0]``, shape ``(batch, seq, d_model)``) to the logits
+        ``(batch, seq, vocab)`` position by position (BERT's ``cls``, RoBERTa's and the decoders'
+        ``lm_head``), so that :func:`split_head` can run it only where a loss is scored. None where the
+        task model computes its logits otherwise: in several modules (DistilBERT's ``vocab_*``,
+        ELECTRA's generator head), soft-capped (Gemma-2's ``final_logit_softcapping``) or from a
+        pooled token (image classifiers); such models run whole.
+    position_offset : int
+        Position ids the family reserves before a text's first token (RoBERTa's and XLM-R's positions
+        start at ``padding_idx + 1 = 2``): a text holds at most ``max_position_embeddings -
+        position_offset`` tokens (:func:`position_offset`).
     """
 
     blocks: str
@@ -69,16 +85,20 @@ class Architecture:
     gate: str | None = None
     w_in_chunk: tuple[int, int] | None = None
     gate_chunk: tuple[int, int] | None = None
+    head: str | None = None
+    position_offset: int = 0
 
 
+_LM_HEAD = "lm_head"
 _LLAMA = Architecture("model.layers", "mlp.down_proj", "self_attn.o_proj", "mlp.up_proj",
-                      gate="mlp.gate_proj")
+                      gate="mlp.gate_proj", head=_LM_HEAD)
 _ENCODER = "encoder.layer"
 
 
-def _bert_like(prefix: str) -> Architecture:
+def _bert_like(prefix: str, head: str | None, position_offset: int = 0) -> Architecture:
     """BERT's block layout (``BertLayer``) under the base model ``prefix``."""
-    return Architecture(f"{prefix}.{_ENCODER}", "output.dense", "attention.output.dense", "intermediate.dense")
+    return Architecture(f"{prefix}.{_ENCODER}", "output.dense", "attention.output.dense", "intermediate.dense",
+                        head=head, position_offset=position_offset)
 
 
 def _vit_like(prefix: str) -> Architecture:
@@ -100,22 +120,27 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen3": _LLAMA,
     "olmo2": _LLAMA,
     "gemma": _LLAMA,
-    "gemma2": _LLAMA,
+    "gemma2": replace(_LLAMA, head=None),  # lm_head's logits are then soft-capped
     "stablelm": _LLAMA,
     "phi3": Architecture("model.layers", "mlp.down_proj", "self_attn.o_proj", "mlp.gate_up_proj",
-                         gate="mlp.gate_up_proj", w_in_chunk=(1, 2), gate_chunk=(0, 2)),
-    "phi": Architecture("model.layers", "mlp.fc2", "self_attn.dense", "mlp.fc1"),
-    "gpt2": Architecture("transformer.h", "mlp.c_proj", "attn.c_proj", "mlp.c_fc", w_in_transposed=True),
-    "gptj": Architecture("transformer.h", "mlp.fc_out", "attn.out_proj", "mlp.fc_in"),
-    "gpt_neox": Architecture("gpt_neox.layers", "mlp.dense_4h_to_h", "attention.dense", "mlp.dense_h_to_4h"),
-    "falcon": Architecture("transformer.h", "mlp.dense_4h_to_h", "self_attention.dense", "mlp.dense_h_to_4h"),
-    "opt": Architecture("model.decoder.layers", "fc2", "self_attn.out_proj", "fc1"),
+                         gate="mlp.gate_up_proj", w_in_chunk=(1, 2), gate_chunk=(0, 2), head=_LM_HEAD),
+    "phi": Architecture("model.layers", "mlp.fc2", "self_attn.dense", "mlp.fc1", head=_LM_HEAD),
+    "gpt2": Architecture("transformer.h", "mlp.c_proj", "attn.c_proj", "mlp.c_fc", w_in_transposed=True,
+                         head=_LM_HEAD),
+    "gptj": Architecture("transformer.h", "mlp.fc_out", "attn.out_proj", "mlp.fc_in", head=_LM_HEAD),
+    "gpt_neox": Architecture("gpt_neox.layers", "mlp.dense_4h_to_h", "attention.dense", "mlp.dense_h_to_4h",
+                             head=_LM_HEAD),
+    "falcon": Architecture("transformer.h", "mlp.dense_4h_to_h", "self_attention.dense", "mlp.dense_h_to_4h",
+                           head=_LM_HEAD),
+    "opt": Architecture("model.decoder.layers", "fc2", "self_attn.out_proj", "fc1", head=_LM_HEAD),
     # encoders
-    "bert": _bert_like("bert"),
-    "roberta": _bert_like("roberta"),
-    "xlm-roberta": _bert_like("roberta"),
-    "electra": _bert_like("electra"),
-    "deberta-v2": _bert_like("deberta"),
+    "bert": _bert_like("bert", "cls"),
+    "roberta": _bert_like("roberta", _LM_HEAD, position_offset=2),
+    "xlm-roberta": _bert_like("roberta", _LM_HEAD, position_offset=2),
+    "electra": _bert_like("electra", None),  # generator_predictions, then generator_lm_head
+    # DeBERTa-v2's legacy head (``config.legacy``, the default); the other one, lm_predictions, also
+    # takes the word embeddings, and such a model runs whole (split_head)
+    "deberta-v2": _bert_like("deberta", "cls"),
     "distilbert": Architecture("distilbert.transformer.layer", "ffn.lin2", "attention.out_lin", "ffn.lin1"),
     # vision
     "vit": _vit_like("vit"),
@@ -223,6 +248,37 @@ def w_in(model: nn.Module, layer: int, *, which: str = "up") -> torch.Tensor:
     return torch.cat([weight(arch.w_in, arch.w_in_chunk), weight(arch.gate, arch.gate_chunk)], dim=1)
 
 
+def position_offset(config) -> int:
+    """Position ids a family reserves before a text's first token (:attr:`Architecture.position_offset`),
+    from a ``transformers`` config; 0 for a family outside :data:`ARCHITECTURES`."""
+    arch = ARCHITECTURES.get(getattr(config, "model_type", None))
+    return 0 if arch is None else arch.position_offset
+
+
+def split_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """``(body, head)`` of a language model at its output head (:attr:`Architecture.head`), or None.
+
+    ``body(input_ids=...)[0]`` is the last hidden state, shape ``(batch, seq, d_model)``, and ``head``
+    maps hidden states ``(..., d_model)`` to logits ``(..., vocab)``, so that logits can be computed
+    only where a loss is scored: ``head(body(input_ids=x)[0])`` equals ``model(input_ids=x).logits``.
+
+    Returns
+    -------
+    (body, head), or None where the family's row has no head (the logits come from several modules,
+    soft-capping or a pooled token) or the model lacks the module at the row's path (a bare base model,
+    DeBERTa-v2 with ``legacy=False``): run the whole model instead.
+
+    Raises
+    ------
+    UnknownNameError
+        If the family is not in :data:`ARCHITECTURES`.
+    """
+    path = architecture(model).head
+    if path is None or not _has(model, path):
+        return None
+    return model.base_model, model.get_submodule(path)
+
+
 def _check_site(site: str) -> None:
     if site not in SITES:
         raise UnknownNameError("neuron site", site, SITES)
@@ -263,48 +319,70 @@ def trace(
     Hooks exist only inside the ``with`` block and are removed on the way out, also on error.
     """
     _check_site(site)
+    if site == "resid":
+        def read(layer, x):
+            fn(layer, x.detach())
+        with resid_hooks(model, _layers(model, site, layers), read, edit=False):
+            yield
+        return
     handles = []
     try:
-        if site == "resid":
-            def read(layer, x):
-                fn(layer, x.detach())
-            handles += _resid_hooks(model, _layers(model, site, layers), read, edit=False)
-        else:
-            mods = site_modules(model, site)
-            for layer in _layers(model, site, layers):
-                def pre(_m, args, _l=layer):
-                    fn(_l, args[0].detach())
-                handles.append(mods[layer].register_forward_pre_hook(pre))
+        mods = site_modules(model, site)
+        for layer in _layers(model, site, layers):
+            def pre(_m, args, _l=layer):
+                fn(_l, args[0].detach())
+            handles.append(mods[layer].register_forward_pre_hook(pre))
         yield
     finally:
         for h in handles:
             h.remove()
 
 
-def _resid_hooks(model: nn.Module, layers: Sequence[int], fn: Callable, *, edit: bool) -> list:
-    """Hooks that pass the residual stream of each of ``layers`` to ``fn(layer, x)``; with
-    ``edit=True`` what ``fn`` returns replaces it. Layer ``l < n_blocks``: the input of block ``l``
-    (positional or ``hidden_states=``); layer ``n_blocks``: the output of the last block."""
+@contextmanager
+def resid_hooks(
+    model: nn.Module,
+    layers: Sequence[int],
+    fn: Callable[[int, torch.Tensor], torch.Tensor | None],
+    *,
+    edit: bool,
+) -> Iterator[None]:
+    """Pass the residual stream of each of ``layers`` to ``fn(layer, x)`` on every forward pass; with
+    ``edit=True`` what ``fn`` returns replaces it (baukit's ``Trace(..., edit_output=fn)``).
+
+    Where the harness reads and writes residual neurons, one definition for :func:`trace`,
+    :func:`ablate` and BCL's :func:`core.bcl.intervention.replace_resid`: layer ``l < n_blocks`` is
+    the input of block ``l`` (positional or ``hidden_states=``), layer ``n_blocks`` the output of the
+    last block. ``x`` has shape ``(batch, seq, d_model)`` and is not detached; ``fn`` must return a
+    tensor of the same shape when ``edit`` is True, and must not modify ``x`` in place when it is False.
+
+    Notes
+    -----
+    Hooks exist only inside the ``with`` block and are removed on the way out, also on error.
+    """
     bl = blocks(model)
     handles = []
-    for layer in layers:
-        if layer < len(bl):
-            def pre(_m, args, kwargs, _l=layer):
-                if args:
-                    x = fn(_l, args[0])
-                    return ((x, *args[1:]), kwargs) if edit else None
-                x = fn(_l, kwargs["hidden_states"])
-                return (args, dict(kwargs, hidden_states=x)) if edit else None
-            handles.append(bl[layer].register_forward_pre_hook(pre, with_kwargs=True))
-        else:
-            def post(_m, _args, output, _l=layer):
-                if isinstance(output, tuple):
-                    x = fn(_l, output[0])
-                    return (x, *output[1:]) if edit else None
-                x = fn(_l, output)
-                return x if edit else None
-            handles.append(bl[-1].register_forward_hook(post))
-    return handles
+    try:
+        for layer in layers:
+            if layer < len(bl):
+                def pre(_m, args, kwargs, _l=layer):
+                    if args:
+                        x = fn(_l, args[0])
+                        return ((x, *args[1:]), kwargs) if edit else None
+                    x = fn(_l, kwargs["hidden_states"])
+                    return (args, dict(kwargs, hidden_states=x)) if edit else None
+                handles.append(bl[layer].register_forward_pre_hook(pre, with_kwargs=True))
+            else:
+                def post(_m, _args, output, _l=layer):
+                    if isinstance(output, tuple):
+                        x = fn(_l, output[0])
+                        return (x, *output[1:]) if edit else None
+                    x = fn(_l, output)
+                    return x if edit else None
+                handles.append(bl[-1].register_forward_hook(post))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @contextmanager
@@ -372,16 +450,17 @@ def ablate(
             const = const[:seq]
         return x * keep + const
 
+    if site == "resid":
+        with resid_hooks(model, sorted(plans), lambda layer, x: apply(x, plans[layer]), edit=True):
+            yield
+        return
     handles = []
     try:
-        if site == "resid":
-            handles += _resid_hooks(model, sorted(plans), lambda layer, x: apply(x, plans[layer]), edit=True)
-        else:
-            mods = site_modules(model, site)
-            for layer, plan in plans.items():
-                def pre(_m, args, _p=plan):
-                    return (apply(args[0], _p), *args[1:])
-                handles.append(mods[layer].register_forward_pre_hook(pre))
+        mods = site_modules(model, site)
+        for layer, plan in plans.items():
+            def pre(_m, args, _p=plan):
+                return (apply(args[0], _p), *args[1:])
+            handles.append(mods[layer].register_forward_pre_hook(pre))
         yield
     finally:
         for h in handles:

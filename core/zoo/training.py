@@ -28,6 +28,7 @@ import transformers
 from tqdm.auto import tqdm
 
 from core.evaluate import evaluate, make_eval_set
+from core.zoo import sites
 
 #: Bumped whenever a change here changes the weights :func:`train_tiny_vit` returns (a cache key part).
 TINY_VIT_VERSION = 1
@@ -278,7 +279,7 @@ def _check_ids(ids: torch.Tensor, vocab_size: int, what: str) -> None:
                          f"{int(ids.max())}]")
 
 
-def _tie_decoder(model) -> None:
+def tie_decoder(model) -> None:
     """Make the decoder weight the word-embedding matrix and the decoder bias the head's bias."""
     head = model.cls.predictions
     embeddings = model.bert.embeddings.word_embeddings.weight
@@ -429,7 +430,7 @@ def fit_mlm_head(
     if decoder_dtype not in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
         raise ValueError(f"decoder_dtype must be a floating torch.dtype, got {decoder_dtype!r}")
 
-    _tie_decoder(model)
+    tie_decoder(model)
     head = model.cls.predictions
     embeddings = model.bert.embeddings.word_embeddings.weight
     model.eval()
@@ -484,7 +485,8 @@ def fit_mlm_head(
     if eval_input_ids is not None:
         eval_inputs, eval_labels = mask_fn(eval_input_ids, seed + 1)
         scores = evaluate(model, make_eval_set("masked", eval_inputs, labels=eval_labels),
-                          batch_size=8, progress=progress, desc="evaluate MLM head")
+                          batch_size=8, split=sites.split_head(model), progress=progress,
+                          desc="evaluate MLM head")
         facts.update({"eval_top1": scores.summary()["top1"], "eval_ce": scores.summary()["ce"],
                       "n_eval_masked": scores.n_units})
     return facts

