@@ -66,14 +66,14 @@ def test_masked_whole_model_logits(benchmark, minilm_set):
 
 @pytest.fixture(scope="module")
 def smollm2_cluster():
-    from core.bcl.experiment import _eval_pool
+    from core.bcl.experiment import eval_pool
     from core.profiles import get_profile
     from core.bcl.sentences import cluster_sentences
     from core.zoo import sites
 
     lm = _load("smollm2-135m")
     try:
-        pool, _ = _eval_pool("news", lm.tokenizer, get_profile("small").bcl.to_dict(), 32)
+        pool, _ = eval_pool("news", lm.tokenizer, get_profile("small").bcl.to_dict(), 32)
     except MissingAssetError as e:
         pytest.skip(e.reason)
     n_layers, width = sites.n_layers(lm.model, "resid"), sites.site_width(lm.model, "resid")

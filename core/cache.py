@@ -31,7 +31,7 @@ from typing import Any, Callable
 ENV_VAR = "NEURON_CLAIMS_CACHE"
 
 #: Environment variable that points the experiment caches (:data:`EXPERIMENT_KINDS`) at another folder,
-#: e.g. a fresh one per nightly run, so that the run measures instead of re-reading (issue 18, item 6);
+#: e.g. a fresh one per nightly run, so that the run measures instead of re-reading (README, "Preparing the full tier");
 #: the other kinds stay under :data:`ENV_VAR`'s folder.
 EXPERIMENTS_ENV_VAR = "NEURON_CLAIMS_EXPERIMENT_CACHE"
 

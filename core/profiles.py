@@ -144,7 +144,7 @@ class Profile:
         Windows or images per forward pass on a CPU (text batches hold ``batch_size`` windows).
     gpu_tokens_per_batch, gpu_images_per_batch : int
         On a GPU (:meth:`batch_size_for`): text tokens per forward pass (a 7B model's 1,000-token
-        windows go 16 at a time) and images per forward pass (issue 19: at 8 a GPU is bound by launch
+        windows go 16 at a time) and images per forward pass (at 8 a GPU is bound by launch
         latency). Results do not depend on the batch beyond float rounding; a batch that does not fit
         the device is halved (:func:`core.batching.with_backoff`). Not sample sizes: left out of
         :meth:`to_dict` (cache keys stay as they were; the experiments key on the device).
@@ -280,8 +280,8 @@ PROFILES: dict[str, Profile] = {
                      eval_images=1_000, seq_len=1_000, batch_size=8,
                      readings=("R1", "R2", "R3", "R4", "R5"), eval_seq_len=1_000, eval_doc_windows=1,
                      min_eval_documents=100, mod=_MOD["paper"], bcl=_BCL["paper"]),
-    # small: sized so that the main job fits 45 minutes on 2 CPU cores (issue 2). smollm2-135m's cost per
-    # token is the same in windows of 64 as in windows of 256 (measured for issue 10), and one ABL sweep
+    # small: sized so that the main job fits 45 minutes on 2 CPU cores. smollm2-135m's cost per
+    # token is the same in windows of 64 as in windows of 256 (measured with benchmark/test_bench_scoring.py), and one ABL sweep
     # is 163 evaluations, so decoders keep 1,024 evaluation tokens, now 16 documents x one window of 64;
     # the masked LM, cheaper per token and scoring only 15% of them, keeps 4,096: 32 documents x 128.
     # Alternate readings: R1 (MOD: re-evaluates only the rows whose lower count differs) and R4 (BCL:

@@ -191,7 +191,7 @@ class ClaimResult:
             _bad("recorded", f"None or one of {VERDICTS}", self.recorded)
 
         if self.statistic is not None:
-            if not _is_number(self.statistic):
+            if not is_number(self.statistic):
                 _bad("statistic", "a number or null", self.statistic)
             self.statistic = float(self.statistic)
         elif self.verdict in MEASURED_VERDICTS:
@@ -201,7 +201,7 @@ class ClaimResult:
         if self.interval is not None:
             iv = self.interval
             if (not isinstance(iv, (list, tuple)) or len(iv) != 2
-                    or not all(_is_number(x) for x in iv)):
+                    or not all(is_number(x) for x in iv)):
                 _bad("interval", "[low, high] (two numbers) or null", iv)
             low, high = float(iv[0]), float(iv[1])
             if low > high:
@@ -209,7 +209,7 @@ class ClaimResult:
             self.interval = [low, high]
 
         if not isinstance(self.sample_sizes, dict) or not all(
-                isinstance(k, str) and _is_number(v) for k, v in self.sample_sizes.items()):
+                isinstance(k, str) and is_number(v) for k, v in self.sample_sizes.items()):
             _bad("sample_sizes", "a dict of name to number", self.sample_sizes)
         if isinstance(self.seeds, tuple):
             self.seeds = list(self.seeds)
@@ -239,7 +239,7 @@ class ClaimResult:
         if self.provenance is not None and not isinstance(self.provenance, dict):
             _bad("provenance", "a dict or null", self.provenance)
         if self.duration_s is not None:
-            if not _is_number(self.duration_s) or self.duration_s < 0:
+            if not is_number(self.duration_s) or self.duration_s < 0:
                 _bad("duration_s", "a non-negative number or null", self.duration_s)
             self.duration_s = float(self.duration_s)
 
@@ -289,7 +289,8 @@ class ClaimResult:
             raise ValueError(f"{prefix}{e}") from None
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """A JSON number (int or float, not bool)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 

@@ -66,13 +66,13 @@ def test_a_damaged_entry_is_named_in_a_warning_removed_and_rebuilt(tmp_path):
 
 
 def _loaders():
-    from core.bcl.experiment import _read_json
+    from core.bcl.experiment import read_json
     from core.mod.experiment import load_side_stats
     from core.mod.result import ModResult
     from core.bcl.representations import Representations
 
     return {"abl sweep": AblationSweep.load, "mod result": ModResult.load, "mod statistics": load_side_stats,
-            "bcl representations": Representations.load, "bcl json": _read_json, "moefication": np.load}
+            "bcl representations": Representations.load, "bcl json": read_json, "moefication": np.load}
 
 
 @pytest.mark.parametrize("what", list(_loaders()))
@@ -224,10 +224,10 @@ def test_an_error_that_is_no_fault_of_the_entry_passes_through_and_keeps_it(tmp_
 
 def test_an_interrupted_mod_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     from core.mod import experiment
-    from tests.test_modularity import _image_data, _vit_pair
+    from tests.test_modularity import tiny_image_data, vit_pair
 
-    trained, random = _vit_pair()
-    data = _image_data(trained, n_subsets=3, per=30)
+    trained, random = vit_pair()
+    data = tiny_image_data(trained, n_subsets=3, per=30)
     real, calls = experiment.evaluate, []
 
     def counting(*a, after=None, **k):

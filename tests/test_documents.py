@@ -104,9 +104,9 @@ def test_the_sweep_keeps_its_units_documents_and_counts(tmp_path):
                     info={"sizes": {"eval_tokens": ids.numel()}})
     assert np.array_equal(sweep.unit_docs, evalset.unit_docs()) and sweep.unit_docs.shape == (sweep.n_units,)
     assert sweep.info["sizes"] == {"eval_tokens": 48, "eval_units": 44, "draws": 3, "eval_documents": 8}
-    from core.results import _is_number
+    from core.results import is_number
 
-    assert all(_is_number(v) for v in sweep.info["sizes"].values())  # claims put them in sample_sizes
+    assert all(is_number(v) for v in sweep.info["sizes"].values())  # claims put them in sample_sizes
     sweep.save(tmp_path / "s.npz")
     back = AblationSweep.load(tmp_path / "s.npz")
     assert np.array_equal(back.unit_docs, sweep.unit_docs) and back.unit_docs.dtype == np.int64
@@ -168,9 +168,9 @@ def test_the_mod_result_records_documents_and_units():
     assert sizes == {"eval_units": 66, "draws": 1, "eval_documents": 7, "eval_documents_min_per_subset": 2}
     assert res.info["per_subset"]["eval_documents"] == {"a": 2, "b": 2, "c": 3}
     # claims put the sizes in a result's sample_sizes: numbers only
-    from core.results import _is_number
+    from core.results import is_number
 
-    assert all(_is_number(v) for v in sizes.values())
+    assert all(is_number(v) for v in sizes.values())
 
 
 # ------------------------------------------------------------------------------------------------

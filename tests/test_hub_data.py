@@ -544,20 +544,20 @@ def test_mod_text_data_reads_pile_subsets(hub, tokenizer):
 
 
 def test_bcl_windows_read_c4_and_yelp(hub, tokenizer):
-    from core.bcl.experiment import BCL_CORPORA, _windows
+    from core.bcl.experiment import BCL_CORPORA, corpus_windows
 
     for corpus in BCL_CORPORA["full"]:
-        w = _windows(corpus, tokenizer, "eval", 96, 32, 100_000)
+        w = corpus_windows(corpus, tokenizer, "eval", 96, 32, 100_000)
         assert w.shape == (3, 32)
 
 
 def test_bcl_windows_without_the_hub_skip_with_the_dataset_id(monkeypatch, tokenizer):
-    from core.bcl.experiment import _windows
+    from core.bcl.experiment import corpus_windows
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _forget()
     with pytest.raises(MissingAssetError, match="allenai/c4"):
-        _windows("allenai/c4", tokenizer, "collect", 64, 32, 100_000)
+        corpus_windows("allenai/c4", tokenizer, "collect", 64, 32, 100_000)
 
 
 def test_abl_inputs_of_the_full_tier(hub, tokenizer, monkeypatch):

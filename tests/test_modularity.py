@@ -175,7 +175,7 @@ def test_search_never_fails_a_reachable_subset_and_is_bounded(n, target, where, 
 SCALE = 100.0
 
 
-def _vit_pair():
+def vit_pair():
     """A tiny ViT whose MLPs dominate the residual stream (so pruning them matters), and its twin."""
     import transformers as T
 
@@ -193,7 +193,7 @@ def _vit_pair():
     return models
 
 
-def _image_data(model, n_subsets=4, per=20, seed=0) -> ModData:
+def tiny_image_data(model, n_subsets=4, per=20, seed=0) -> ModData:
     g = torch.Generator().manual_seed(seed)
     subs = [f"class{i}" for i in range(n_subsets)]
 
@@ -209,8 +209,8 @@ def _image_data(model, n_subsets=4, per=20, seed=0) -> ModData:
 
 
 def test_run_mod_on_a_tiny_vit(tmp_path):
-    trained, random = _vit_pair()
-    data = _image_data(trained, per=60)
+    trained, random = vit_pair()
+    data = tiny_image_data(trained, per=60)
     res = run_mod(trained, random, name="tiny", data=data, batch_size=16, stats_key="t", k=8, progress=False,
                   null_draws=20, readings=("R1", "R2"))
     n, neurons = 4, 2 * 256

@@ -48,7 +48,10 @@ BCL_CORPORA = {"small": ("news", "wiki"), "full": ("allenai/c4", "Yelp/yelp_revi
 
 
 
-def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, max_doc_tokens: int):
+def corpus_windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, max_doc_tokens: int):
+    """Windows of BCL's text ``corpus`` (``news``, ``wiki``, C4, Yelp) in ``split``:
+    :func:`core.data.windows.text_windows` with documents cut at ``max_doc_tokens``; LongTensor of shape
+    (n, seq_len). Raises :class:`core.errors.MissingAssetError` for a Hub corpus not in the local cache."""
     from core.data.windows import text_windows
 
     # the full tier's C4 and Yelp are Hub text subsets of core.data: read from the local HF cache (or
@@ -57,7 +60,7 @@ def _windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: int, ma
                         max_doc_tokens=max_doc_tokens)
 
 
-def _eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The evaluation pool and the source document of every token (``core.data.windows.text_windows(...,
     with_docs=True)``): ``windows`` and ``docs``, both LongTensor of shape (n, seq), docs -1 at special
     tokens. Documents are cut at ``eval_max_doc_tokens`` so that the pool spreads over many."""
@@ -76,7 +79,7 @@ def _representations(lm, corpus: str, sizes: dict, identity: dict, progress: boo
         max_doc_tokens=sizes["max_doc_tokens"]), label=f"repr-{lm.name}", suffix=".npz")
 
     def compute():
-        windows = _windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
+        windows = corpus_windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
                            sizes["max_doc_tokens"])
         pad = lm.tokenizer.pad_token_id
         with stage("bcl representations", f"{lm.name} on {corpus}", on=lm.model):
@@ -92,7 +95,8 @@ def _representations(lm, corpus: str, sizes: dict, identity: dict, progress: boo
     return rep, entry.key
 
 
-def _read_json(path):
+def read_json(path):
+    """A cached BCL JSON entry as a dict (errors as ``json.load``'s: a damaged entry is rebuilt)."""
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
@@ -137,7 +141,7 @@ def _clusterings(variants: dict, ks: dict, entry: CacheEntry, progress: bool) ->
         return out
 
     # a damaged file is named and recomputed
-    return cached_experiment(entry, compute, load=_read_json, save=lambda out, path: atomic_write_json(path, out))
+    return cached_experiment(entry, compute, load=read_json, save=lambda out, path: atomic_write_json(path, out))
 
 
 def _token_strings(tok, ids) -> list[str]:
@@ -229,7 +233,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     # a damaged entry is named and rebuilt
     return cached_experiment(entry, lambda: _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep,
                                                      cols, ks, methods, threshold, progress),
-                             load=lambda path: BclResult.from_dict(_read_json(path)),
+                             load=lambda path: BclResult.from_dict(read_json(path)),
                              save=lambda r, path: atomic_write_json(path, r.to_dict()), note=name)
 
 
@@ -252,7 +256,7 @@ def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, col
     normalized = {m: nc.normalize_rows(v) for m, v in variants.items()}
 
     seq = min(sizes["sentence_len"], lm.max_length or sizes["sentence_len"])
-    pool, docs = _eval_pool(corpus, tok, sizes, seq)
+    pool, docs = eval_pool(corpus, tok, sizes, seq)
 
     def check(n_documents: int, setup: str) -> None:
         """claims.md, Sample design: fail, naming the set, below the profile's minimum of documents."""

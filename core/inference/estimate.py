@@ -119,7 +119,8 @@ class Estimate:
                        high=float(max(min(self.high, upper), lower)), bounds=(float(lower), float(upper)))
 
 
-def _estimates(estimates, where: str) -> list[Estimate]:
+def as_estimates(estimates, where: str) -> list[Estimate]:
+    """One Estimate or an iterable of them as a non-empty list; ``ValueError`` naming ``where`` otherwise."""
     ests = [estimates] if isinstance(estimates, Estimate) else list(estimates)
     if not ests or not all(isinstance(e, Estimate) for e in ests):
         raise ValueError(f"{where}: expected one or more Estimate, got {estimates!r}")

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from core.inference.estimate import VERDICTS, Estimate, _estimates
+from core.inference.estimate import VERDICTS, Estimate, as_estimates
 
 
 def directional(estimates: Estimate | Iterable[Estimate], *, direction: int = +1) -> str:
@@ -60,7 +60,7 @@ def directional(estimates: Estimate | Iterable[Estimate], *, direction: int = +1
     ValueError
         If no estimate is given or ``direction`` is not +1 or -1.
     """
-    ests = _estimates(estimates, "directional")
+    ests = as_estimates(estimates, "directional")
     if direction not in (1, -1):
         raise ValueError(f"directional: expected direction +1 or -1, got {direction!r}")
 
@@ -101,7 +101,7 @@ def equivalence(estimates: Estimate | Iterable[Estimate], *, margin: float) -> s
     ValueError
         If no estimate is given or ``margin`` is not a positive finite number.
     """
-    ests = _estimates(estimates, "equivalence")
+    ests = as_estimates(estimates, "equivalence")
     if not (np.isfinite(margin) and margin > 0):
         raise ValueError(f"equivalence: expected a positive finite margin, got {margin!r}")
     if all(-margin <= e.low and e.high <= margin for e in ests):
@@ -122,7 +122,7 @@ def at_least(estimate: Estimate, threshold: float) -> str:
     str
         One of :data:`VERDICTS`.
     """
-    _estimates(estimate, "at_least")
+    as_estimates(estimate, "at_least")
     if estimate.low >= threshold:
         return "replicated"
     if estimate.high < threshold:
@@ -141,7 +141,7 @@ def at_most(estimate: Estimate, threshold: float) -> str:
     str
         One of :data:`VERDICTS`.
     """
-    _estimates(estimate, "at_most")
+    as_estimates(estimate, "at_most")
     if estimate.high <= threshold:
         return "replicated"
     if estimate.low > threshold:

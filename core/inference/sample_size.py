@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from core.inference.estimate import Estimate, _estimates
+from core.inference.estimate import Estimate, as_estimates
 from core.inference.levels import critical_value
 
 
@@ -58,9 +58,9 @@ def needed(estimates: Estimate | Iterable[Estimate] | Mapping[str, Estimate], *,
     """
     if isinstance(estimates, Mapping):
         names = [str(k) for k in estimates]
-        ests = _estimates(list(estimates.values()), "needed")
+        ests = as_estimates(list(estimates.values()), "needed")
     else:
-        ests = _estimates(estimates, "needed")
+        ests = as_estimates(estimates, "needed")
         names = [None] * len(ests)
     if len(ests) < 2:
         names = [None] * len(ests)

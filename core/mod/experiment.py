@@ -109,17 +109,20 @@ def _side_stats(model, name: str, data: ModData, samples: Sequence[str], batch_s
 
             # a damaged file is named and recomputed
             mean_abs[sample][subset], mean[sample][subset] = cached_experiment(
-                entry, compute, load=_load_side_stats, save=_save_side_stats)
+                entry, compute, load=load_side_stats, save=save_side_stats)
     return ModelSide(mean_abs, mean)
 
 
-def _save_side_stats(value: tuple[np.ndarray, np.ndarray], path: Path) -> None:
+def save_side_stats(value: tuple[np.ndarray, np.ndarray], path: Path) -> None:
+    """Write one side's MOD statistics cache entry: ``mean_abs`` and ``mean``, float64 of shape
+    (n_layers, d_mlp), atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, mean_abs=value[0], mean=value[1])
 
 
-def _load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_side_stats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read what :func:`save_side_stats` wrote: ``(mean_abs, mean)``."""
     with np.load(path) as z:
         return z["mean_abs"], z["mean"]
 
@@ -473,7 +476,7 @@ def mod_experiment(name: str, profile, *, device: str = "cpu", progress: bool = 
             **hub, profile=profile.to_dict(), sizes=sizes.to_dict(), subsets=subsets, reference=reference, k=k,
             targets=TARGETS[lm.kind], tolerance=TOLERANCE, per_layer=PER_LAYER_FRACTION[lm.kind],
             null_draws=NULL_DRAWS, device=lm.device.type, search="integer count bisection", readings=list(rs),
-            # issue 19: on a GPU the MOD-6 null is drawn there (other draws than numpy's)
+            # on a GPU the MOD-6 null is drawn there (other draws than numpy's)
             **({"null_on": "cuda torch"} if lm.device.type == "cuda" else {})), label=name, suffix=".npz")
 
     # the collection statistics depend only on the models and the data, not on the search
