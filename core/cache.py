@@ -1,7 +1,7 @@
 """On-disk cache and atomic writes.
 
 The cache folder is ``$NEURON_CLAIMS_CACHE`` if set, else ``~/.cache/neuron-claims``; the experiments'
-caches (:data:`EXPERIMENT_KINDS`) go to ``$NEURON_CLAIMS_EXPERIMENT_CACHE`` instead where that is set (a
+caches (:func:`is_experiment_kind`) go to ``$NEURON_CLAIMS_EXPERIMENT_CACHE`` instead where that is set (a
 nightly run's fresh folder), and :func:`note_experiment` records whether each experiment was computed
 or re-read. Every cached
 artefact lives under a key derived from everything that determines it (:func:`cache_key`). Every file
@@ -30,15 +30,22 @@ from typing import Any, Callable
 
 ENV_VAR = "NEURON_CLAIMS_CACHE"
 
-#: Environment variable that points the experiment caches (:data:`EXPERIMENT_KINDS`) at another folder,
+#: Environment variable that points the experiment caches (:func:`is_experiment_kind`) at another folder,
 #: e.g. a fresh one per nightly run, so that the run measures instead of re-reading (README, "Preparing the full tier");
 #: the other kinds stay under :data:`ENV_VAR`'s folder.
 EXPERIMENTS_ENV_VAR = "NEURON_CLAIMS_EXPERIMENT_CACHE"
 
-#: Cache kinds that hold what experiments compute: ablation sweeps, MOD and BCL results, activation
-#: statistics, MoEfication clusterings. The other kinds (``models``: converted and trained models;
-#: ``data``: parsed documents; ``digests``: file hashes) hold what the experiments read.
-EXPERIMENT_KINDS = ("abl", "mod", "bcl", "stats", "moefication")
+#: Cache kinds that are not what an experiment computes: converted and trained models, data
+#: downloads and digests, the cost plan's calibration. Every other kind (each paper's experiment:
+#: ``abl``, ``mod``, ``bcl``, ...; activation statistics ``stats``; MoEfication clusterings) is an
+#: experiment kind (:func:`is_experiment_kind`), so a new paper's cache needs no entry here.
+SHARED_KINDS = ("models", "data", "digests", "plan")
+
+
+def is_experiment_kind(kind: str) -> bool:
+    """Whether cache ``kind`` holds what an experiment computes (everything but :data:`SHARED_KINDS`):
+    those go to ``$NEURON_CLAIMS_EXPERIMENT_CACHE`` where it is set."""
+    return kind not in SHARED_KINDS
 
 #: Bumped whenever a change to the harness changes what a cached artefact contains.
 CACHE_VERSION = 1
@@ -51,11 +58,11 @@ def cache_dir(*parts: str) -> Path:
     -------
     pathlib.Path
         ``$NEURON_CLAIMS_CACHE/<parts...>`` or ``~/.cache/neuron-claims/<parts...>``; for an experiment
-        kind (``parts[0]`` in :data:`EXPERIMENT_KINDS`) ``$NEURON_CLAIMS_EXPERIMENT_CACHE/<parts...>``
+        kind (``parts[0]``, :func:`is_experiment_kind`) ``$NEURON_CLAIMS_EXPERIMENT_CACHE/<parts...>``
         when that is set.
     """
     root = Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "neuron-claims")
-    if parts and parts[0] in EXPERIMENT_KINDS and os.environ.get(EXPERIMENTS_ENV_VAR):
+    if parts and is_experiment_kind(parts[0]) and os.environ.get(EXPERIMENTS_ENV_VAR):
         root = Path(os.environ[EXPERIMENTS_ENV_VAR]).expanduser()
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
@@ -460,7 +467,7 @@ class CacheEntry:
     Attributes
     ----------
     kind : str
-        The cache kind (:data:`EXPERIMENT_KINDS` for what experiments compute), the first folder under
+        The cache kind (:func:`is_experiment_kind` for what experiments compute), the first folder under
         the cache root.
     key : str
         :func:`cache_key` of everything that determines the entry (16 hex digits).

@@ -28,13 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The copy of the catalogue that the repository ships (package data), read where ``../shared/`` has none.
 SHIPPED_CATALOGUE = Path(__file__).resolve().with_name("claims.md")
 
-#: Each paper's experiment: (cache kind, the version constants that enter its cache keys as
-#: ``module:NAME``). Bumping one of them is what marks an experiment's computation as changed.
-EXPERIMENTS = {
-    "ABL": ("abl", ("core.abl.ablation:ABL_VERSION",)),
-    "MOD": ("mod", ("core.mod.experiment:MOD_VERSION", "core.mod.moefication:CLUSTERING_VERSION")),
-    "BCL": ("bcl", ("core.bcl.experiment:BCL_VERSION", "core.bcl.experiment:REPR_VERSION")),
-}
+#: Where each paper's experiment says which version constants key it: the paper's package
+#: ``core.<key in lower case>`` (also its cache kind) defines ``experiment_versions() -> {NAME: value}``
+#: (README, "Adding a paper"), so a new paper needs no entry here.
+EXPERIMENT_PACKAGE = "core.{kind}"
 
 _REVISION = re.compile(r"^\*\*(Revision\s+\d+)\s*(\(([^)]*)\))?")
 
@@ -123,17 +120,20 @@ def revision_text(catalogue: dict | None) -> str:
 @functools.lru_cache(maxsize=None)
 def experiment_version(paper: str) -> dict:
     """The versions that key the experiment of ``paper`` ("ABL", "MOD", "BCL"): ``{"experiment": cache
-    kind, "NAME": value, ..., "CACHE_VERSION": value}``; ``{"experiment": "unknown"}`` for another
-    paper. Imports the experiment's module (already imported by the claim tests)."""
+    kind, "NAME": value, ..., "CACHE_VERSION": value}`` from its package's ``experiment_versions()``
+    (:data:`EXPERIMENT_PACKAGE`); ``{"experiment": "unknown"}`` for a paper without one. Imports the
+    experiment's module (already imported by the claim tests)."""
     from core.cache import CACHE_VERSION
 
-    if paper not in EXPERIMENTS:
+    kind = str(paper).lower()
+    try:
+        package = importlib.import_module(EXPERIMENT_PACKAGE.format(kind=kind)) if kind.isidentifier() else None
+    except ImportError:
+        package = None
+    versions = getattr(package, "experiment_versions", None)
+    if versions is None:
         return {"experiment": "unknown"}
-    kind, constants = EXPERIMENTS[paper]
-    out: dict = {"experiment": kind}
-    for ref in constants:
-        module, name = ref.split(":")
-        out[name] = getattr(importlib.import_module(module), name)
+    out: dict = {"experiment": kind, **versions()}
     out["CACHE_VERSION"] = CACHE_VERSION
     return out
 

@@ -98,16 +98,19 @@ def test_the_catalogue_has_a_section_per_paper_and_no_other_claims():
     assert ids <= set(keys()), f"{catalogue}: claims of papers outside core/papers.py: {ids - set(keys())}"
 
 
-def test_the_lists_below_the_manifests_layer_name_every_experiment():
-    """core.cache and core.provenance sit below the manifest's layer and name each paper's experiment
-    themselves (README, Adding a paper)."""
-    from core.cache import EXPERIMENT_KINDS
-    from core.provenance import EXPERIMENTS
+def test_every_papers_experiment_is_found_below_the_manifests_layer():
+    """core.cache and core.provenance sit below the manifest's layer and find each paper's experiment
+    by convention (README, Adding a paper): its cache kind is an experiment kind, and its package
+    ``core.<kind>`` says which versions key it."""
+    from core.cache import is_experiment_kind
+    from core.provenance import experiment_version
 
     for p in PAPERS:
-        assert p.experiment in EXPERIMENT_KINDS, f"core/cache.py EXPERIMENT_KINDS lacks {p.experiment!r}"
-        assert EXPERIMENTS.get(p.key, ("",))[0] == p.experiment, f"core/provenance.py EXPERIMENTS[{p.key!r}]"
-    assert set(EXPERIMENTS) == set(keys())
+        assert is_experiment_kind(p.experiment), f"core/cache.py SHARED_KINDS holds {p.experiment!r}"
+        assert p.package == f"core.{p.experiment}" and p.experiment == p.key.lower(), p
+        found = experiment_version(p.key)
+        assert found["experiment"] == p.experiment and len(found) > 2, \
+            f"{p.package}: expected experiment_versions() naming its version constants, found {found}"
 
 
 def test_listings_follow_the_manifests_order():

@@ -221,10 +221,10 @@ def test_a_fresh_experiment_cache_recomputes_a_warm_experiment_while_the_models_
 
 def test_cache_dir_sends_only_the_experiment_kinds_to_the_experiment_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(EXPERIMENTS_ENV_VAR, str(tmp_path / "exp"))
-    for kind in cache_mod.EXPERIMENT_KINDS:
+    for kind in ("abl", "mod", "bcl", "stats", "moefication", "a-new-papers-kind"):
         assert cache_dir(kind) == tmp_path / "exp" / kind
     assert cache_dir("mod", "stats") == tmp_path / "exp" / "mod" / "stats"
-    for kind in ("models", "data", "digests"):
+    for kind in cache_mod.SHARED_KINDS:
         assert cache_dir(kind) == tmp_path / "cache" / kind
 
 

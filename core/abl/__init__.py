@@ -9,3 +9,12 @@ Inputs: a model (:mod:`core.zoo`), neuron statistics (:mod:`core.neurons`), eval
 (:mod:`core.data`, :mod:`core.evaluate`). Outputs: per-unit scores by method, draw and document, which
 ``claims/test_peak_ablation.py`` turns into verdicts with :mod:`core.inference`.
 """
+
+
+def experiment_versions() -> dict[str, int]:
+    """The version constants that key this paper's experiment cache entries, recorded in every result's
+    provenance (:func:`core.provenance.experiment_version`); bump one when a change alters what the
+    experiment computes."""
+    from core.abl.ablation import ABL_VERSION
+
+    return {"ABL_VERSION": ABL_VERSION}

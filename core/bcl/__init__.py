@@ -17,3 +17,12 @@ Inputs: a masked or causal LM (:mod:`core.zoo`), text windows (:mod:`core.data`)
 :class:`core.bcl.result.BclResult` (cluster scores per seed and baseline, BCL-7 and BCL-8), which
 ``claims/test_bert_clusters.py`` turns into verdicts with ``claims/bcl_rules.py``.
 """
+
+
+def experiment_versions() -> dict[str, int]:
+    """The version constants that key this paper's experiment cache entries, recorded in every result's
+    provenance (:func:`core.provenance.experiment_version`); bump one when a change alters what the
+    experiment computes."""
+    from core.bcl.experiment import BCL_VERSION, REPR_VERSION
+
+    return {"BCL_VERSION": BCL_VERSION, "REPR_VERSION": REPR_VERSION}

@@ -16,3 +16,13 @@ Inputs: a model (:mod:`core.zoo`), subsets of the small or full tier's data (:mo
 statistics (:mod:`core.neurons`). Outputs: a ``ModResult`` per model, which ``claims/test_modularity.py``
 turns into verdicts with ``claims/mod_rules.py``.
 """
+
+
+def experiment_versions() -> dict[str, int]:
+    """The version constants that key this paper's experiment cache entries, recorded in every result's
+    provenance (:func:`core.provenance.experiment_version`); bump one when a change alters what the
+    experiment computes."""
+    from core.mod.experiment import MOD_VERSION
+    from core.mod.moefication import CLUSTERING_VERSION
+
+    return {"MOD_VERSION": MOD_VERSION, "CLUSTERING_VERSION": CLUSTERING_VERSION}
