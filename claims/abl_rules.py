@@ -58,15 +58,32 @@ def peak_lowest_count(means: dict) -> np.ndarray:
     return np.sum(m["peak"] < np.minimum(m["mean"], m["zero"]), axis=-1).astype(np.float64)
 
 
-def abl3_verdict(count: float, significantly_below: list[bool]) -> tuple[str, int]:
-    """ABL-3's rule: replicated if peak is lowest at >= 6 of 9 fractions and no other method is
-    significantly lower anywhere; contradicted if another method is significantly lower at >= 6."""
-    significant = int(sum(significantly_below))
-    if count >= 6 and significant == 0:
-        return "replicated", significant
-    if significant >= 6:
-        return "contradicted", significant
-    return "inconclusive", significant
+#: The methods ABL-3 compares peak with.
+ABL3_OTHERS = ("mean", "zero")
+
+
+def abl3_verdict(count: float, significantly_below: dict[str, list[bool]]) -> tuple[str, dict[str, int]]:
+    """ABL-3's rule (claims.md ABL-3): replicated if peak is lowest at >= 6 of 9 fractions and no other
+    method is significantly lower than peak at any fraction; contradicted if one other method is
+    significantly lower than peak at >= 6 of the 9 fractions.
+
+    Parameters
+    ----------
+    count : float
+        Fractions (of 9) where peak's mean CE is the lowest.
+    significantly_below : dict of str to list of bool
+        Per other method, per fraction: is it significantly lower than peak there.
+
+    Returns
+    -------
+    (verdict, {method: fractions where it is significantly lower than peak})
+    """
+    per_method = {m: int(sum(b)) for m, b in significantly_below.items()}
+    if count >= 6 and not any(per_method.values()):
+        return "replicated", per_method
+    if any(n >= 6 for n in per_method.values()):
+        return "contradicted", per_method
+    return "inconclusive", per_method
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,15 +28,18 @@ def test_abl3_counting_by_hand():
     assert peak_lowest_count({"peak": peak, "mean": mean, "zero": zero}) == 5.0
 
 
-@pytest.mark.parametrize("count, below, verdict", [
-    (6, [False] * 9, "replicated"),
-    (9, [False] * 8 + [True], "inconclusive"),   # lowest mostly, but significantly beaten once
-    (5, [False] * 9, "inconclusive"),
-    (0, [True] * 6 + [False] * 3, "contradicted"),
-    (2, [True] * 5 + [False] * 4, "inconclusive"),
+@pytest.mark.parametrize("count, mean, zero, verdict", [
+    (6, [False] * 9, [False] * 9, "replicated"),
+    (9, [False] * 8 + [True], [False] * 9, "inconclusive"),   # lowest mostly, but significantly beaten once
+    (5, [False] * 9, [False] * 9, "inconclusive"),
+    (0, [True] * 6 + [False] * 3, [False] * 9, "contradicted"),
+    (0, [False] * 3 + [True] * 6, [True] * 6 + [False] * 3, "contradicted"),
+    (2, [True] * 5 + [False] * 4, [False] * 9, "inconclusive"),
+    # 3 fractions where mean is lower plus 3 others where zero is: no ONE method at >= 6 (claims.md ABL-3)
+    (0, [True] * 3 + [False] * 6, [False] * 3 + [True] * 3 + [False] * 3, "inconclusive"),
 ])
-def test_abl3_rule_branches(count, below, verdict):
-    assert abl3_verdict(count, below) == (verdict, sum(below))
+def test_abl3_rule_branches(count, mean, zero, verdict):
+    assert abl3_verdict(count, {"mean": mean, "zero": zero}) == (verdict, {"mean": sum(mean), "zero": sum(zero)})
 
 
 # ABL-9 ---------------------------------------------------------------------------------------
