@@ -73,7 +73,7 @@ def smollm2_cluster():
 
     lm = _load("smollm2-135m")
     try:
-        pool, _ = eval_pool("news", lm.tokenizer, get_profile("small").bcl.to_dict(), 32)
+        pool, _ = eval_pool("news", lm.tokenizer, get_profile("small").bcl, 32)
     except MissingAssetError as e:
         pytest.skip(e.reason)
     n_layers, width = sites.n_layers(lm.model, "resid"), sites.site_width(lm.model, "resid")

@@ -30,6 +30,7 @@ from core.bcl.result import BclResult
 from core.bcl.sentences import cluster_sentences, select_sentences
 from core.cache import CacheEntry, atomic_write_json, cache_entry, cached_experiment, one_at_a_time
 from core.errors import check_name
+from core.profiles import BclSizes
 from core.timing import stage
 
 PAPER_KS: tuple[int, ...] = (20, 50, 200)
@@ -60,31 +61,31 @@ def corpus_windows(corpus: str, tokenizer, split: str, n_tokens: int, seq_len: i
                         max_doc_tokens=max_doc_tokens)
 
 
-def eval_pool(corpus: str, tokenizer, sizes: dict, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+def eval_pool(corpus: str, tokenizer, sizes: BclSizes, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The evaluation pool and the source document of every token (``core.data.windows.text_windows(...,
     with_docs=True)``): ``windows`` and ``docs``, both LongTensor of shape (n, seq), docs -1 at special
     tokens. Documents are cut at ``eval_max_doc_tokens`` so that the pool spreads over many."""
     from core.data.windows import text_windows
 
-    return text_windows(corpus, tokenizer, split="eval", n_tokens=sizes["eval_tokens"], seq_len=seq_len,
-                        max_doc_tokens=sizes["eval_max_doc_tokens"], with_docs=True)
+    return text_windows(corpus, tokenizer, split="eval", n_tokens=sizes.eval_tokens, seq_len=seq_len,
+                        max_doc_tokens=sizes.eval_max_doc_tokens, with_docs=True)
 
 
-def _representations(lm, corpus: str, sizes: dict, identity: dict, progress: bool):
+def _representations(lm, corpus: str, sizes: BclSizes, identity: dict, progress: bool):
     from core.bcl.representations import Representations, token_representations
 
-    seq_len = min(sizes["seq_len"], lm.max_length or sizes["seq_len"])
+    seq_len = min(sizes.seq_len, lm.max_length or sizes.seq_len)
     entry = cache_entry("bcl", "bcl-repr", REPR_VERSION, identity, dict(
-        corpus=corpus, split="collect", n_tokens=sizes["collect_tokens"], seq_len=seq_len,
-        max_doc_tokens=sizes["max_doc_tokens"]), label=f"repr-{lm.name}", suffix=".npz")
+        corpus=corpus, split="collect", n_tokens=sizes.collect_tokens, seq_len=seq_len,
+        max_doc_tokens=sizes.max_doc_tokens), label=f"repr-{lm.name}", suffix=".npz")
 
     def compute():
-        windows = corpus_windows(corpus, lm.tokenizer, "collect", sizes["collect_tokens"], seq_len,
-                           sizes["max_doc_tokens"])
+        windows = corpus_windows(corpus, lm.tokenizer, "collect", sizes.collect_tokens, seq_len,
+                           sizes.max_doc_tokens)
         pad = lm.tokenizer.pad_token_id
         with stage("bcl representations", f"{lm.name} on {corpus}", on=lm.model):
             rep = token_representations(lm.model, windows, ignore_ids=() if pad is None else (pad,),
-                                        batch_size=sizes["batch_size"] if lm.device.type == "cpu" else GPU_BUDGET,
+                                        batch_size=sizes.batch_size if lm.device.type == "cpu" else GPU_BUDGET,
                                         progress=progress,
                                         desc=f"{lm.name}: BCL representations ({corpus})")
         rep.info = {"corpus": corpus, "split": "collect", "windows": int(windows.shape[0]), "seq_len": seq_len}
@@ -149,14 +150,14 @@ def _token_strings(tok, ids) -> list[str]:
     return [tok.convert_tokens_to_string([t]).strip() or t for t in tokens]
 
 
-def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, readings, progress_rows, check):
+def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes: BclSizes, *, k, rep, readings, progress_rows, check):
     """Intervene on the ``chosen`` clusters with sentences drawn apart
     (:func:`core.bcl.sentences.select_sentences`); ``check(n_documents)`` fails when their union spans
     too few documents (claims.md, Sample design)."""
     tok = lm.tokenizer
     sel = select_sentences(pool, docs, [top_ids[c] for c in chosen], kind=lm.kind,
-                           max_sentences=sizes["max_sentences"], seed=k,
-                           min_documents=sizes["min_documents"])
+                           max_sentences=sizes.max_sentences, seed=k,
+                           min_documents=sizes.min_documents)
     check(sel.n_documents)
     scores, kept = [], []
     for i, c in enumerate(chosen):
@@ -164,7 +165,7 @@ def _evaluate(lm, pool, docs, groups, top_ids, chosen, sizes, *, k, rep, reading
             continue
         sc = intervene(lm.model, kind=lm.kind, windows=pool, cluster=groups[c], top_ids=top_ids[c],
                        mask_id=tok.mask_token_id, n_layers=rep.n_layers, width=rep.width, rows=sel.rows[i],
-                       salt=(k, c), batch_rows=sizes["batch_rows"], cluster_id=c, readings=readings,
+                       salt=(k, c), batch_rows=sizes.batch_rows, cluster_id=c, readings=readings,
                        neuron_mean=rep.neuron_mean)
         progress_rows.append(sc.n_sentences)
         scores.append(sc.as_dict())
@@ -216,7 +217,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
     from core.readings import READINGS
 
     readings = frozenset(check_name("reading", r, READINGS) for r in readings) & frozenset(BCL_READINGS)
-    sizes = profile.sizes_of("bcl").to_dict()
+    sizes = profile.sizes_of("bcl")
     lm = load_model(name, device=device)
     check_name("model kind", lm.kind, ("masked", "causal"))
     rep, rep_key = _representations(lm, corpus, sizes, model_identity(lm), progress)
@@ -226,9 +227,10 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                                threshold=threshold, n_positions=rep.n_positions)
     cols = rep.token_ids[keep]
     ks = {k: nc.scaled_k(k, rep.n_neurons) for k in PAPER_KS}
-    methods = tuple(sizes["methods"])
+    methods = tuple(sizes.methods)
     entry = cache_entry("bcl", "bcl", BCL_VERSION, rep_key, dict(
-        sizes=sizes, ks=ks, threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA, seeds=SEEDS,
+        sizes=sizes.to_dict(), ks=ks, threshold=threshold, refine=nc.REFINE_THRESHOLD, lam=nc.SMOOTH_LAMBDA,
+        seeds=SEEDS,
         device=str(lm.device.type), readings=sorted(readings)), label=f"result-{name}-{corpus}", suffix=".json")
     # a damaged entry is named and rebuilt
     return cached_experiment(entry, lambda: _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep,
@@ -237,7 +239,7 @@ def bcl_experiment(name: str, corpus: str, profile, *, device: str = "cpu", prog
                              save=lambda r, path: atomic_write_json(path, r.to_dict()), note=name)
 
 
-def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, cols, ks, methods, threshold,
+def _compute(lm, name, corpus, profile, sizes: BclSizes, readings, rep, rep_key, keep, cols, ks, methods, threshold,
              progress) -> BclResult:
     """The BCL experiment's result (what :func:`bcl_experiment` caches)."""
     import time
@@ -255,7 +257,7 @@ def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, col
             label="clusters", suffix=".json"), progress)
     normalized = {m: nc.normalize_rows(v) for m, v in variants.items()}
 
-    seq = min(sizes["sentence_len"], lm.max_length or sizes["sentence_len"])
+    seq = min(sizes.sentence_len, lm.max_length or sizes.sentence_len)
     pool, docs = eval_pool(corpus, tok, sizes, seq)
 
     def check(n_documents: int, setup: str) -> None:
@@ -284,7 +286,7 @@ def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, col
         occurs = [cluster_sentences(pool, t, kind=lm.kind, max_sentences=1)[0].numel() > 0 for t in top_ids]
         eligible = [c for c in range(len(groups)) if occurs[c]]
         rng = np.random.default_rng([0, k])
-        cap = sizes["max_clusters"]
+        cap = sizes.max_clusters
         chosen = sorted(rng.choice(eligible, size=cap, replace=False).tolist()) \
             if cap is not None and len(eligible) > cap else eligible
         t0, rows = time.perf_counter(), []
@@ -324,18 +326,18 @@ def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, col
     words, has, vec = token_vectors(tok, cols)
     groups200 = nc.members(np.asarray(clusterings["filter"]["200"]["labels"]))
     top200 = [nc.top_tokens(normalized["filter"], g) for g in groups200]
-    bcl8 = token_relatedness(top200, words, vec, n_random_sets=sizes["n_random_sets"], seed=0)
+    bcl8 = token_relatedness(top200, words, vec, n_random_sets=sizes.n_random_sets, seed=0)
     bcl8["n_vocab_with_vector"] = int(has.sum())
     bcl8["readings"] = {}
     if "R5" in readings:
         top200_5 = [nc.top_tokens(variants["filter"], g, reduce="sum") for g in groups200]
-        bcl8["readings"]["R5"] = token_relatedness(top200_5, words, vec, n_random_sets=sizes["n_random_sets"],
+        bcl8["readings"]["R5"] = token_relatedness(top200_5, words, vec, n_random_sets=sizes.n_random_sets,
                                                    seed=0)
 
     result = BclResult.from_dict({
         "experiment": "bcl", "model": name, "corpus": corpus, "kind": lm.kind, "tier": lm.tier,
         "profile": profile.name, "n_layers": rep.n_layers, "width": rep.width, "n_neurons": rep.n_neurons,
-        "sizes": {**sizes, "methods": list(methods)}, "threshold": threshold,
+        "sizes": {**sizes.to_dict(), "methods": list(methods)}, "threshold": threshold,
         "n_positions": rep.n_positions, "n_distinct": int(rep.token_ids.size), "n_kept": int(keep.sum()),
         "ks": {str(k): v for k, v in ks.items()}, "seeds": list(SEEDS), "readings": sorted(readings),
         "clusterings": clusterings, "setups": setups, "bcl7": bcl7, "bcl8": bcl8,
@@ -344,6 +346,6 @@ def _compute(lm, name, corpus, profile, sizes, readings, rep, rep_key, keep, col
         "cost": cost,
         "data": {"collect": f"{corpus}, collect split, {rep.n_positions} tokens",
                  "eval": f"{corpus}, eval split, {pool.shape[0]} sentences of {pool.shape[1]} tokens "
-                         f"(documents cut at {sizes['eval_max_doc_tokens']} tokens)"},
+                         f"(documents cut at {sizes.eval_max_doc_tokens} tokens)"},
     })
     return result
