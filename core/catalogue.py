@@ -24,9 +24,6 @@ from pathlib import Path
 
 from core.provenance import catalogue_info
 
-#: The papers whose claim tables are read, in the catalogue's order (its sections ``## KEY: ...``).
-PAPERS = ("ABL", "MOD", "BCL")
-
 #: The claim table's columns: the header row's cells must start with these, in this order.
 COLUMNS = ("id", "claim", "measured as", "verdict rule", "paper value")
 
@@ -126,7 +123,7 @@ def _cells(line: str) -> list[str] | None:
 
 
 def parse_catalogue(text: str, source: str | os.PathLike = "<text>",
-                    papers: tuple[str, ...] = PAPERS) -> dict[str, CatalogueRow]:
+                    papers: tuple[str, ...] | None = None) -> dict[str, CatalogueRow]:
     """The claim tables of a catalogue's text, as typed rows.
 
     Parameters
@@ -135,8 +132,9 @@ def parse_catalogue(text: str, source: str | os.PathLike = "<text>",
         The catalogue (Markdown; format in the module docstring).
     source : str or path-like
         Its file name, for error messages.
-    papers : tuple of str
-        The sections whose claim tables are read; every one must be present.
+    papers : tuple of str, optional
+        The sections whose claim tables are read; every one must be present. Default: every section
+        ``## KEY: ...`` that holds a claim table (so a new paper's section needs no change here).
 
     Returns
     -------
@@ -155,20 +153,24 @@ def parse_catalogue(text: str, source: str | os.PathLike = "<text>",
     sections: dict[str, int] = {}  # key -> index of its heading line
     for i, line in enumerate(lines):
         m = _HEADING.match(line)
-        if m and (k := _SECTION_KEY.match(m.group(1))) and k.group(1) in papers:
+        if m and (k := _SECTION_KEY.match(m.group(1))) and (papers is None or k.group(1) in papers):
             if k.group(1) in sections:
                 raise CatalogueError(f"{source}:{i + 1}: a second section '## {k.group(1)}: ...' (the first "
                                      f"is at line {sections[k.group(1)] + 1}); expected one per paper")
             sections[k.group(1)] = i
-    missing = [p for p in papers if p not in sections]
+    if papers is None:
+        sections = {k: i for k, i in sections.items() if _has_claim_table(lines, i)}
+        if not sections:
+            raise CatalogueError(f"{source}: no paper's claim table; expected a heading '## KEY: <title>' "
+                                 f"holding the claim table | {' | '.join(COLUMNS)} |")
+    missing = [p for p in (papers or ()) if p not in sections]
     if missing:
         raise CatalogueError(f"{source}: no section for {', '.join(missing)}; expected a heading "
                              f"'## {missing[0]}: <title>' holding the claim table "
                              f"| {' | '.join(COLUMNS)} |")
     rows: dict[str, CatalogueRow] = {}
     for paper, start in sections.items():
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-        for row in _section_rows(lines, start, end, paper, source):
+        for row in _section_rows(lines, start, _section_end(lines, start), paper, source):
             if row.id in rows:
                 raise CatalogueError(f"{source}:{row.line}: claim {row.id} again (first at line "
                                      f"{rows[row.id].line}); expected each id once")
@@ -176,13 +178,25 @@ def parse_catalogue(text: str, source: str | os.PathLike = "<text>",
     return dict(sorted(rows.items(), key=lambda kv: kv[1].line))
 
 
-def _section_rows(lines: list[str], start: int, end: int, paper: str, source) -> list[CatalogueRow]:
-    header = None
+def _section_end(lines: list[str], start: int) -> int:
+    return next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+
+
+def _claim_table_header(lines: list[str], start: int, end: int) -> int | None:
+    """The line index of the claim table's header row ``| id | claim ...`` in ``lines[start:end]``."""
     for i in range(start + 1, end):
         cells = _cells(lines[i])
         if cells and cells[0].lower() == "id" and len(cells) > 1 and cells[1].lower().startswith("claim"):
-            header = i
-            break
+            return i
+    return None
+
+
+def _has_claim_table(lines: list[str], start: int) -> bool:
+    return _claim_table_header(lines, start, _section_end(lines, start)) is not None
+
+
+def _section_rows(lines: list[str], start: int, end: int, paper: str, source) -> list[CatalogueRow]:
+    header = _claim_table_header(lines, start, end)
     if header is None:
         raise CatalogueError(f"{source}:{start + 1}: section {paper} (lines {start + 1}-{end}) has no claim "
                              f"table; expected a header row | {' | '.join(COLUMNS)} |")
