@@ -13,9 +13,8 @@ Nothing here asserts on a timing.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from core.errors import MissingAssetError
+from benchmark.common import load_or_skip, random_windows
 from core.evaluate import EvalSet
 from core.neurons import activations
 
@@ -24,14 +23,7 @@ N_WINDOWS, SEQ_LEN, BATCH = 8, 256, 8
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from core.zoo.models import load_model
-
-    try:
-        lm = load_model("smollm2-135m")
-    except MissingAssetError as e:
-        pytest.skip(e.reason)
-    g = torch.Generator().manual_seed(0)
-    return lm.model, EvalSet("causal", torch.randint(100, 40_000, (N_WINDOWS, SEQ_LEN), generator=g))
+    return load_or_skip("smollm2-135m").model, EvalSet("causal", random_windows(N_WINDOWS, SEQ_LEN))
 
 
 @pytest.mark.benchmark(group="smollm2 collect_stats (attn, both passes), 2048 tokens")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmark.common import load_or_skip, random_windows
 from core.zoo import sites
-from core.errors import MissingAssetError
 from core.neurons.stats import NeuronStats
 
 N_WINDOWS, SEQ_LEN = 8, 128
@@ -20,15 +20,7 @@ N_WINDOWS, SEQ_LEN = 8, 128
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from core.zoo.models import load_model
-
-    try:
-        lm = load_model("smollm2-135m")
-    except MissingAssetError as e:
-        pytest.skip(e.reason)
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(100, 40_000, (N_WINDOWS, SEQ_LEN), generator=g)
-    return lm.model, ids
+    return load_or_skip("smollm2-135m").model, random_windows(N_WINDOWS, SEQ_LEN)
 
 
 def _stats(model):

@@ -16,16 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.common import load_or_skip
 from core.errors import MissingAssetError
-
-
-def _load(name: str):
-    from core.zoo.models import load_model
-
-    try:
-        return load_model(name)
-    except MissingAssetError as e:
-        pytest.skip(e.reason)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def minilm_set():
     from core.abl.ablation import eval_set
     from core.profiles import get_profile
 
-    lm = _load("minilm-l6")
+    lm = load_or_skip("minilm-l6")
     try:
         data = eval_set(lm.tokenizer, lm.kind, get_profile("small"), "news", lm.max_length)
     except MissingAssetError as e:
@@ -71,7 +63,7 @@ def smollm2_cluster():
     from core.bcl.sentences import cluster_sentences
     from core.zoo import sites
 
-    lm = _load("smollm2-135m")
+    lm = load_or_skip("smollm2-135m")
     try:
         pool, _ = eval_pool("news", lm.tokenizer, get_profile("small").bcl, 32)
     except MissingAssetError as e:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import transformers as T
 
@@ -161,3 +162,13 @@ def forget_loaded_models() -> None:
     zoo_own.OWN.clear()
     zoo_own.own_spec.cache_clear()
     models.load_once.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh(tmp_path, monkeypatch):
+    """Autouse in the modules that import it: an empty cache and Hugging Face cache (:func:`isolate`);
+    no model of an earlier test remembered (:func:`forget_loaded_models`)."""
+    isolate(tmp_path, monkeypatch)
+    forget_loaded_models()
+    yield
+    forget_loaded_models()

@@ -19,17 +19,9 @@ from core.errors import MissingAssetError
 from core.zoo import models
 from core.zoo.own import WeightsMismatchError, check_weights
 from tests import own_models as own
+from tests.own_models import fresh  # noqa: F401  (autouse: an empty cache, no model remembered)
 
 COMMIT = "c" * 40
-
-
-@pytest.fixture(autouse=True)
-def fresh(tmp_path, monkeypatch):
-    """An empty cache and Hugging Face cache; no model of an earlier test remembered."""
-    own.isolate(tmp_path, monkeypatch)
-    own.forget_loaded_models()
-    yield
-    own.forget_loaded_models()
 
 
 def edit_weights(folder, *, drop=(), add=None, rename=None):

@@ -19,18 +19,10 @@ from core.zoo import own as zoo_own
 from core.cache import CacheDamagedWarning
 from core.errors import MissingAssetError, UnknownNameError, UnsupportedModelError
 from tests import own_models as own
+from tests.own_models import fresh  # noqa: F401  (autouse: an empty cache, no model remembered)
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = torch.tensor([[5, 70, 71, 72, 259, 80, 81, 3]])
-
-
-@pytest.fixture(autouse=True)
-def fresh(tmp_path, monkeypatch):
-    """An empty cache and Hugging Face cache; no model of an earlier test remembered."""
-    own.isolate(tmp_path, monkeypatch)
-    own.forget_loaded_models()
-    yield
-    own.forget_loaded_models()
 
 
 def logits(model, ids=IDS) -> torch.Tensor:
